@@ -1,0 +1,143 @@
+"""Slack notices through slack_sdk: an incoming webhook, or a bot token when configured.
+
+A notice never blocks or undoes the action it reports: rate limits (429 + Retry-After) and connection
+errors are retried by slack_sdk's retry handlers, and a final failure is returned, logged and kept by the
+caller for a later retry — never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    channel: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Posted:
+    ok: bool
+    ts: str | None = None
+    channel: str | None = None
+    error: str | None = None
+
+
+class Notifier(Protocol):
+    def post(self, message: Message) -> Posted:
+        """Post ``message``; never raises."""
+        ...
+
+    @property
+    def threads(self) -> bool:
+        """Whether replies in a thread are possible (a bot token is configured)."""
+        ...
+
+
+def _retry_handlers(max_retries: int) -> list[Any]:
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.2)
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=backoff),
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+    ]
+
+
+class SlackNotifier:
+    """Posts Block Kit messages with slack_sdk. Give ``bot_token`` for threads, else ``webhook_url``."""
+
+    def __init__(
+        self,
+        webhook_url: str | None = None,
+        bot_token: str | None = None,
+        default_channel: str | None = None,
+        base_url: str | None = None,
+        max_retries: int = 3,
+        timeout: int = 5,
+    ) -> None:
+        if not webhook_url and not bot_token:
+            raise ValueError("SlackNotifier needs a webhook URL or a bot token")
+        self._webhook_url = webhook_url
+        self._bot_token = bot_token
+        self._default_channel = default_channel
+        self._base_url = base_url
+        self._max_retries = max_retries
+        self._timeout = timeout
+        self._client: Any | None = None
+
+    @property
+    def threads(self) -> bool:
+        return self._bot_token is not None
+
+    def _web(self) -> Any:
+        if self._client is None:
+            from slack_sdk import WebClient
+
+            kwargs: dict[str, Any] = {"token": self._bot_token, "timeout": self._timeout}
+            if self._base_url:
+                kwargs["base_url"] = self._base_url.rstrip("/") + "/"
+            self._client = WebClient(**kwargs, retry_handlers=_retry_handlers(self._max_retries))
+        return self._client
+
+    def _hook(self) -> Any:
+        if self._client is None:
+            from slack_sdk.webhook import WebhookClient
+
+            self._client = WebhookClient(
+                self._webhook_url or "",
+                timeout=self._timeout,
+                retry_handlers=_retry_handlers(self._max_retries),
+            )
+        return self._client
+
+    def post(self, message: Message) -> Posted:
+        try:
+            if self._bot_token:
+                channel = message.channel or self._default_channel
+                if not channel:
+                    return Posted(False, error="no Slack channel configured for the bot token")
+                resp = self._web().chat_postMessage(
+                    channel=channel,
+                    text=message.text,
+                    blocks=message.blocks or None,
+                    thread_ts=message.thread_ts,
+                )
+                return Posted(True, ts=resp.get("ts"), channel=resp.get("channel"))
+            hook = self._hook().send(text=message.text, blocks=message.blocks or None)
+            if hook.status_code == 200:
+                return Posted(True)
+            return Posted(False, error=f"Slack webhook answered {hook.status_code}: {hook.body[:200]}")
+        except Exception as exc:  # a notice never breaks the action it reports
+            logger.warning("Slack post failed: %s", type(exc).__name__, extra={"error": str(exc)[:300]})
+            return Posted(False, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+class MemoryNotifier:
+    """Records messages; for unit tests."""
+
+    def __init__(self, threads: bool = True, fail: bool = False) -> None:
+        self.messages: list[Message] = []
+        self._threads = threads
+        self.fail = fail
+
+    @property
+    def threads(self) -> bool:
+        return self._threads
+
+    def post(self, message: Message) -> Posted:
+        if self.fail:
+            return Posted(False, error="Slack unavailable (fake)")
+        self.messages.append(message)
+        return Posted(True, ts=f"{len(self.messages)}.000100", channel=message.channel)

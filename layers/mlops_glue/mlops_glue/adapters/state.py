@@ -1,0 +1,234 @@
+"""The state store: versioned documents (optimistic concurrency) and the decision log.
+
+One DynamoDB table (on-demand, PITR, TTL on ``expires_at``) with ``pk``/``sk`` keys holds:
+
+* versioned documents: windows, cooldown and budget ledgers, blocklists, pauses — written with a
+  condition on the version read, so concurrent writers never lose an update;
+* decisions: ``pk = DECISION#<id>``, ``sk = "#"``, indexed by model through the ``by_model`` GSI
+  (``gsi1pk = MODEL#<model>``, ``gsi1sk = <created_at>#<id>``);
+* Powertools idempotency records (its own ``pk``/``sk`` items with the ``idempotency#`` prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mlops_glue.records import Decision
+
+
+class ConflictError(Exception):
+    """A conditional write lost the race: someone else wrote the document first."""
+
+
+class StateError(Exception):
+    """The state store failed (throttled, unreachable, misconfigured)."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    data: dict[str, Any]
+    version: int
+
+
+class StateStore(ABC):
+    """Versioned documents and the decision log."""
+
+    @abstractmethod
+    def get(self, pk: str, sk: str = "#") -> Versioned | None:
+        """The document and its version, or None."""
+
+    @abstractmethod
+    def put(
+        self,
+        pk: str,
+        sk: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        """Write when the stored version is ``expected_version`` (None: must not exist); return the new one.
+
+        Raises ConflictError otherwise.
+        """
+
+    @abstractmethod
+    def record_decision(self, decision: Decision) -> None:
+        """Store (or overwrite) a decision record."""
+
+    @abstractmethod
+    def get_decision(self, decision_id: str) -> Decision | None:
+        """One decision by id."""
+
+    @abstractmethod
+    def decisions_for(self, model: str, limit: int = 20) -> list[Decision]:
+        """The latest decisions of ``model``, newest first."""
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        fn: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        attempts: int = 50,
+        expires_at: datetime | None = None,
+    ) -> dict[str, Any] | None:
+        """Read-modify-write with optimistic concurrency: ``fn(current) -> new`` (None: no write).
+
+        ``fn`` must be pure: it is called again after a lost race. Returns what was written.
+        """
+        for _ in range(attempts):
+            cur = self.get(pk, sk)
+            new = fn(None if cur is None else dict(cur.data))
+            if new is None:
+                return None
+            try:
+                self.put(pk, sk, new, None if cur is None else cur.version, expires_at)
+                return new
+            except ConflictError:
+                continue
+        raise StateError(f"too much contention on {pk}/{sk} after {attempts} attempts")
+
+
+class MemoryStateStore(StateStore):
+    """In-memory store for unit tests and the CLI's dry runs; thread-safe."""
+
+    def __init__(self) -> None:
+        self._docs: dict[tuple[str, str], Versioned] = {}
+        self._decisions: dict[str, Decision] = {}
+        self._lock = threading.Lock()
+
+    def get(self, pk: str, sk: str = "#") -> Versioned | None:
+        with self._lock:
+            v = self._docs.get((pk, sk))
+            return None if v is None else Versioned(json.loads(json.dumps(v.data)), v.version)
+
+    def put(
+        self,
+        pk: str,
+        sk: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        with self._lock:
+            cur = self._docs.get((pk, sk))
+            if (cur.version if cur else None) != expected_version:
+                raise ConflictError(f"{pk}/{sk}")
+            version = (cur.version if cur else 0) + 1
+            self._docs[(pk, sk)] = Versioned(json.loads(json.dumps(data, default=str)), version)
+            return version
+
+    def record_decision(self, decision: Decision) -> None:
+        with self._lock:
+            self._decisions[decision.decision_id] = decision.model_copy(deep=True)
+
+    def get_decision(self, decision_id: str) -> Decision | None:
+        with self._lock:
+            return self._decisions.get(decision_id)
+
+    def decisions_for(self, model: str, limit: int = 20) -> list[Decision]:
+        with self._lock:
+            mine = [d for d in self._decisions.values() if d.model == model]
+        mine.sort(key=lambda d: (d.created_at, d.decision_id), reverse=True)
+        return mine[:limit]
+
+
+class DynamoStateStore(StateStore):
+    """The state store on DynamoDB. The client is injectable and built lazily."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
+
+    def get(self, pk: str, sk: str = "#") -> Versioned | None:
+        try:
+            resp = self.client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                ConsistentRead=True,
+            )
+        except Exception as exc:
+            raise StateError(f"DynamoDB get_item {self.table_name} {pk}/{sk} failed: {exc}") from exc
+        item = resp.get("Item")
+        if not item or "doc" not in item:
+            return None
+        return Versioned(json.loads(item["doc"]["S"]), int(item["version"]["N"]))
+
+    def put(
+        self,
+        pk: str,
+        sk: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+        expires_at: datetime | None = None,
+    ) -> int:
+        version = (expected_version or 0) + 1
+        item: dict[str, Any] = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "doc": {"S": json.dumps(data, default=str, separators=(",", ":"))},
+            "version": {"N": str(version)},
+        }
+        if expires_at is not None:
+            item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": item}
+        if expected_version is None:
+            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            kwargs["ConditionExpression"] = "version = :v"
+            kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        try:
+            self.client.put_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            raise ConflictError(f"{pk}/{sk}") from exc
+        except Exception as exc:
+            raise StateError(f"DynamoDB put_item {self.table_name} {pk}/{sk} failed: {exc}") from exc
+        return version
+
+    def record_decision(self, decision: Decision) -> None:
+        created = decision.created_at.isoformat()
+        item = {
+            "pk": {"S": f"DECISION#{decision.decision_id}"},
+            "sk": {"S": "#"},
+            "gsi1pk": {"S": f"MODEL#{decision.model}"},
+            "gsi1sk": {"S": f"{created}#{decision.decision_id}"},
+            "record": {"S": decision.model_dump_json()},
+            "outcome": {"S": decision.outcome.value},
+            "kind": {"S": decision.kind.value},
+        }
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item)
+        except Exception as exc:
+            raise StateError(f"DynamoDB put decision {decision.decision_id} failed: {exc}") from exc
+
+    def get_decision(self, decision_id: str) -> Decision | None:
+        resp = self.client.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"DECISION#{decision_id}"}, "sk": {"S": "#"}},
+        )
+        item = resp.get("Item")
+        return Decision.model_validate_json(item["record"]["S"]) if item else None
+
+    def decisions_for(self, model: str, limit: int = 20) -> list[Decision]:
+        resp = self.client.query(
+            TableName=self.table_name,
+            IndexName="by_model",
+            KeyConditionExpression="gsi1pk = :m",
+            ExpressionAttributeValues={":m": {"S": f"MODEL#{model}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [Decision.model_validate_json(i["record"]["S"]) for i in resp.get("Items", [])]

@@ -1,0 +1,323 @@
+"""The one configuration file for every flow, validated with pydantic.
+
+Loaded from a YAML file shipped with the deployment or from an SSM parameter (``ssm:/path``). An
+invalid file raises :class:`ConfigError` whose message names the offending field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from mlops_glue.names import check_name
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the field."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``"30m"``, ``"6h"``, ``"7d"``, ``"1w"``, a number of seconds or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"not a duration: {value!r} (use e.g. '30m', '6h', '7d')")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnDrift(_Model):
+    """Per-column override of the drift method and threshold."""
+
+    method: Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare", "z"] | None = None
+    threshold: float | None = None
+
+
+class DriftSettings(_Model):
+    min_rows: int = Field(5000, ge=1, description="minimum rows in a window for a drift verdict")
+    dataset_drift_share: float = Field(0.5, gt=0, le=1)
+    method: Literal["auto", "wasserstein", "jensenshannon", "psi"] = "auto"
+    threshold: float | None = Field(None, gt=0, description="default: Evidently's 0.1")
+    columns: dict[str, ColumnDrift] = Field(default_factory=dict)
+
+
+class Budget(_Model):
+    max_per_day: int = Field(2, ge=0)
+    gpu_hours_per_run: float = Field(4.0, ge=0)
+    monthly_gpu_hours: float = Field(200.0, ge=0)
+
+
+class Emergency(_Model):
+    cooldown: Duration = timedelta(hours=1)
+    max_per_day: int = Field(2, ge=0)
+    priority: int = 100
+
+
+class ArgoTarget(_Model):
+    namespace: str = "ml-pipelines"
+    workflow_template: str = "training-pipeline"
+    priority: int = 0
+    service_account: str | None = None
+    parameters: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra WorkflowTemplate parameters; values may use {model}, {reason}, {decision_id}",
+    )
+
+    @field_validator("namespace", "workflow_template")
+    @classmethod
+    def _k8s_name(cls, v: str) -> str:
+        return check_name(v, "kubernetes name")
+
+
+class Retrain(_Model):
+    min_new_rows: int = Field(10000, ge=1)
+    max_wait: Duration = timedelta(days=7)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    cooldown: Duration = timedelta(hours=6)
+    budget: Budget = Field(default_factory=Budget)
+    emergency: Emergency = Field(default_factory=Emergency)
+    argo: ArgoTarget = Field(default_factory=ArgoTarget)
+
+
+class DataSource(_Model):
+    bucket: str
+    prefix: str
+    reference_profile: str
+    suffixes: tuple[str, ...] = (".parquet", ".csv", ".csv.gz")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("prefix must be relative and must not contain '..'")
+        return v
+
+
+class MetricGate(_Model):
+    min: float | None = None
+    max: float | None = None
+    higher_is_better: bool = True
+
+
+class Gate(_Model):
+    metrics: dict[str, MetricGate] = Field(default_factory=dict)
+    must_beat: str | None = Field("champion", description="alias of the version to beat, or null")
+    min_improvement: float = 0.0
+
+
+class Environment(_Model):
+    file: str | None = Field(None, description="values file; default from gitops.path_template")
+    key: str = "model.version"
+    mode: Literal["commit", "pull_request"] = "commit"
+    auto_merge: bool = False
+    argocd_app: str | None = Field(None, description="Argo CD application that deploys this environment")
+
+
+class Promote(_Model):
+    gate: Gate = Field(default_factory=Gate)
+    environments: dict[str, Environment] = Field(default_factory=dict)
+    production_alias: str = "champion"
+    production_environment: str = "production"
+    staging_environment: str = "staging"
+    deploy_tag: str = "deploy"
+    auto_rollback: bool = True
+    auto_promote: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("environments")
+    @classmethod
+    def _env_names(cls, v: dict[str, Environment]) -> dict[str, Environment]:
+        for name in v:
+            check_name(name, "environment")
+        return v
+
+
+class QualityAlarm(_Model):
+    namespace: str
+    metric: str
+    dimensions: dict[str, str] = Field(default_factory=dict)
+    statistic: Literal["Average", "Sum", "Minimum", "Maximum", "SampleCount", "p90", "p95", "p99"] = "Average"
+    threshold: float
+    comparison: Literal[
+        "GreaterThanOrEqualToThreshold",
+        "GreaterThanThreshold",
+        "LessThanThreshold",
+        "LessThanOrEqualToThreshold",
+    ] = "LessThanThreshold"
+    period: int = Field(300, ge=10)
+    evaluation_periods: int = Field(3, ge=1)
+    datapoints_to_alarm: int | None = None
+    treat_missing_data: Literal["breaching", "notBreaching", "ignore", "missing"] = "missing"
+
+
+class Alarms(_Model):
+    drift_score_threshold: float | None = 0.2
+    drift_share_threshold: float | None = 0.5
+    quality: QualityAlarm | None = None
+    debounce: Duration = timedelta(minutes=30)
+
+
+class Notify(_Model):
+    slack_channel: str | None = None
+    oncall: str | None = Field(None, description="mention for on-call alerts, e.g. <!subteam^S123>")
+    notify_foreign: bool = Field(True, description="post Argo CD notices for apps that are not ours")
+
+
+class ModelConfig(_Model):
+    data: DataSource | None = None
+    retrain: Retrain = Field(default_factory=Retrain)
+    promote: Promote = Field(default_factory=Promote)
+    alarms: Alarms = Field(default_factory=Alarms)
+    notify: Notify = Field(default_factory=Notify)
+
+
+class GitOps(_Model):
+    backend: Literal["github", "git"] = "github"
+    repo: str = Field(..., description="owner/name for GitHub, a URL or path for git")
+    branch: str = "main"
+    path_template: str = "models/{model}/values-{env}.yaml"
+    token_secret: str | None = Field(None, description="Secrets Manager name of the GitHub token or App key")
+    author_name: str = "mlops-glue"
+    author_email: str = "mlops-glue@users.noreply.github.com"
+
+
+class ArgoServer(_Model):
+    server: str = "https://argo.example.internal"
+    ui_url: str | None = None
+    token_secret: str | None = Field(None, description="Secrets Manager name of the bearer token")
+    verify_tls: bool = True
+    timeout_seconds: float = 10.0
+
+
+class Slack(_Model):
+    webhook_secret: str | None = Field(None, description="Secrets Manager name of the incoming webhook URL")
+    bot_token_secret: str | None = Field(None, description="Secrets Manager name of a bot token")
+    default_channel: str | None = None
+
+
+class MLflow(_Model):
+    tracking_uri: str = "http://127.0.0.1:5000"
+    ui_url: str | None = None
+    webhook_secret: str | None = Field(None, description="Secrets Manager name of the webhook secret")
+    replay_window: Duration = timedelta(minutes=15)
+
+
+class ArgoCD(_Model):
+    secret: str | None = Field(None, description="Secrets Manager name of the shared notification secret")
+    header: str = "X-Glue-Token"
+
+
+class GlueConfig(_Model):
+    models: dict[str, ModelConfig]
+    gitops: GitOps | None = None
+    argo: ArgoServer = Field(default_factory=ArgoServer)
+    slack: Slack = Field(default_factory=Slack)
+    mlflow: MLflow = Field(default_factory=MLflow)
+    argocd: ArgoCD = Field(default_factory=ArgoCD)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, v: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        for name in v:
+            check_name(name, "model name")
+        return v
+
+    def model(self, name: str) -> ModelConfig:
+        """The configuration of model ``name``; KeyError names the model when it is unknown."""
+        try:
+            return self.models[name]
+        except KeyError:
+            raise KeyError(f"model {name!r} is not configured") from None
+
+    def model_for_object(self, bucket: str, key: str) -> str | None:
+        """The model whose data prefix routes ``s3://bucket/key``: the longest matching prefix wins."""
+        best: tuple[int, str] | None = None
+        for name, m in self.models.items():
+            matches = m.data is not None and m.data.bucket == bucket and key.startswith(m.data.prefix)
+            if matches and m.data and (best is None or len(m.data.prefix) > best[0]):
+                best = (len(m.data.prefix), name)
+        return best[1] if best else None
+
+    def values_file(self, model: str, env: str) -> str:
+        """The GitOps values file of ``model`` in ``env`` (configured or from the path template)."""
+        check_name(model, "model name")
+        check_name(env, "environment")
+        e = self.model(model).promote.environments.get(env)
+        if e is not None and e.file:
+            return e.file
+        template = self.gitops.path_template if self.gitops else GitOps.model_fields["path_template"].default
+        return str(template).format(model=model, env=env)
+
+    def hash(self) -> str:
+        """A stable hash of the effective configuration, recorded with every decision."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _format_error(exc: ValidationError, origin: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    return f"invalid configuration in {origin}: " + "; ".join(parts)
+
+
+def parse_config(text: str, origin: str = "<string>") -> GlueConfig:
+    """Parse YAML text into a validated :class:`GlueConfig`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML in {origin}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid configuration in {origin}: the top level must be a mapping")
+    try:
+        return GlueConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin)) from exc
+
+
+def load_config(source: str, ssm_client: Any | None = None) -> GlueConfig:
+    """Load the configuration from a file path or an SSM parameter (``ssm:/name``)."""
+    if source.startswith("ssm:"):
+        from aws_lambda_powertools.utilities import parameters
+
+        name = source.removeprefix("ssm:")
+        kwargs: dict[str, Any] = {"max_age": 300}
+        if ssm_client is not None:
+            provider = parameters.SSMProvider(boto3_client=ssm_client)
+            text = provider.get(name, **kwargs)
+        else:
+            text = parameters.get_parameter(name, **kwargs)
+        return parse_config(str(text), origin=source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {source}: {exc.strerror}") from exc
+    return parse_config(text, origin=source)
+
+
+@lru_cache(maxsize=4)
+def cached_config(source: str) -> GlueConfig:
+    """Load once per Lambda execution environment (the config ships with the deployment)."""
+    return load_config(source)

@@ -1,0 +1,198 @@
+"""Create the stack's stateful resources from ``template.yaml`` itself (for moto in tests and the demo).
+
+The template is the one list of resources: this reads it — with its CloudFormation tags resolved for
+the given parameters — and creates the DynamoDB tables, SQS queues and CloudWatch alarms it declares,
+so the tests and the local demo never keep a second, hand-written copy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class _Tag:
+    def __init__(self, tag: str, value: Any) -> None:
+        self.tag, self.value = tag, value
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Tag:
+    if isinstance(node, yaml.ScalarNode):
+        return _Tag(suffix, loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return _Tag(suffix, loader.construct_sequence(node, deep=True))
+    return _Tag(suffix, loader.construct_mapping(node, deep=True))  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _construct)
+
+
+def load_template(path: str | Path) -> dict[str, Any]:
+    """The raw template with CloudFormation short-form tags kept as unresolved nodes."""
+    with open(path, encoding="utf-8") as fh:
+        return dict(yaml.load(fh, Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass
+class Resolver:
+    """Resolves Ref/Sub/If/Equals/GetAtt against parameters and the physical names created so far."""
+
+    template: dict[str, Any]
+    parameters: dict[str, str]
+    physical: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def _ref(self, name: str) -> str:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.physical:
+            return self.physical[name]
+        if name == "AWS::Region":
+            return self.parameters.get("AWS::Region", "eu-west-1")
+        if name == "AWS::AccountId":
+            return "123456789012"
+        if name in ("AWS::StackName",):
+            return f"mlops-glue-{self.parameters.get('Stage', 'dev')}"
+        if name == "AWS::Partition":
+            return "aws"
+        if name == "AWS::NoValue":
+            return ""
+        param = self.template.get("Parameters", {}).get(name)
+        if param is not None and "Default" in param:
+            return str(param["Default"])
+        raise KeyError(f"cannot resolve Ref {name}")
+
+    def _condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, _Tag):
+            return self._tag(value.tag, value.value)
+        if isinstance(value, dict):
+            if len(value) == 1:
+                ((k, v),) = value.items()
+                if k == "Ref" or k.startswith("Fn::"):
+                    return self._tag(k.removeprefix("Fn::"), v)
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _tag(self, tag: str, value: Any) -> Any:
+        if tag == "Ref":
+            return self._ref(value)
+        if tag == "Sub":
+            text, extra = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))
+            out, i = [], 0
+            while i < len(text):
+                j = text.find("${", i)
+                if j < 0:
+                    out.append(text[i:])
+                    break
+                k = text.index("}", j)
+                out.append(text[i:j])
+                name = text[j + 2 : k]
+                if name in extra:
+                    out.append(str(extra[name]))
+                elif "." in name:
+                    out.append(self.attributes.get(name, name))
+                else:
+                    out.append(str(self._ref(name)))
+                i = k + 1
+            return "".join(out)
+        if tag == "If":
+            cond, yes, no = value
+            return self.resolve(yes if self._condition(cond) else no)
+        if tag == "Equals":
+            a, b = (self.resolve(v) for v in value)
+            return a == b
+        if tag == "Not":
+            return not self.resolve(value[0])
+        if tag == "GetAtt":
+            name = value if isinstance(value, str) else ".".join(value)
+            return self.attributes.get(name, name)
+        if tag == "Join":
+            sep, parts = value
+            return sep.join(str(self.resolve(p)) for p in parts)
+        if tag == "Select":
+            idx, items = value
+            return self.resolve(items)[int(idx)]
+        if tag == "Condition":
+            return self._condition(value)
+        raise ValueError(f"unsupported CloudFormation function {tag}")
+
+
+_TABLE_KEYS = (
+    "TableName",
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "BillingMode",
+)
+
+
+def create_stack(
+    template_path: str | Path,
+    parameters: dict[str, str],
+    session: Any,
+) -> dict[str, str]:
+    """Create the template's tables, queues and alarms with ``session`` (a boto3 Session on moto).
+
+    Returns logical id -> physical name (table name, queue URL, alarm name).
+    """
+    template = load_template(template_path)
+    res = Resolver(template, parameters)
+    resources: dict[str, Any] = template.get("Resources", {})
+    created: dict[str, str] = {}
+    # queues first: redrive policies and alarms refer to them
+    order = sorted(resources.items(), key=lambda kv: 0 if kv[1]["Type"] == "AWS::SQS::Queue" else 1)
+    sqs = session.client("sqs")
+    for logical, spec in order:
+        if spec.get("Condition") and not res._condition(spec["Condition"]):
+            continue
+        rtype = spec["Type"]
+        props = spec.get("Properties", {})
+        if rtype == "AWS::DynamoDB::Table":
+            p = res.resolve(props)
+            ddb = session.client("dynamodb")
+            ddb.create_table(**{k: p[k] for k in _TABLE_KEYS if k in p})
+            if p.get("TimeToLiveSpecification"):
+                ddb.update_time_to_live(
+                    TableName=p["TableName"], TimeToLiveSpecification=p["TimeToLiveSpecification"]
+                )
+            created[logical] = p["TableName"]
+            res.physical[logical] = p["TableName"]
+            res.attributes[f"{logical}.Arn"] = (
+                f"arn:aws:dynamodb:eu-west-1:123456789012:table/{p['TableName']}"
+            )
+        elif rtype == "AWS::SQS::Queue":
+            p = res.resolve(props)
+            attrs: dict[str, str] = {}
+            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
+                if key in p:
+                    attrs[key] = str(p[key])
+            if "RedrivePolicy" in p:
+                attrs["RedrivePolicy"] = json.dumps(p["RedrivePolicy"])
+            url = sqs.create_queue(QueueName=p["QueueName"], Attributes=attrs)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            created[logical] = url
+            res.physical[logical] = url
+            res.attributes[f"{logical}.Arn"] = arn
+            res.attributes[f"{logical}.QueueName"] = p["QueueName"]
+        elif rtype == "AWS::CloudWatch::Alarm":
+            p = res.resolve(props)
+            p.pop("Tags", None)
+            session.client("cloudwatch").put_metric_alarm(**p)
+            created[logical] = p["AlarmName"]
+            res.physical[logical] = p["AlarmName"]
+    return created

@@ -1,0 +1,36 @@
+"""Validation of names that end up in file paths, branch names, Kubernetes labels and keys."""
+
+from __future__ import annotations
+
+import re
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
+_VERSION = re.compile(r"^[0-9A-Za-z](?:[0-9A-Za-z._-]{0,62})$")
+
+
+class InvalidNameError(ValueError):
+    """A model, environment or version name that could escape a path or break a branch name."""
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """Return ``value`` when it is a safe DNS-label-like name (lowercase, digits, ``.``, ``_``, ``-``).
+
+    Rejects path separators, ``..``, leading dots or dashes, whitespace, control characters and
+    anything longer than 63 characters, so the name is safe as a path segment, a git ref component
+    and a Kubernetes label value.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value or value.endswith(".lock"):
+        raise InvalidNameError(f"invalid {what} {value!r}: use lowercase letters, digits, '.', '_', '-'")
+    return value
+
+
+def check_version(value: str) -> str:
+    """Return ``value`` when it is a safe model version (MLflow versions are integers; tags allowed)."""
+    if (
+        not isinstance(value, str)
+        or not _VERSION.fullmatch(value)
+        or ".." in value
+        or value.endswith(".lock")
+    ):
+        raise InvalidNameError(f"invalid version {value!r}")
+    return value

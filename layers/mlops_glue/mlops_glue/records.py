@@ -1,0 +1,70 @@
+"""The decision record: one shape for all four flows ("why did this run?")."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Kind(StrEnum):
+    RETRAIN = "retrain"
+    EMERGENCY_RETRAIN = "emergency_retrain"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    NOTIFY_ONLY = "notify_only"
+
+
+class Outcome(StrEnum):
+    ACTED = "acted"
+    DEFERRED = "deferred"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_decision_id(kind: str, *identities: str) -> str:
+    """A stable id derived from the triggering identities: the same event gives the same id.
+
+    20 hex characters after ``d-``: short enough for Kubernetes names and label values.
+    """
+    blob = "\x1f".join([kind, *identities]).encode()
+    return "d-" + hashlib.sha256(blob).hexdigest()[:20]
+
+
+class Decision(BaseModel):
+    """What was decided, why, on which evidence and inputs, under which configuration, and what was done."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: str
+    model: str
+    environment: str | None = None
+    kind: Kind
+    outcome: Outcome
+    reasons: list[str] = Field(default_factory=list)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    inputs: list[str] = Field(default_factory=list)
+    config_hash: str = ""
+    action: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def summary(self) -> str:
+        """One line for logs, commit subjects and Slack fallbacks."""
+        env = f"/{self.environment}" if self.environment else ""
+        why = "; ".join(self.reasons) if self.reasons else "no reason recorded"
+        return f"{self.kind.value} {self.model}{env}: {self.outcome.value} — {why}"
+
+    def trailers(self) -> dict[str, str]:
+        """Git trailers and Kubernetes annotations carrying this decision."""
+        out = {"Glue-Decision-Id": self.decision_id, "Glue-Model": self.model}
+        if self.environment:
+            out["Glue-Environment"] = self.environment
+        return out

@@ -1,0 +1,1 @@
+"""One service per flow: parse -> decide (pure) -> act (adapters) -> notify."""

@@ -1,0 +1,56 @@
+"""Shared fixtures: real-shaped events from ``events/``, moto-backed AWS built from ``template.yaml``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+SPECS = ROOT.parent / "shared" / "specs"
+
+# never talk to a real AWS account from the tests
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_SESSION_TOKEN"] = "testing"
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MLOpsGlue")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mlops-glue-tests")
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A payload from ``events/`` (the same files feed ``sam local invoke -e``)."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """A boto3 Session on moto (in-process)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        yield boto3.Session(region_name="eu-west-1")
+
+
+@pytest.fixture
+def stack(aws: Any) -> dict[str, str]:
+    """The template's tables, queues and alarms created on moto, stage ``dev``."""
+    from mlops_glue.devstack import create_stack
+
+    params = {
+        "Stage": "dev",
+        "DataBucketName": "ml-data-dev",
+        "MlflowWebhookSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mlflow",
+        "GitOpsTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitops",
+        "SlackSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack",
+        "ArgoTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:argo",
+        "ArgoCDSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:argocd",
+    }
+    return create_stack(ROOT / "template.yaml", params, aws)

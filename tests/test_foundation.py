@@ -1,0 +1,145 @@
+"""Configuration, names, decision records and the state store (in memory and on DynamoDB via moto)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from mlops_glue.adapters.state import ConflictError, DynamoStateStore, MemoryStateStore, StateStore
+from mlops_glue.config import ConfigError, parse_config, parse_duration
+from mlops_glue.names import InvalidNameError, check_name, check_version
+from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
+
+CONFIG = """
+models:
+  fraud-detection:
+    data: {bucket: ml-data, prefix: fraud/incoming/, reference_profile: s3://ml-data/fraud/ref.json}
+    retrain: {min_new_rows: 100, max_wait: 7d, cooldown: 6h}
+  fraud-detection-eu:
+    data: {bucket: ml-data, prefix: fraud/incoming/eu/, reference_profile: s3://ml-data/fraud/ref.json}
+gitops: {repo: company/ml-deployments}
+"""
+
+
+def test_config_parses_durations_and_routes_by_longest_prefix() -> None:
+    cfg = parse_config(CONFIG)
+    assert cfg.model("fraud-detection").retrain.max_wait == timedelta(days=7)
+    assert cfg.model("fraud-detection").retrain.cooldown == timedelta(hours=6)
+    assert cfg.model_for_object("ml-data", "fraud/incoming/eu/a.parquet") == "fraud-detection-eu"
+    assert cfg.model_for_object("ml-data", "fraud/incoming/a.parquet") == "fraud-detection"
+    assert cfg.model_for_object("other", "fraud/incoming/a.parquet") is None
+    assert cfg.values_file("fraud-detection", "staging") == "models/fraud-detection/values-staging.yaml"
+
+
+def test_config_hash_is_stable_and_changes_with_content() -> None:
+    a, b = parse_config(CONFIG), parse_config(CONFIG)
+    assert a.hash() == b.hash()
+    assert parse_config(CONFIG.replace("100", "101")).hash() != a.hash()
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (
+            CONFIG.replace("min_new_rows: 100", "min_new_rows: -1"),
+            "models.fraud-detection.retrain.min_new_rows",
+        ),
+        (CONFIG.replace("max_wait: 7d", "max_wait: soon"), "models.fraud-detection.retrain.max_wait"),
+        (CONFIG.replace("cooldown: 6h", "cooldwn: 6h"), "models.fraud-detection.retrain.cooldwn"),
+        (CONFIG.replace("fraud-detection-eu:", "../etc:"), "models"),
+        ("- just a list", "top level"),
+        ("models: {a: [unclosed", "invalid YAML"),
+    ],
+)
+def test_invalid_config_names_the_field(text: str, field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, origin="glue.yaml")
+    assert field in str(err.value)
+    assert "glue.yaml" in str(err.value)
+
+
+def test_durations() -> None:
+    assert parse_duration("30m") == timedelta(minutes=30)
+    assert parse_duration(90) == timedelta(seconds=90)
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("7 days")
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "A", "x" * 64, "-x", "x.lock", "a..b", "a b", "a\nb"])
+def test_names_reject_path_and_ref_tricks(bad: str) -> None:
+    with pytest.raises(InvalidNameError):
+        check_name(bad)
+
+
+def test_versions() -> None:
+    assert check_version("12") == "12"
+    for bad in ["../1", "1/2", "", "1 2", "~1", "1..2"]:
+        with pytest.raises(InvalidNameError):
+            check_version(bad)
+
+
+def test_decision_id_is_stable_and_distinct() -> None:
+    assert make_decision_id("retrain", "a", "b") == make_decision_id("retrain", "a", "b")
+    assert make_decision_id("retrain", "a", "b") != make_decision_id("retrain", "ab")
+    assert len(make_decision_id("x")) == 22
+
+
+def _stores(stack: dict[str, str], aws: Any) -> list[StateStore]:
+    return [MemoryStateStore(), DynamoStateStore(stack["StateTable"], aws.client("dynamodb"))]
+
+
+def test_state_store_optimistic_concurrency(stack: dict[str, str], aws: Any) -> None:
+    for store in _stores(stack, aws):
+        v1 = store.put("W#m", "#", {"rows": 1}, None)
+        with pytest.raises(ConflictError):
+            store.put("W#m", "#", {"rows": 2}, None)
+        v2 = store.put("W#m", "#", {"rows": 2}, v1)
+        with pytest.raises(ConflictError):
+            store.put("W#m", "#", {"rows": 3}, v1)
+        got = store.get("W#m")
+        assert got is not None and got.data == {"rows": 2} and got.version == v2
+
+
+def test_update_never_loses_an_increment_under_threads(stack: dict[str, str], aws: Any) -> None:
+    for store in _stores(stack, aws):
+
+        def bump(doc: dict[str, Any] | None) -> dict[str, Any]:
+            return {"n": (doc or {"n": 0})["n"] + 1}
+
+        def worker(s: StateStore = store) -> None:
+            for _ in range(10):
+                s.update("COUNTER", "#", bump)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = store.get("COUNTER")
+        assert got is not None and got.data["n"] == 40
+
+
+def test_decision_log_by_model_newest_first(stack: dict[str, str], aws: Any) -> None:
+    for store in _stores(stack, aws):
+        from datetime import UTC, datetime
+
+        for i in range(3):
+            store.record_decision(
+                Decision(
+                    decision_id=f"d-{i}",
+                    model="m",
+                    kind=Kind.RETRAIN,
+                    outcome=Outcome.DEFERRED,
+                    reasons=[f"reason {i}"],
+                    created_at=datetime(2026, 1, 1 + i, tzinfo=UTC),
+                )
+            )
+        store.record_decision(
+            Decision(decision_id="d-x", model="other", kind=Kind.PROMOTE, outcome=Outcome.ACTED)
+        )
+        got = store.decisions_for("m")
+        assert [d.decision_id for d in got] == ["d-2", "d-1", "d-0"]
+        one = store.get_decision("d-1")
+        assert one is not None and one.reasons == ["reason 1"]
