@@ -54,3 +54,33 @@ def stack(aws: Any) -> dict[str, str]:
         "ArgoCDSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:argocd",
     }
     return create_stack(ROOT / "template.yaml", params, aws)
+
+
+class FakeLambdaContext:
+    """Enough of the Lambda context for Powertools' decorators."""
+
+    function_name = "mlops-glue-test"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mlops-glue-test"
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/mlops-glue-test"
+    log_stream_name = "2026/11/23/[$LATEST]test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture(autouse=True)
+def _reset_runtime() -> Iterator[None]:
+    """Cached runtime adapters never leak from one test into the next."""
+    from mlops_glue import runtime
+
+    runtime.reset()
+    yield
+    runtime.reset()

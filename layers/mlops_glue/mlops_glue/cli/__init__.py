@@ -1,0 +1,42 @@
+"""The ``mlops-glue`` command. Each command group lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command group -> module with ``register(subparsers)``; imported lazily so ``--help`` stays fast
+GROUPS: dict[str, str] = {
+    "profile": "mlops_glue.cli.drift",
+    "drift": "mlops_glue.cli.drift",
+    "window": "mlops_glue.cli.ops",
+    "decisions": "mlops_glue.cli.ops",
+    "dlq": "mlops_glue.cli.ops",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops-glue", description=__doc__)
+    sub = parser.add_subparsers(dest="group", required=True)
+    for module in dict.fromkeys(GROUPS.values()):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue  # the group is not installed in this build
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; each command returns its exit code (0 ok, 1 a finding such as drift, 2 an error)."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

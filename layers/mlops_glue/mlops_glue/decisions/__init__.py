@@ -1,0 +1,1 @@
+"""Pure decision rules: (state, configuration, event) -> Decision. No I/O here."""
