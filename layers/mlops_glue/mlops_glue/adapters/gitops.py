@@ -1,0 +1,121 @@
+"""GitOps write-back: one interface, two backends (GitHub via PyGithub, plain git via the git CLI).
+
+This module holds the interface and the shared value types; the backends live in ``gitops_github.py``
+and ``gitops_git.py``. Every write carries git trailers (``Glue-Decision-Id``, ``Glue-Model``,
+``Glue-Version``, ``Glue-Environment``) so a synced revision maps back to its decision.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class GitOpsError(Exception):
+    """The GitOps repository could not be read or written."""
+
+
+class GitOpsConflictError(GitOpsError):
+    """The branch moved under us (409/422 on a stale sha, or a rejected push) after every retry."""
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    author: str
+    files: tuple[str, ...] = ()
+    trailers: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    changed: bool  # False: the file already held the content (nothing committed)
+    sha: str | None = None  # the commit written (or the head when unchanged)
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str
+    branch: str
+    reused: bool = False  # an open PR for the same change already existed
+    closed: tuple[int, ...] = ()  # older PRs for the same model/environment closed in favour of this one
+
+
+Edit = Callable[[str], str]
+"""A pure function from the file's current text to its new text (it may raise to refuse)."""
+
+
+class GitOpsRepo(ABC):
+    """The operations the flows need from a GitOps repository (on one configured branch)."""
+
+    @abstractmethod
+    def read(self, path: str) -> str:
+        """The file's text at the branch head (GitOpsError when missing)."""
+
+    @abstractmethod
+    def commit_file(self, path: str, edit: Edit, message: str, trailers: dict[str, str]) -> WriteResult:
+        """Apply ``edit`` to ``path`` and commit to the branch against the expected head.
+
+        Re-reads and retries on a conflict, so concurrent writers to different files both land. Nothing
+        is committed when the edit changes nothing.
+        """
+
+    @abstractmethod
+    def open_pull_request(
+        self,
+        path: str,
+        edit: Edit,
+        branch: str,
+        title: str,
+        body: str,
+        trailers: dict[str, str],
+        supersede_prefix: str | None = None,
+        auto_merge: bool = False,
+    ) -> PullRequest | None:
+        """Commit the edit on ``branch`` (from the base head) and open a PR; reuse an open PR of that branch.
+
+        Open PRs whose branch starts with ``supersede_prefix`` (same model and environment, older change)
+        are closed with a comment pointing to the new one. None when the edit changes nothing.
+        """
+
+    @abstractmethod
+    def get_commit(self, revision: str) -> CommitInfo | None:
+        """A commit of the repository by sha (None when unknown)."""
+
+    @abstractmethod
+    def last_commit_touching(self, path: str) -> CommitInfo | None:
+        """The newest commit on the branch that changed ``path``."""
+
+    @abstractmethod
+    def commits_touching(self, path: str, since: str) -> list[CommitInfo]:
+        """Commits on the branch after ``since`` (exclusive) that changed ``path``, oldest first."""
+
+    @abstractmethod
+    def revert(self, sha: str, message: str, trailers: dict[str, str]) -> WriteResult:
+        """Commit the revert of ``sha`` on the branch (GitOpsConflictError when it does not apply)."""
+
+
+def parse_trailers(message: str) -> dict[str, str]:
+    """The ``Key: value`` trailers of the last paragraph of a commit message."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    out: dict[str, str] = {}
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or not key or " " in key.strip():
+            return {}
+        out[key.strip()] = value.strip()
+    return out
+
+
+def with_trailers(message: str, trailers: dict[str, str]) -> str:
+    """``message`` followed by a blank line and its trailers."""
+    if not trailers:
+        return message
+    return message.rstrip() + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers.items())

@@ -1,0 +1,73 @@
+"""Shared guards kept in the state store: the blocklist of versions and the automation pauses.
+
+A version is blocked after a rollback (or a ``blocked`` tag in the registry) and is never promoted
+automatically again. A human revert or manual edit pauses automation for a model and environment until
+a newer version is registered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from mlops_glue.adapters.state import StateStore
+from mlops_glue.records import utcnow
+
+
+def _block_key(model: str) -> tuple[str, str]:
+    return f"MODEL#{model}", "BLOCKLIST"
+
+
+def _pause_key(model: str, env: str) -> tuple[str, str]:
+    return f"MODEL#{model}", f"PAUSE#{env}"
+
+
+def block_version(
+    store: StateStore, model: str, version: str, reason: str, now: datetime | None = None
+) -> None:
+    """Add ``version`` of ``model`` to the blocklist (idempotent)."""
+    at = (now or utcnow()).isoformat()
+
+    def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        doc = doc or {"versions": {}}
+        if version in doc["versions"]:
+            return None
+        doc["versions"][version] = {"reason": reason, "at": at}
+        return doc
+
+    store.update(*_block_key(model), add)
+
+
+def blocked_versions(store: StateStore, model: str) -> dict[str, dict[str, str]]:
+    """Blocked version -> {reason, at}."""
+    got = store.get(*_block_key(model))
+    return {} if got is None else dict(got.data.get("versions", {}))
+
+
+def pause(store: StateStore, model: str, env: str, reason: str, until_newer_than: str) -> None:
+    """Pause automation for ``model`` in ``env`` until a version newer than ``until_newer_than`` arrives."""
+    doc = {"reason": reason, "until_newer_than": until_newer_than, "at": utcnow().isoformat()}
+    store.update(*_pause_key(model, env), lambda _cur: doc)
+
+
+def active_pause(
+    store: StateStore, model: str, env: str, version: str | None = None
+) -> dict[str, Any] | None:
+    """The pause in force for ``model``/``env`` (for ``version``: lifted when it is newer), or None."""
+    got = store.get(*_pause_key(model, env))
+    if got is None or not got.data:
+        return None
+    limit = got.data.get("until_newer_than")
+    if version is not None and limit is not None and _newer(version, str(limit)):
+        return None
+    return dict(got.data)
+
+
+def lift_pause(store: StateStore, model: str, env: str) -> None:
+    store.update(*_pause_key(model, env), lambda cur: {} if cur else None)
+
+
+def _newer(a: str, b: str) -> bool:
+    if a.isdigit() and b.isdigit():
+        return int(a) > int(b)
+    return a > b
