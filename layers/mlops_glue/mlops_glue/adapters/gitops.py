@@ -44,6 +44,8 @@ class PullRequest:
     branch: str
     reused: bool = False  # an open PR for the same change already existed
     closed: tuple[int, ...] = ()  # older PRs for the same model/environment closed in favour of this one
+    closed_branches: tuple[str, ...] = ()  # their branches (plain git has branches, not PR numbers)
+    merged_sha: str | None = None  # with auto-merge: the commit on the base branch, once merged
 
 
 Edit = Callable[[str], str]
