@@ -9,7 +9,7 @@ from mlops_glue.adapters.values_yaml import ValuesEditError, read_value, set_val
 from mlops_glue.names import InvalidNameError
 
 ODD = """\
-# top comment   (trailing spaces kept)   
+# top comment   (trailing spaces kept)\x20\x20\x20
 base: &base
     replicas:   3      # odd indentation: four spaces
     image: {repository: "ghcr.io/acme/fraud",   tag: 'v1.2'}

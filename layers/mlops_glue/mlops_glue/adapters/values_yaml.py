@@ -38,7 +38,7 @@ def _find_scalar(root: Any, keys: list[str], where: str) -> Any:
             raise ValuesEditError(f"{where}: {'.'.join(keys[:depth]) or 'the document'} is not a mapping")
         match = [v for k, v in node.value if isinstance(k, ScalarNode) and k.value == key]
         if not match:
-            merged = any(isinstance(k, ScalarNode) and k.tag.endswith(":merge") for k, _ in node.value)
+            merged = any(isinstance(k, ScalarNode) and str(k.tag).endswith(":merge") for k, _ in node.value)
             hint = " (it may come from a '<<' merge key: set it explicitly in this mapping)" if merged else ""
             raise ValuesEditError(f"{where}: key {here} not found{hint}")
         if len(match) > 1:
