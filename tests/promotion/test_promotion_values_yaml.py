@@ -66,6 +66,7 @@ def test_same_version_is_a_no_op() -> None:
         ("base: &b {version: 1}\nmodel:\n  <<: *b\n", "merge key"),
         ("v: &v 3\nmodel:\n  version: *v\n", "not a scalar|alias|anchor|not written"),
         ("model:\n  version: &v 3\ncopy: *v\n", "anchor"),
+        ("model: &m {version: 1}\nother: *m\n", "would change other values"),
         ("model:\n  version: |\n    3\n", "block scalar"),
         ("model:\n  version: 1\n---\nmodel: {version: 2}\n", "one YAML document"),
         ("model: [1, 2]\n", "not a mapping"),

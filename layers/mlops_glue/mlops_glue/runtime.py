@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from mlops_glue.adapters.argo import ArgoRestSubmitter
+    from mlops_glue.adapters.gitops import GitOpsRepo
+    from mlops_glue.adapters.registry import ModelRegistry
     from mlops_glue.adapters.secrets import Secrets
     from mlops_glue.adapters.slack import Notifier
     from mlops_glue.adapters.state import StateStore
     from mlops_glue.config import GlueConfig
+    from mlops_glue.services.data_arrival import DataArrival
 
 
 class Settings(BaseModel):
@@ -30,6 +34,9 @@ class Settings(BaseModel):
     data_bucket: str | None = None
     reports_prefix: str = "mlops-glue/reports/"
     manifests_prefix: str = "mlops-glue/manifests/"
+    windows_prefix: str = "mlops-glue/windows/"
+    powertools_service_name: str = "mlops-glue"
+    powertools_metrics_namespace: str = "MLOpsGlue"
     aws_endpoint_url: str | None = None
 
 
@@ -79,7 +86,83 @@ def notifier() -> Notifier:
     return MemoryNotifier()
 
 
+@lru_cache(maxsize=1)
+def gitops_repo() -> GitOpsRepo:
+    """The GitOps repository of ``config().gitops`` (GitHub or plain git), token from Secrets Manager."""
+    from mlops_glue.adapters.gitops_factory import gitops_repo_from_config
+
+    return gitops_repo_from_config(config(), secrets())
+
+
+@lru_cache(maxsize=1)
+def registry() -> ModelRegistry:
+    """The MLflow registry of ``config().mlflow`` (mlflow-skinny is imported on first use only)."""
+    from mlops_glue.adapters.registry import MlflowRegistry
+
+    cfg = config().mlflow
+    return MlflowRegistry(cfg.tracking_uri, cfg.ui_url)
+
+
+@lru_cache(maxsize=1)
+def argo_submitter() -> ArgoRestSubmitter:
+    """The Argo server's REST API of ``config().argo``; the bearer token is read from Secrets Manager."""
+    from mlops_glue.adapters.argo import ArgoRestSubmitter
+
+    cfg = config().argo
+    return ArgoRestSubmitter(
+        cfg.server,
+        token_secret=cfg.token_secret,
+        secrets=secrets(),
+        ui_url=cfg.ui_url,
+        verify_tls=cfg.verify_tls,
+        timeout=cfg.timeout_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
+def data_arrival() -> DataArrival:
+    """The data-arrival service (S3 function): DynamoDB state + Powertools idempotency, S3, Argo, Slack."""
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from mlops_glue.adapters.s3 import S3ObjectStore
+    from mlops_glue.services.arrival_metrics import EmfMetrics
+    from mlops_glue.services.data_arrival import DataArrival, Workspace
+
+    s = settings()
+    if not s.data_bucket:
+        raise RuntimeError("DATA_BUCKET is not set: the data-arrival function writes its windows there")
+    s3 = boto3.client("s3", endpoint_url=s.aws_endpoint_url)
+    return DataArrival(
+        config(),
+        store=state_store(),
+        objects=S3ObjectStore(s3),
+        submitter=argo_submitter(),
+        notifier=notifier(),
+        workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
+        metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
+        s3_client=s3,
+        idempotency=DynamoDBPersistenceLayer(
+            table_name=s.state_table,
+            key_attr="pk",
+            sort_key_attr="sk",
+            expiry_attr="expires_at",
+            boto3_client=boto3.client("dynamodb", endpoint_url=s.aws_endpoint_url),
+        ),
+    )
+
+
 def reset() -> None:
     """Forget every cached setting and adapter (tests, and the demo between scenarios)."""
-    for fn in (settings, config, state_store, secrets, notifier):
+    for fn in (
+        settings,
+        config,
+        state_store,
+        secrets,
+        notifier,
+        gitops_repo,
+        registry,
+        argo_submitter,
+        data_arrival,
+    ):
         fn.cache_clear()

@@ -6,8 +6,10 @@ only inside its methods) lives below them in this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import quote
 
 
 class RegistryError(Exception):
@@ -84,3 +86,80 @@ class MemoryRegistry:
 
     def version_url(self, model: str, version: str) -> str | None:
         return f"memory://models/{model}/versions/{version}"
+
+
+class MlflowRegistry:
+    """The MLflow model registry through ``MlflowClient`` (mlflow-skinny, imported on first use only).
+
+    The client is injectable and built lazily; every MLflow error is wrapped in :class:`RegistryError`
+    naming the call. The client's own HTTP retries apply (``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` and
+    ``MLFLOW_HTTP_REQUEST_TIMEOUT``, set short in ``template.yaml`` to fit the Lambda timeout).
+    """
+
+    def __init__(self, tracking_uri: str, ui_url: str | None = None, client: Any | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.ui_url = (ui_url or tracking_uri).rstrip("/")
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    @staticmethod
+    def _not_found(exc: Exception) -> bool:
+        return getattr(exc, "error_code", "") in (
+            "RESOURCE_DOES_NOT_EXIST",
+            "NOT_FOUND",
+            "INVALID_PARAMETER_VALUE",
+        )
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            raise RegistryError(f"MLflow {what} failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+    def _to_version(self, mv: Any) -> ModelVersion:
+        return ModelVersion(
+            model=mv.name,
+            version=str(mv.version),
+            run_id=mv.run_id or None,
+            tags=dict(mv.tags or {}),
+            aliases=tuple(getattr(mv, "aliases", None) or ()),
+            source=mv.source,
+        )
+
+    def get_version(self, model: str, version: str) -> ModelVersion:
+        mv = self._call(
+            f"get_model_version({model!r}, {version!r})",
+            lambda: self.client.get_model_version(model, version),
+        )
+        return self._to_version(mv)
+
+    def version_by_alias(self, model: str, alias: str) -> ModelVersion | None:
+        try:
+            mv = self.client.get_model_version_by_alias(model, alias)
+        except Exception as exc:
+            if self._not_found(exc):
+                return None
+            raise RegistryError(
+                f"MLflow get_model_version_by_alias({model!r}, {alias!r}) failed: {exc}"
+            ) from exc
+        return self._to_version(mv)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        run = self._call(f"get_run({run_id!r})", lambda: self.client.get_run(run_id))
+        return {k: float(v) for k, v in run.data.metrics.items()}
+
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
+        self._call(
+            f"set_model_version_tag({model!r}, {version!r}, {key!r})",
+            lambda: self.client.set_model_version_tag(model, version, key, value),
+        )
+
+    def version_url(self, model: str, version: str) -> str | None:
+        return f"{self.ui_url}/#/models/{quote(model, safe='')}/versions/{quote(version, safe='')}"

@@ -11,7 +11,6 @@ shared with other keys, a block scalar, several documents) is refused with :clas
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +54,15 @@ def _render(value: str, style: str | None) -> str:
     if style == '"':
         return f'"{value}"'
     return value
+
+
+def _unshared(data: Any) -> Any:
+    """A deep copy in which no two places share a container (unlike ``copy.deepcopy``)."""
+    if isinstance(data, dict):
+        return {k: _unshared(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_unshared(v) for v in data]
+    return data
 
 
 def _set_path(data: Any, keys: list[str], value: Any) -> None:
@@ -119,7 +127,7 @@ def set_value(text: str, key_path: str, version: str, where: str = "values file"
         # a plain scalar that would now read as a number or a date: quote it to keep it a string
         new_text = text[:start] + _render(version, '"') + text[end:]
         after = _yaml("safe").load(new_text)
-    wanted = copy.deepcopy(before)
+    wanted = _unshared(before)  # aliases become copies: a change through a shared node shows as a diff
     _set_path(wanted, keys, expected)
     if after != wanted:
         raise ValuesEditError(

@@ -1,0 +1,492 @@
+"""Model promotion through GitOps: registry event → gate → version bump (commit or PR) → record → Slack.
+
+``PromotionService.promote`` is also the entry point of the Argo CD feedback flow (auto-promotion from
+staging to production). Every path records one :class:`~mlops_glue.records.Decision`; a notice never
+blocks or undoes the action.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from mlops_glue.adapters.gitops import GitOpsError, GitOpsRepo
+from mlops_glue.adapters.registry import ModelRegistry, ModelVersion, RegistryError
+from mlops_glue.adapters.slack import Message, Notifier
+from mlops_glue.adapters.state import StateError, StateStore
+from mlops_glue.adapters.values_yaml import ValuesEditError, read_value, set_value
+from mlops_glue.config import Environment, GlueConfig
+from mlops_glue.decisions.promote import (
+    evaluate_gate,
+    guard_reasons,
+    intent_for,
+    is_newer,
+    pr_branch,
+    supersede_prefix,
+)
+from mlops_glue.guards import active_pause, block_version, blocked_versions
+from mlops_glue.names import InvalidNameError, check_name, check_version
+from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_STATUS = "validation_status"
+VALIDATION_REASONS = "validation_reasons"
+VALIDATION_DECISION = "validation_decision_id"
+
+
+class NotNewerError(ValuesEditError):
+    """The environment already runs a newer version than the one an automatic bump proposes."""
+
+
+class PromotionService:
+    """Gate, promote, record and notify for the models of one configuration."""
+
+    def __init__(
+        self,
+        config: GlueConfig,
+        store: StateStore,
+        repo: GitOpsRepo,
+        registry: ModelRegistry,
+        notifier: Notifier,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.repo = repo
+        self.registry = registry
+        self.notifier = notifier
+        self.now = now
+
+    # ------------------------------------------------------------------ the webhook flow
+    def process(self, event: WebhookEvent, delivery: Delivery) -> dict[str, Any]:
+        """Act on one authentic MLflow event; the JSON summary is the webhook's answer.
+
+        Raises RetryableError (answered 503, MLflow retries) when GitOps, MLflow or DynamoDB failed.
+        """
+        ignored = self.ignore_reason(event)
+        if ignored is not None:
+            return {"status": "ignored", "reason": ignored}
+        decision = self.on_event(event, f"mlflow-delivery:{delivery.delivery_id}")
+        if decision is None:  # pragma: no cover - ignore_reason said we act on it
+            return {"status": "ignored"}
+        if decision.outcome is Outcome.FAILED and decision.evidence.get("retryable"):
+            raise RetryableError("; ".join(decision.reasons))
+        return {
+            "status": decision.outcome.value,
+            "decision_id": decision.decision_id,
+            "reasons": decision.reasons,
+            "action": decision.action,
+        }
+
+    def ignore_reason(self, event: WebhookEvent) -> str | None:
+        """Why we do not act on ``event`` (an unconfigured model, an event or tag we ignore), or None."""
+        if event.data.name not in self.config.models:
+            return f"model {event.data.name!r} is not configured"
+        intent = intent_for(
+            event.event_type, event.data.model_dump(), self.config.model(event.data.name).promote
+        )
+        return intent.reason if intent.action == "ignore" else None
+
+    def on_event(self, event: WebhookEvent, input_id: str) -> Decision | None:
+        """The decision for one registry event, or None when we do not act on it (nothing recorded)."""
+        if self.ignore_reason(event) is not None:
+            return None
+        model = event.data.name
+        cfg = self.config.model(model).promote
+        intent = intent_for(event.event_type, event.data.model_dump(), cfg)
+        version = event.data.version or ""
+        inputs = [input_id, f"mlflow:{event.event_type}:{model}:{version}"]
+        try:
+            check_version(version)
+        except InvalidNameError as exc:
+            return self._finish(
+                Decision(
+                    decision_id=make_decision_id("promote", model, input_id),
+                    model=model,
+                    kind=Kind.PROMOTE,
+                    outcome=Outcome.REJECTED,
+                    reasons=[intent.reason, f"{exc}: it could escape the values path or a branch name"],
+                    evidence={"version": version[:64]},
+                    inputs=inputs,
+                    config_hash=self.config.hash(),
+                    created_at=self.now(),
+                ),
+                notify=False,
+            )
+        if intent.action == "gate":
+            return self.gate(model, version, inputs=inputs)
+        if intent.action == "block":
+            block_version(self.store, model, version, intent.reason, now=self.now())
+            return self._finish(
+                Decision(
+                    decision_id=make_decision_id("block", model, version, input_id),
+                    model=model,
+                    kind=Kind.NOTIFY_ONLY,
+                    outcome=Outcome.ACTED,
+                    reasons=[intent.reason, "blocklisted: never promoted automatically"],
+                    inputs=inputs,
+                    config_hash=self.config.hash(),
+                    action={"blocklisted": version},
+                    created_at=self.now(),
+                )
+            )
+        return self.promote(
+            model, version, intent.env or cfg.production_environment, reason=intent.reason, inputs=inputs
+        )
+
+    def gate(
+        self, model: str, version: str, *, inputs: list[str], decision_id: str | None = None
+    ) -> Decision:
+        """Gate a new version on its run's metrics; tag the verdict; bump staging when it passed."""
+        cfg = self.config.model(model).promote
+        env = cfg.staging_environment
+        did = decision_id or make_decision_id("promote", model, env, version, *inputs)
+        try:
+            mv = self.registry.get_version(model, version)
+            metrics = self.registry.run_metrics(mv.run_id) if mv.run_id else {}
+            champion: ModelVersion | None = None
+            champion_metrics = None
+            if cfg.gate.must_beat:
+                champion = self.registry.version_by_alias(model, cfg.gate.must_beat)
+                if champion is not None and champion.version != version:
+                    champion_metrics = self.registry.run_metrics(champion.run_id) if champion.run_id else {}
+        except RegistryError as exc:
+            return self._failed(did, model, env, inputs, f"gate of v{version}: {exc}")
+        result = evaluate_gate(
+            cfg.gate,
+            metrics,
+            champion.version if champion else None,
+            champion_metrics,
+            candidate_version=version,
+        )
+        evidence = {
+            **result.evidence,
+            "version": version,
+            "run_id": mv.run_id,
+            "source": mv.source,
+            "version_url": self.registry.version_url(model, version),
+        }
+        status = "passed" if result.passed else "failed"
+        try:
+            self.registry.set_version_tag(model, version, VALIDATION_STATUS, status)
+            self.registry.set_version_tag(
+                model, version, VALIDATION_REASONS, "; ".join(result.reasons)[:4000]
+            )
+            self.registry.set_version_tag(model, version, VALIDATION_DECISION, did)
+        except RegistryError as exc:
+            return self._failed(did, model, env, inputs, f"tagging v{version} {status}: {exc}")
+        if not result.passed:
+            return self._finish(
+                Decision(
+                    decision_id=did,
+                    model=model,
+                    environment=env,
+                    kind=Kind.PROMOTE,
+                    outcome=Outcome.REJECTED,
+                    reasons=[f"v{version} failed the gate", *result.reasons],
+                    evidence=evidence,
+                    inputs=inputs,
+                    config_hash=self.config.hash(),
+                    action={"tag": f"{VALIDATION_STATUS}=failed"},
+                    created_at=self.now(),
+                )
+            )
+        return self.promote(
+            model,
+            version,
+            env,
+            reason=f"v{version} passed the gate",
+            inputs=inputs,
+            decision_id=did,
+            evidence=evidence,
+            details=result.reasons,
+            only_forward=True,
+        )
+
+    # ------------------------------------------------------------------ promotion (shared with feedback)
+    def promote(
+        self,
+        model: str,
+        version: str,
+        env: str,
+        *,
+        reason: str,
+        inputs: list[str],
+        decision_id: str | None = None,
+        evidence: dict[str, Any] | None = None,
+        details: list[str] | None = None,
+        only_forward: bool = False,
+    ) -> Decision:
+        """Bump ``model`` to ``version`` in ``env``: a commit (mode ``commit``) or a pull request.
+
+        Honours the blocklist, a ``blocked`` tag and automation pauses (outcome ``rejected``); a file
+        that already holds the version gives ``ignored``; an unsafe edit gives ``failed``; a GitOps,
+        registry or state-store failure gives ``failed`` with ``evidence.retryable`` set. With
+        ``only_forward`` an environment already on a newer version is left alone (out-of-order events).
+        """
+        did = decision_id or make_decision_id("promote", model, env, version, *inputs)
+        reasons = [reason, *(details or [])]
+        base: dict[str, Any] = {
+            "decision_id": did,
+            "model": model,
+            "environment": env,
+            "kind": Kind.PROMOTE,
+            "inputs": list(inputs),
+            "config_hash": self.config.hash(),
+            "evidence": {**(evidence or {}), "version": version},
+        }
+        try:
+            check_name(model, "model name")
+            check_name(env, "environment")
+            check_version(version)
+            if model not in self.config.models:
+                raise InvalidNameError(f"model {model!r} is not configured")
+        except InvalidNameError as exc:
+            return self._finish(
+                Decision(
+                    **base, outcome=Outcome.REJECTED, reasons=[*reasons, str(exc)], created_at=self.now()
+                )
+            )
+        try:
+            tags = self.registry.get_version(model, version).tags
+            blocked = guard_reasons(
+                version,
+                env,
+                blocked_versions(self.store, model),
+                tags,
+                active_pause(self.store, model, env, version),
+            )
+        except (RegistryError, StateError) as exc:
+            return self._failed(did, model, env, inputs, f"checking the blocklist of v{version}: {exc}", base)
+        if blocked:
+            return self._finish(
+                Decision(
+                    **base, outcome=Outcome.REJECTED, reasons=[*reasons, *blocked], created_at=self.now()
+                )
+            )
+
+        target = self._environment(model, env)
+        path = self.config.values_file(model, env)
+        trailers = {
+            "Glue-Decision-Id": did,
+            "Glue-Model": model,
+            "Glue-Version": version,
+            "Glue-Environment": env,
+        }
+
+        def edit(text: str) -> str:
+            current = read_value(text, target.key)
+            if only_forward and current is not None and is_newer(current, version):
+                raise NotNewerError(f"{path} already holds v{current}, newer than v{version}")
+            return set_value(text, target.key, version, where=path)
+
+        title = f"Promote {model} to v{version} in {env}"
+        decision = Decision(**base, outcome=Outcome.ACTED, reasons=reasons, created_at=self.now())
+        body = render_pr_body(decision, version, path, target.key)
+        try:
+            if target.mode == "commit":
+                res = self.repo.commit_file(path, edit, f"{title}\n\n{reason}", trailers)
+                if not res.changed:
+                    return self._finish(self._already(base, reasons, path, version), notify=False)
+                decision.action = {"commit": res.sha or "", "url": res.url or "", "file": path}
+            else:
+                pr = self.repo.open_pull_request(
+                    path,
+                    edit,
+                    pr_branch(model, env, version, path, target.key),
+                    title,
+                    body,
+                    trailers,
+                    supersede_prefix=supersede_prefix(model, env),
+                    auto_merge=target.auto_merge,
+                )
+                if pr is None:
+                    return self._finish(self._already(base, reasons, path, version), notify=False)
+                decision.action = {"pull_request": pr.url, "branch": pr.branch, "file": path}
+                if pr.reused:
+                    decision.action["reused"] = "true"
+                closed = [f"#{n}" for n in pr.closed] + list(pr.closed_branches)
+                if closed:
+                    decision.action["superseded"] = ", ".join(closed)
+                if pr.merged_sha:
+                    decision.action["merged"] = pr.merged_sha
+        except NotNewerError as exc:
+            return self._finish(
+                Decision(
+                    **base, outcome=Outcome.IGNORED, reasons=[*reasons, str(exc)], created_at=self.now()
+                ),
+                notify=False,
+            )
+        except ValuesEditError as exc:
+            return self._finish(
+                Decision(**base, outcome=Outcome.FAILED, reasons=[*reasons, str(exc)], created_at=self.now())
+            )
+        except GitOpsError as exc:
+            return self._failed(did, model, env, inputs, f"writing {path}: {exc}", base)
+        return self._finish(decision)
+
+    # ------------------------------------------------------------------ helpers
+    def _environment(self, model: str, env: str) -> Environment:
+        promote = self.config.model(model).promote
+        configured = promote.environments.get(env)
+        if configured is not None:
+            return configured
+        # unconfigured production goes through review; any other environment is committed
+        mode = "pull_request" if env == promote.production_environment else "commit"
+        return Environment(mode=mode)
+
+    def _already(self, base: dict[str, Any], reasons: list[str], path: str, version: str) -> Decision:
+        return Decision(
+            **base,
+            outcome=Outcome.IGNORED,
+            reasons=[*reasons, f"{path} already holds v{version}"],
+            created_at=self.now(),
+        )
+
+    def _failed(
+        self,
+        did: str,
+        model: str,
+        env: str,
+        inputs: list[str],
+        why: str,
+        base: dict[str, Any] | None = None,
+    ) -> Decision:
+        fields = base or {
+            "decision_id": did,
+            "model": model,
+            "environment": env,
+            "kind": Kind.PROMOTE,
+            "inputs": list(inputs),
+            "config_hash": self.config.hash(),
+            "evidence": {},
+        }
+        fields = {**fields, "evidence": {**fields.get("evidence", {}), "retryable": True}}
+        logger.error("promotion of %s in %s failed: %s", model, env, why)
+        return self._finish(Decision(**fields, outcome=Outcome.FAILED, reasons=[why], created_at=self.now()))
+
+    def _finish(self, decision: Decision, notify: bool = True) -> Decision:
+        try:
+            self.store.record_decision(decision)
+        except StateError as exc:
+            logger.error("could not record decision %s: %s", decision.decision_id, exc)
+            decision.evidence["retryable"] = True
+            if decision.outcome is not Outcome.FAILED:
+                decision.reasons.append(f"decision not recorded: {exc}")
+        logger.info(decision.summary(), extra={"decision_id": decision.decision_id})
+        if notify:
+            channel = (
+                self.config.model(decision.model).notify.slack_channel
+                if decision.model in self.config.models
+                else None
+            )
+            posted = self.notifier.post(promotion_message(decision, channel))
+            if not posted.ok:
+                logger.warning("Slack notice for %s not posted: %s", decision.decision_id, posted.error)
+        return decision
+
+
+def build_promotion_service(
+    config: GlueConfig,
+    store: StateStore,
+    repo: GitOpsRepo,
+    registry: ModelRegistry,
+    notifier: Notifier,
+    now: Callable[[], datetime] = utcnow,
+) -> PromotionService:
+    """The promotion service on the given adapters (handlers pass runtime's, tests pass fakes)."""
+    return PromotionService(config, store, repo, registry, notifier, now=now)
+
+
+# ---------------------------------------------------------------------- texts
+def render_pr_body(decision: Decision, version: str, path: str, key: str) -> str:
+    """The PR body: the decision record in Markdown (reasons, metrics vs thresholds vs champion, links)."""
+    ev = decision.evidence
+    lines = [
+        f"Sets `{key}` to `{version}` in `{path}` for **{decision.model}** in **{decision.environment}**.",
+        "",
+        "### Why",
+        *[f"- {r}" for r in decision.reasons],
+    ]
+    gate = ev.get("gate") or {}
+    if gate:
+        lines += [
+            "",
+            "### Metrics",
+            "",
+            "| metric | candidate | min | max | champion |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in gate.items():
+            cells = [row.get("value"), row.get("min"), row.get("max"), row.get("champion")]
+            lines.append(f"| {name} | " + " | ".join("—" if c is None else f"{c}" for c in cells) + " |")
+        if ev.get("champion"):
+            lines.append(f"\nChampion: v{ev['champion']}")
+    links = []
+    if ev.get("version_url"):
+        links.append(f"- MLflow version: {ev['version_url']}")
+    if ev.get("run_id"):
+        links.append(f"- Run id: `{ev['run_id']}`")
+    if links:
+        lines += ["", "### MLflow", *links]
+    lines += [
+        "",
+        "### Decision record",
+        f"- Decision id: `{decision.decision_id}`",
+        f"- Triggered by: {', '.join(f'`{i}`' for i in decision.inputs) or '—'}",
+        f"- Config hash: `{decision.config_hash}`",
+        "",
+        "_Opened by mlops-glue. Older promotion PRs for this model and environment are closed in favour of this one._",
+    ]
+    return "\n".join(lines)
+
+
+_ICONS = {
+    Outcome.ACTED: ":rocket:",
+    Outcome.REJECTED: ":no_entry:",
+    Outcome.FAILED: ":warning:",
+    Outcome.IGNORED: ":information_source:",
+    Outcome.DEFERRED: ":hourglass:",
+}
+
+
+def _headline(decision: Decision) -> str:
+    a = decision.action
+    who = f"*{decision.model}*"
+    version = decision.evidence.get("version", "")
+    v = f" v{version}" if version else ""
+    if decision.outcome is Outcome.ACTED and "pull_request" in a:
+        verb = "PR updated" if a.get("reused") else "PR opened"
+        return f"{verb} to promote {who}{v} to *{decision.environment}*: <{a['pull_request']}|review it>"
+    if decision.outcome is Outcome.ACTED and "commit" in a:
+        link = f"<{a['url']}|{a['commit'][:10]}>" if a.get("url") else f"`{a['commit'][:10]}`"
+        return f"{who}{v} bumped in *{decision.environment}*: commit {link}"
+    if decision.outcome is Outcome.ACTED and "blocklisted" in a:
+        return f"{who} v{a['blocklisted']} blocklisted: it will not be promoted automatically"
+    if decision.outcome is Outcome.REJECTED and a.get("tag", "").endswith("failed"):
+        return f"{who}{v} failed the gate: not promoted"
+    if decision.outcome is Outcome.REJECTED:
+        return f"{who}{v} not promoted to *{decision.environment}*"
+    return f"Promotion of {who}{v} to *{decision.environment}* {decision.outcome.value}"
+
+
+def promotion_message(decision: Decision, channel: str | None = None) -> Message:
+    """The Slack Block Kit notice of a promotion decision (gate failed, bumped, PR opened, refused)."""
+    headline = f"{_ICONS[decision.outcome]} {_headline(decision)}"
+    reasons = decision.reasons[1:] if decision.outcome is Outcome.REJECTED else decision.reasons
+    failing = [r for r in reasons if r.startswith("✗")] or reasons
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": headline}}]
+    if failing:
+        text = "\n".join(f"• {r}" for r in failing[:10])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}})
+    context = [f"decision `{decision.decision_id}`"]
+    if decision.evidence.get("version_url"):
+        context.append(f"<{decision.evidence['version_url']}|MLflow>")
+    if decision.evidence.get("run_id"):
+        context.append(f"run `{decision.evidence['run_id']}`")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    return Message(text=decision.summary()[:3000], blocks=blocks, channel=channel)

@@ -1,0 +1,218 @@
+"""The promotion service on a real local GitOps repo, the in-memory registry, state store and Slack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gitops_fixtures import GitRepoFactory, bare_branches, bare_file, bare_log, git
+from mlops_glue.adapters.gitops import GitOpsError, parse_trailers
+from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
+from mlops_glue.adapters.slack import MemoryNotifier
+from mlops_glue.adapters.state import MemoryStateStore
+from mlops_glue.config import parse_config
+from mlops_glue.guards import block_version, pause
+from mlops_glue.records import Outcome
+from mlops_glue.services.promotion import PromotionService, build_promotion_service, promotion_message
+
+CONFIG = """
+models:
+  fraud-detection:
+    promote:
+      gate: {metrics: {val_auc: {min: 0.85}, latency_ms: {max: 50, higher_is_better: false}}, must_beat: champion}
+      environments:
+        staging: {key: model.version, mode: commit}
+        production: {key: model.version, mode: pull_request}
+    notify: {slack_channel: "#ml-fraud"}
+  churn: {}
+gitops: {backend: git, repo: unused, branch: main}
+"""
+
+STAGING = "models/fraud-detection/values-staging.yaml"
+PRODUCTION = "models/fraud-detection/values-production.yaml"
+
+
+class Env:
+    def __init__(self, make_git_repo: GitRepoFactory) -> None:
+        self.config = parse_config(CONFIG)
+        self.store = MemoryStateStore()
+        self.repo = make_git_repo()
+        self.registry = MemoryRegistry()
+        self.slack = MemoryNotifier()
+        self.service: PromotionService = build_promotion_service(
+            self.config, self.store, self.repo, self.registry, self.slack
+        )
+
+    def version(self, v: str, metrics: dict[str, float], aliases: tuple[str, ...] = (), **tags: str) -> None:
+        self.registry.add(ModelVersion("fraud-detection", v, f"run{v}", dict(tags), aliases), metrics)
+
+
+@pytest.fixture
+def env(make_git_repo: GitRepoFactory) -> Env:
+    e = Env(make_git_repo)
+    e.version("1", {"val_auc": 0.86, "latency_ms": 30}, aliases=("champion",))
+    return e
+
+
+def test_passing_version_is_tagged_and_bumped_in_staging_with_trailers(env: Env, bare_repo: Path) -> None:
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+
+    d = env.service.gate("fraud-detection", "2", inputs=["mlflow-delivery:abc"])
+
+    assert d.outcome is Outcome.ACTED and d.environment == "staging"
+    assert "version: 2\n" in bare_file(bare_repo, STAGING)
+    assert env.registry.tags[("fraud-detection", "2")]["validation_status"] == "passed"
+    head = git(bare_repo, "log", "-1", "--format=%B", "main")
+    assert parse_trailers(head) == {
+        "Glue-Decision-Id": d.decision_id,
+        "Glue-Model": "fraud-detection",
+        "Glue-Version": "2",
+        "Glue-Environment": "staging",
+    }
+    assert d.action["commit"] == git(bare_repo, "rev-parse", "main").strip()
+    assert env.store.get_decision(d.decision_id) == d
+    [msg] = env.slack.messages
+    assert msg.channel == "#ml-fraud" and "bumped in *staging*" in msg.blocks[0]["text"]["text"]
+
+
+def test_failing_version_is_tagged_failed_with_reasons_and_not_committed(env: Env, bare_repo: Path) -> None:
+    env.version("2", {"val_auc": 0.8, "latency_ms": 20})
+    before = bare_log(bare_repo)
+
+    d = env.service.gate("fraud-detection", "2", inputs=["x"])
+
+    assert d.outcome is Outcome.REJECTED
+    assert bare_log(bare_repo) == before
+    tags = env.registry.tags[("fraud-detection", "2")]
+    assert tags["validation_status"] == "failed"
+    assert "✗ val_auc 0.8 < 0.85" in tags["validation_reasons"]
+    text = str(env.slack.messages[0].blocks)
+    assert "failed the gate" in text and "val_auc 0.8 < 0.85" in text and "latency" not in text
+
+
+def test_a_version_that_does_not_beat_the_champion_fails(env: Env) -> None:
+    env.version("2", {"val_auc": 0.855, "latency_ms": 20})  # above the threshold, below the champion
+    d = env.service.gate("fraud-detection", "2", inputs=["x"])
+    assert d.outcome is Outcome.REJECTED
+    assert any("does not beat champion v1" in r for r in d.reasons)
+
+
+def test_missing_metric_fails_the_gate(env: Env) -> None:
+    env.version("2", {"val_auc": 0.95})
+    d = env.service.gate("fraud-detection", "2", inputs=["x"])
+    assert d.outcome is Outcome.REJECTED and "✗ latency_ms is missing from the run" in d.reasons
+
+
+def test_production_opens_a_pr_with_the_decision_record_then_reuses_it(env: Env, bare_repo: Path) -> None:
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+    d1 = env.service.promote("fraud-detection", "2", "production", reason="alias champion set", inputs=["a"])
+    d2 = env.service.promote("fraud-detection", "2", "production", reason="alias champion set", inputs=["b"])
+
+    assert d1.outcome is Outcome.ACTED and "pull_request" in d1.action
+    assert d2.action["branch"] == d1.action["branch"] and d2.action.get("reused") == "true"
+    assert "version: 1\n" in bare_file(bare_repo, PRODUCTION)  # the base waits for review
+    branch = d1.action["branch"]
+    assert branch.startswith("mlops-glue/fraud-detection/production/v2-")
+    assert "version: 2\n" in bare_file(bare_repo, PRODUCTION, branch)
+    body = git(bare_repo, "log", "-1", "--format=%B", branch)
+    assert "### Why" in body and "alias champion set" in body and d1.decision_id in body
+
+    env.version("3", {"val_auc": 0.95, "latency_ms": 20})
+    d3 = env.service.promote("fraud-detection", "3", "production", reason="alias champion set", inputs=["c"])
+    assert d3.action["superseded"] == branch
+    assert branch not in bare_branches(bare_repo)
+
+
+def test_already_deployed_version_is_ignored_without_a_notice(env: Env, bare_repo: Path) -> None:
+    d = env.service.promote("fraud-detection", "1", "staging", reason="tag deploy=staging", inputs=["x"])
+    assert d.outcome is Outcome.IGNORED and f"{STAGING} already holds v1" in d.reasons
+    assert env.slack.messages == []
+
+
+def test_out_of_order_gate_never_moves_staging_backwards(env: Env, bare_repo: Path) -> None:
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+    env.version("3", {"val_auc": 0.91, "latency_ms": 20})
+    env.service.gate("fraud-detection", "3", inputs=["late"])
+    d = env.service.gate("fraud-detection", "2", inputs=["early"])
+    assert d.outcome is Outcome.IGNORED and "newer than v2" in d.reasons[-1]
+    assert "version: 3\n" in bare_file(bare_repo, STAGING)
+
+
+@pytest.mark.parametrize("how", ["blocklist", "tag", "pause"])
+def test_blocked_or_paused_versions_are_never_promoted(env: Env, bare_repo: Path, how: str) -> None:
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20}, **({"blocked": "true"} if how == "tag" else {}))
+    if how == "blocklist":
+        block_version(env.store, "fraud-detection", "2", "rolled back after degraded health")
+    if how == "pause":
+        pause(env.store, "fraud-detection", "staging", "human revert", until_newer_than="2")
+    before = bare_log(bare_repo)
+
+    d = env.service.promote("fraud-detection", "2", "staging", reason="auto", inputs=["x"])
+
+    assert d.outcome is Outcome.REJECTED
+    assert bare_log(bare_repo) == before
+    assert any(w in " ".join(d.reasons) for w in ("blocklisted", "tagged blocked", "paused"))
+
+
+@pytest.mark.parametrize(
+    ("model", "version", "env_name"),
+    [("../etc", "2", "staging"), ("fraud-detection", "../../2", "staging"), ("fraud-detection", "2", "a/b")],
+)
+def test_path_tricks_are_rejected(env: Env, bare_repo: Path, model: str, version: str, env_name: str) -> None:
+    before = bare_log(bare_repo)
+    d = env.service.promote(model, version, env_name, reason="x", inputs=["x"])
+    assert d.outcome is Outcome.REJECTED and bare_log(bare_repo) == before
+
+
+def test_unsafe_values_edit_fails_with_the_reason(env: Env, bare_repo: Path, tmp_path: Path) -> None:
+    work = tmp_path / "h"
+    git(tmp_path, "clone", "--quiet", str(bare_repo), str(work))
+    (work / STAGING).write_text("model: &m {version: 1}\nother: *m\n")
+    git(work, "commit", "--quiet", "-am", "anchor the model block")
+    git(work, "push", "--quiet", "origin", "main")
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+    d = env.service.promote("fraud-detection", "2", "staging", reason="x", inputs=["x"])
+    assert d.outcome is Outcome.FAILED and "refusing the edit" in d.reasons[-1]
+
+
+def test_unreachable_repo_is_a_retryable_failure(env: Env, make_git_repo: GitRepoFactory) -> None:
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            def fail(*a: Any, **k: Any) -> Any:
+                raise GitOpsError("git fetch failed (128): could not read from remote")
+
+            return fail
+
+    env.service.repo = Down()  # type: ignore[assignment]
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+    d = env.service.promote("fraud-detection", "2", "staging", reason="x", inputs=["x"])
+    assert d.outcome is Outcome.FAILED and d.evidence["retryable"] is True
+    assert "could not read from remote" in d.reasons[0]
+
+
+def test_unconfigured_production_defaults_to_a_pull_request(env: Env, bare_repo: Path) -> None:
+    env.registry.add(ModelVersion("churn", "4", None), {})
+    d = env.service.promote("churn", "4", "production", reason="x", inputs=["x"])
+    assert "pull_request" in d.action and "version: 1\n" in bare_file(
+        bare_repo, "models/churn/values-production.yaml"
+    )
+
+
+def test_slack_message_shapes() -> None:
+    from mlops_glue.records import Decision, Kind
+
+    d = Decision(
+        decision_id="d-1",
+        model="m",
+        environment="production",
+        kind=Kind.PROMOTE,
+        outcome=Outcome.ACTED,
+        evidence={"version": "3", "version_url": "http://mlflow/#/models/m/versions/3"},
+        action={"pull_request": "https://github.com/o/r/pull/7", "branch": "b"},
+    )
+    msg = promotion_message(d, "#c")
+    assert "PR opened to promote *m* v3 to *production*: <https://github.com/o/r/pull/7|review it>" in str(
+        msg.blocks
+    )
+    assert msg.channel == "#c" and msg.text
