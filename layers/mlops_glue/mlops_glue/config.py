@@ -225,6 +225,7 @@ class MLflow(_Model):
 class ArgoCD(_Model):
     secret: str | None = Field(None, description="Secrets Manager name of the shared notification secret")
     header: str = "X-Glue-Token"
+    notify_unknown_apps: bool = Field(True, description="post a notice for applications no model maps to")
 
 
 class GlueConfig(_Model):
