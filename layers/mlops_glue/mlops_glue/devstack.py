@@ -41,6 +41,13 @@ def load_template(path: str | Path) -> dict[str, Any]:
         return dict(yaml.load(fh, Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass
 
 
+class _NoValue(str):
+    """``AWS::NoValue``: an empty string that :meth:`Resolver.resolve` drops from maps and lists."""
+
+
+_NO_VALUE = _NoValue("")
+
+
 @dataclass
 class Resolver:
     """Resolves Ref/Sub/If/Equals/GetAtt against parameters and the physical names created so far."""
@@ -64,7 +71,7 @@ class Resolver:
         if name == "AWS::Partition":
             return "aws"
         if name == "AWS::NoValue":
-            return ""
+            return _NO_VALUE
         param = self.template.get("Parameters", {}).get(name)
         if param is not None and "Default" in param:
             return str(param["Default"])
@@ -81,9 +88,10 @@ class Resolver:
                 ((k, v),) = value.items()
                 if k == "Ref" or k.startswith("Fn::"):
                     return self._tag(k.removeprefix("Fn::"), v)
-            return {k: self.resolve(v) for k, v in value.items()}
+            resolved = {k: self.resolve(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not _NO_VALUE]
         return value
 
     def _tag(self, tag: str, value: Any) -> Any:
@@ -116,6 +124,10 @@ class Resolver:
             return a == b
         if tag == "Not":
             return not self.resolve(value[0])
+        if tag == "And":
+            return all(self.resolve(v) for v in value)
+        if tag == "Or":
+            return any(self.resolve(v) for v in value)
         if tag == "GetAtt":
             name = value if isinstance(value, str) else ".".join(value)
             return self.attributes.get(name, name)
@@ -137,6 +149,22 @@ _TABLE_KEYS = (
     "GlobalSecondaryIndexes",
     "BillingMode",
 )
+
+
+def _coerce(value: Any, shape: Any) -> Any:
+    """CloudFormation passes parameters as strings ("0.2", "300"); convert them as the API shape says."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        return {k: _coerce(v, shape.members[k]) if k in shape.members else v for k, v in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [_coerce(v, shape.member) for v in value]
+    if kind in ("integer", "long") and isinstance(value, str):
+        return int(value)
+    if kind in ("double", "float") and isinstance(value, str):
+        return float(value)
+    if kind == "boolean" and isinstance(value, str):
+        return value.lower() == "true"
+    return value
 
 
 def create_stack(
@@ -192,7 +220,9 @@ def create_stack(
         elif rtype == "AWS::CloudWatch::Alarm":
             p = res.resolve(props)
             p.pop("Tags", None)
-            session.client("cloudwatch").put_metric_alarm(**p)
+            cw = session.client("cloudwatch")
+            shape = cw.meta.service_model.operation_model("PutMetricAlarm").input_shape
+            cw.put_metric_alarm(**_coerce(p, shape))
             created[logical] = p["AlarmName"]
             res.physical[logical] = p["AlarmName"]
     return created
