@@ -1,0 +1,628 @@
+"""CloudWatch alarm -> emergency retraining -> Slack on-call: parse, decide, act, notify.
+
+Exactly once, without a lock service:
+
+* a delivery whose identity (alarm + state + state timestamp) the alarm's state document has already
+  recorded is a duplicate: nothing runs again (a notice that failed earlier is posted again);
+* the emergency ledger is the commit point: a training is reserved there under optimistic concurrency
+  before it is submitted, so two different ALARM transitions racing for one model start one training;
+* the workflow name derives from the decision id, so a retried submission finds "already exists";
+* the right to post a notice is claimed in the alarm document with a lease, so concurrent duplicates
+  post once, and a crash between claim and post is retried after the lease.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SNSEvent
+from aws_lambda_powertools.utilities.data_classes.cloud_watch_alarm_event import (
+    CloudWatchAlarmData,
+    CloudWatchAlarmEvent,
+)
+
+from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
+from mlops_glue.adapters.slack import Message, Notifier, Posted
+from mlops_glue.adapters.state import StateStore
+from mlops_glue.config import GlueConfig
+from mlops_glue.decisions import emergency
+from mlops_glue.decisions.budget import record_run
+from mlops_glue.decisions.emergency import AlarmChange, Plan
+from mlops_glue.records import Decision, Outcome, utcnow
+
+logger = logging.getLogger(__name__)
+
+NOTICE_LEASE = timedelta(minutes=2)  # longer than one invocation: a claim older than this was abandoned
+SEEN_LIMIT = 50
+DETAIL_TYPE = "CloudWatch Alarm State Change"
+
+
+class MalformedAlarmEventError(ValueError):
+    """The event is not a CloudWatch alarm state change in any shape we accept."""
+
+
+class EmergencySubmitError(RuntimeError):
+    """The emergency workflow could not be submitted; the delivery must be retried (then the DLQ)."""
+
+
+class NoticeNotSentError(RuntimeError):
+    """The on-call notice could not be posted; the action stands, the delivery is retried for the notice."""
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def changes_from_event(event: Any) -> list[AlarmChange]:
+    """The alarm state changes in an EventBridge event, an SNS event or a Lambda alarm-action event.
+
+    Powertools data classes read each shape; the SNS message is the JSON string CloudWatch publishes
+    (dimensions as a list of ``{name, value}``).
+    """
+    if not isinstance(event, dict):
+        raise MalformedAlarmEventError(f"event is a {type(event).__name__}, not a JSON object")
+    try:
+        if "Records" in event:
+            return [_from_sns(r.sns.message, r.sns.message_id) for r in SNSEvent(event).records]
+        if event.get("detail-type") == DETAIL_TYPE:
+            eb = EventBridgeEvent(event)
+            if eb.source != "aws.cloudwatch":
+                raise MalformedAlarmEventError(f"EventBridge source {eb.source!r} is not aws.cloudwatch")
+            return [
+                _from_alarm_data(
+                    CloudWatchAlarmData(eb.detail),
+                    source="eventbridge",
+                    event_id=eb.get_id,
+                    arn=eb.resources[0] if eb.resources else None,
+                    region=eb.region,
+                    account=eb.account,
+                )
+            ]
+        if "alarmData" in event:
+            ev = CloudWatchAlarmEvent(event)
+            return [
+                _from_alarm_data(
+                    ev.alarm_data,
+                    source="alarm_action",
+                    event_id=f"{ev.alarm_arn}@{ev.timestamp}",
+                    arn=ev.alarm_arn,
+                    region=ev.region,
+                    account=ev.source_account_id,
+                )
+            ]
+    except MalformedAlarmEventError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedAlarmEventError(f"malformed alarm event: {type(exc).__name__}: {exc}") from exc
+    keys = ", ".join(sorted(event)[:8]) or "none"
+    raise MalformedAlarmEventError(
+        f"not a CloudWatch alarm event (no detail-type {DETAIL_TYPE!r}, SNS Records or alarmData; keys: {keys})"
+    )
+
+
+def _ts(value: Any, where: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise MalformedAlarmEventError(f"{where}: not a timestamp: {value!r}") from exc
+    if ts.tzinfo is None:
+        raise MalformedAlarmEventError(f"{where}: timestamp without a time zone: {value!r}")
+    return ts
+
+
+def _state(value: Any, where: str) -> str:
+    if value not in emergency.STATES:
+        raise MalformedAlarmEventError(f"{where}: unknown alarm state {value!r}")
+    return str(value)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _from_alarm_data(
+    data: CloudWatchAlarmData,
+    *,
+    source: Any,
+    event_id: str,
+    arn: str | None,
+    region: str | None,
+    account: str | None,
+) -> AlarmChange:
+    name = data.alarm_name
+    if not isinstance(name, str) or not name:
+        raise MalformedAlarmEventError("alarmName is missing")
+    state = data.state
+    previous = data.get("previousState") and data.previous_state
+    reason_data: dict[str, Any] = {}
+    if state.get("reasonData"):
+        try:
+            decoded = json.loads(state.reason_data)
+            reason_data = decoded if isinstance(decoded, dict) else {}
+        except ValueError:
+            reason_data = {}  # free text in reasonData is allowed; the value then stays unknown
+    value = _latest_value(reason_data)
+    metric: dict[str, Any] = {}
+    stat: str | None = reason_data.get("statistic")
+    metrics = data.configuration.metrics if data.get("configuration") else []
+    returned = [m for m in metrics if m.get("returnData", True)][:1]
+    for m in returned:
+        if m.get("metricStat"):
+            metric = m.metric_stat.metric
+            stat = stat or m.metric_stat.stat
+        elif m.expression:  # metric math or an anomaly band: name the expression, there is no namespace
+            metric = {"name": m.label or m.expression}
+    return AlarmChange(
+        alarm_name=name,
+        state=_state(state.value, "state.value"),
+        previous_state=_state(previous.value, "previousState.value") if previous else None,
+        state_timestamp=_ts(state.timestamp, "state.timestamp"),
+        source=source,
+        event_id=event_id,
+        reason=str(state.get("reason") or ""),
+        alarm_arn=arn,
+        region=region,
+        account=account,
+        namespace=metric.get("namespace"),
+        metric_name=metric.get("name"),
+        dimensions={str(k): str(v) for k, v in (metric.get("dimensions") or {}).items()},
+        statistic=_statistic(stat),
+        value=value,
+        threshold=_float(reason_data.get("threshold")),
+        comparison=_comparison(str(state.get("reason") or "")),
+    )
+
+
+def _statistic(value: Any) -> str | None:
+    """SNS spells statistics in capitals (``AVERAGE``), EventBridge as CloudWatch does (``Average``)."""
+    if not value:
+        return None
+    text = str(value)
+    return text.title() if text.isupper() and text.isalpha() else text
+
+
+def _latest_value(reason_data: dict[str, Any]) -> float | None:
+    """The newest evaluated datapoint (by timestamp), else the last of ``recentDatapoints``."""
+    evaluated = [
+        p for p in reason_data.get("evaluatedDatapoints") or [] if isinstance(p, dict) and "value" in p
+    ]
+    if evaluated:
+        return _float(max(evaluated, key=lambda p: str(p.get("timestamp", "")))["value"])
+    recent = reason_data.get("recentDatapoints") or []
+    return _float(recent[-1]) if recent else None
+
+
+_COMPARISON = re.compile(r"was (?:not )?(greater|less) than( or equal to)? the threshold")
+
+
+def _comparison(reason: str) -> str | None:
+    """EventBridge events carry no comparison operator: read it from CloudWatch's reason sentence."""
+    m = _COMPARISON.search(reason)
+    if not m:
+        return None
+    return f"{m.group(1).title()}Than{'OrEqualTo' if m.group(2) else ''}Threshold"
+
+
+_FIRST_DATAPOINT = re.compile(r"\[\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*\(")
+
+
+def _from_sns(message: str, message_id: str) -> AlarmChange:
+    try:
+        msg = json.loads(message)
+    except ValueError as exc:
+        raise MalformedAlarmEventError(f"SNS message {message_id} is not JSON: {exc}") from exc
+    if not isinstance(msg, dict) or "AlarmName" not in msg or "NewStateValue" not in msg:
+        raise MalformedAlarmEventError(
+            f"SNS message {message_id} is not a CloudWatch alarm notification (no AlarmName/NewStateValue)"
+        )
+    trigger = msg.get("Trigger") or {}
+    dims = {
+        str(d.get("name", d.get("Name"))): str(d.get("value", d.get("Value")))
+        for d in trigger.get("Dimensions") or []
+        if isinstance(d, dict)
+    }
+    reason = str(msg.get("NewStateReason") or "")
+    # SNS carries no reasonData: the most recent datapoint is the first one quoted in the reason text
+    # ("... datapoints [0.71 (23/11/26 10:05:00), 0.74 (...)] was less than the threshold (0.8) ...").
+    m = _FIRST_DATAPOINT.search(reason)
+    region = None
+    arn = msg.get("AlarmArn")
+    if isinstance(arn, str) and arn.count(":") >= 5:
+        region = arn.split(":")[3]
+    return AlarmChange(
+        alarm_name=str(msg["AlarmName"]),
+        state=_state(msg["NewStateValue"], "NewStateValue"),
+        previous_state=_state(msg["OldStateValue"], "OldStateValue") if msg.get("OldStateValue") else None,
+        state_timestamp=_ts(msg.get("StateChangeTime"), "StateChangeTime"),
+        source="sns",
+        event_id=message_id,
+        reason=reason,
+        alarm_arn=arn,
+        region=region,
+        account=msg.get("AWSAccountId"),
+        namespace=trigger.get("Namespace"),
+        metric_name=trigger.get("MetricName"),
+        dimensions=dims,
+        statistic=_statistic(trigger.get("Statistic") or trigger.get("ExtendedStatistic")),
+        value=_float(m.group(1)) if m else None,
+        threshold=_float(trigger.get("Threshold")),
+        comparison=trigger.get("ComparisonOperator"),
+    )
+
+
+# ------------------------------------------------------------------------------------------ messages
+
+
+def _mention(oncall: str | None) -> str:
+    return f"{oncall} " if oncall else ""
+
+
+def build_message(plan: Plan, change: AlarmChange, cfg: GlueConfig, thread_ts: str | None) -> Message:
+    """The on-call alert, the recovery or the re-alarm reply, as Block Kit."""
+    d = plan.decision
+    model_cfg = cfg.models.get(d.model)
+    notify = model_cfg.notify if model_cfg else None
+    channel = notify.slack_channel if notify else None
+    value = "?" if change.value is None else f"{change.value:g}"
+    threshold = "?" if change.threshold is None else f"{change.threshold:g}"
+    workflow = d.action.get("workflow_url") or d.action.get("workflow")
+    links = [f"<{change.console_url}|alarm>"] if change.console_url else []
+    if workflow:
+        links.append(f"<{workflow}|workflow {d.action.get('workflow', '')}>")
+    if plan.notice == "recovery":
+        text = f":white_check_mark: {d.model}: {change.alarm_name} is back to OK (value {value}, threshold {threshold})"
+    elif plan.notice == "reply":
+        text = f":repeat: {change.alarm_name} is in ALARM again (value {value}); {'; '.join(d.reasons[1:])}"
+    else:
+        head = (
+            "emergency retraining started"
+            if d.outcome is Outcome.ACTED
+            else "NO emergency retraining: " + "; ".join(d.reasons[1:])
+        )
+        mention = _mention(notify.oncall if notify else None)
+        text = f"{mention}:rotating_light: {d.model}: {change.alarm_name} in ALARM — {head}"
+    fields = [
+        f"*Model*\n{d.model}",
+        f"*Metric*\n{change.metric_label()}",
+        f"*Recent value*\n{value}",
+        f"*Threshold*\n{threshold} ({change.comparison or 'see alarm'})",
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+    ]
+    if plan.notice == "alert":
+        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
+    context = [*links, f"decision `{d.decision_id}`"]
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    return Message(text=text, blocks=blocks, channel=channel, thread_ts=thread_ts)
+
+
+# ------------------------------------------------------------------------------------------ service
+
+SubmitFn = Callable[..., Submitted]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one alarm change."""
+
+    decision: Decision
+    duplicate: bool = False
+    submitted: Submitted | None = None
+    posted: Posted | None = None
+
+
+class AlarmService:
+    """decide -> act -> notify for alarm state changes. Every adapter is injected."""
+
+    def __init__(
+        self,
+        cfg: GlueConfig,
+        store: StateStore,
+        submitter: WorkflowSubmitter,
+        notifier: Notifier,
+        *,
+        stage: str,
+        submit: SubmitFn | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.submitter = submitter
+        self.notifier = notifier
+        self.stage = stage
+        self._submit = submit
+        self._clock = clock
+
+    def handle_event(self, event: Any) -> list[Result]:
+        """Every alarm change in one delivery (SNS may batch; EventBridge sends one)."""
+        return [self.handle(change) for change in changes_from_event(event)]
+
+    def handle(self, change: AlarmChange) -> Result:
+        now = self._clock()
+        akey = emergency.alarm_key(change.alarm_name)
+        got = self.store.get(*akey)
+        alarm_doc = got.data if got else None
+        if alarm_doc and change.identity in alarm_doc.get("seen", []):
+            return self._duplicate(change, alarm_doc, now)
+
+        model, _ = emergency.model_for_alarm(change, self.cfg, self.stage)
+        ledger = last = None
+        if model is not None:
+            led = self.store.get(*emergency.ledger_key(model))
+            ledger = led.data if led else None
+            ds = self.store.get(*emergency.last_dataset_key(model))
+            last = ds.data if ds else None
+        plan = emergency.decide(
+            change,
+            self.cfg,
+            stage=self.stage,
+            now=now,
+            alarm_doc=alarm_doc,
+            ledger=ledger,
+            last_dataset=last,
+        )
+        submitted = None
+        if plan.train:
+            won, ledger = self._reserve(plan, now)
+            if not won:  # another emergency took the slot meanwhile: decide again on the fresh ledger
+                plan = emergency.decide(
+                    change,
+                    self.cfg,
+                    stage=self.stage,
+                    now=now,
+                    alarm_doc=alarm_doc,
+                    ledger=ledger,
+                    last_dataset=last,
+                )
+        if plan.train:
+            submitted = self._submit_training(plan)
+        self.store.record_decision(plan.decision)
+        logger.info(
+            plan.decision.summary(),
+            extra={"decision_id": plan.decision.decision_id, "outcome": plan.decision.outcome.value},
+        )
+        claimed = self._mark_seen(change, plan, now)
+        posted = self._notify(plan, change) if claimed else None
+        if posted is not None and not posted.ok:
+            raise NoticeNotSentError(
+                f"{plan.decision.decision_id}: Slack notice not sent ({posted.error}); retry the delivery"
+            )
+        return Result(plan.decision, submitted=submitted, posted=posted)
+
+    # -- act
+
+    def _reserve(self, plan: Plan, now: datetime) -> tuple[bool, dict[str, Any] | None]:
+        """Reserve the emergency run in the ledger (the commit point): (won, the ledger as last read)."""
+        model_cfg = self.cfg.model(plan.decision.model)
+        did = plan.decision.decision_id
+        seen: list[dict[str, Any] | None] = []
+        lost: list[bool] = []
+
+        def reserve(ledger: dict[str, Any] | None) -> dict[str, Any] | None:
+            seen[:], lost[:] = [ledger], []
+            debounce, blocked = emergency.blocking_reasons(ledger, now, model_cfg, did)
+            if debounce or blocked:
+                lost.append(True)
+                return None
+            if any(r.get("decision_id") == did for r in (ledger or {}).get("runs", [])):
+                return None  # a retried delivery of this very decision: already reserved
+            return record_run(ledger, now, model_cfg.retrain.budget.gpu_hours_per_run, did)
+
+        self.store.update(*emergency.ledger_key(plan.decision.model), reserve)
+        return not lost, seen[0] if seen else None
+
+    def _release(self, plan: Plan) -> None:
+        did = plan.decision.decision_id
+
+        def drop(ledger: dict[str, Any] | None) -> dict[str, Any] | None:
+            runs = (ledger or {}).get("runs", [])
+            kept = [r for r in runs if r.get("decision_id") != did]
+            return None if len(kept) == len(runs) else {**(ledger or {}), "runs": kept}
+
+        self.store.update(*emergency.ledger_key(plan.decision.model), drop)
+
+    def _submit_training(self, plan: Plan) -> Submitted:
+        submit = self._submit
+        if submit is None:
+            from mlops_glue.services.training import submit_training
+
+            submit = submit_training
+        d = plan.decision
+        try:
+            submitted = submit(
+                d,
+                self.cfg.model(d.model),
+                dataset_manifest_uri=plan.dataset_uri or "",
+                priority=plan.priority,
+                submitter=self.submitter,
+                argo=self.cfg.argo,
+            )
+        except ArgoError as exc:
+            self._release(plan)
+            failed = d.model_copy(
+                update={
+                    "outcome": Outcome.FAILED,
+                    "reasons": [*d.reasons, f"Argo submission failed: {exc}"],
+                },
+                deep=True,
+            )
+            self.store.record_decision(failed)
+            raise EmergencySubmitError(
+                f"{d.decision_id}: emergency workflow for {d.model} not submitted: {exc}"
+            ) from exc
+        d.action["workflow"] = submitted.name
+        d.action["namespace"] = submitted.namespace
+        if submitted.url:
+            d.action["workflow_url"] = submitted.url
+        return submitted
+
+    # -- remember and notify
+
+    def _mark_seen(self, change: AlarmChange, plan: Plan, now: datetime) -> bool:
+        """Record the identity and the newest state; claim the notice. True: this call must post it."""
+        did = plan.decision.decision_id
+        claimed: list[bool] = []
+
+        def mark(doc: dict[str, Any] | None) -> dict[str, Any]:
+            claimed.clear()
+            doc = dict(doc or {"alarm": change.alarm_name})
+            doc["model"] = plan.decision.model
+            seen = [i for i in doc.get("seen", []) if i != change.identity]
+            doc["seen"] = [*seen, change.identity][-SEEN_LIMIT:]
+            ts = change.state_timestamp.isoformat()
+            if not doc.get("timestamp") or datetime.fromisoformat(doc["timestamp"]) <= change.state_timestamp:
+                doc["state"], doc["timestamp"] = change.state, ts
+            notices = dict(doc.get("notices", {}))
+            if plan.notice != "none" and _claimable(notices.get(did), now):
+                notices[did] = {"claimed_at": now.isoformat(), "ts": None}
+                claimed.append(True)
+            doc["notices"] = dict(list(notices.items())[-SEEN_LIMIT:])
+            return doc
+
+        self.store.update(*emergency.alarm_key(change.alarm_name), mark)
+        return bool(claimed)
+
+    def _notify(self, plan: Plan, change: AlarmChange) -> Posted:
+        akey = emergency.alarm_key(change.alarm_name)
+        got = self.store.get(*akey)
+        alert = (got.data if got else {}).get("alert") or {}
+        thread_ts = None
+        if plan.notice in ("recovery", "reply") and self.notifier.threads:
+            thread_ts = alert.get("ts")
+        if plan.notice == "reply" and thread_ts is None:
+            # a flapping re-alarm without a thread to reply in stays quiet: the first alert covers it
+            self._forget_claim(change, plan)
+            return Posted(True)
+        posted = self.notifier.post(build_message(plan, change, self.cfg, thread_ts))
+        did = plan.decision.decision_id
+
+        def store_ts(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            notices = dict(doc.get("notices", {}))
+            if not posted.ok:
+                notices.pop(did, None)  # release the claim: the retried delivery posts it
+            else:
+                notices[did] = {"claimed_at": now_iso, "ts": posted.ts or "sent"}
+                if plan.notice == "alert":
+                    doc["alert"] = {"decision_id": did, "ts": posted.ts, "channel": posted.channel}
+            doc["notices"] = notices
+            return doc
+
+        now_iso = self._clock().isoformat()
+        self.store.update(*akey, store_ts)
+        return posted
+
+    def _forget_claim(self, change: AlarmChange, plan: Plan) -> None:
+        did = plan.decision.decision_id
+
+        def settle(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            notices = dict(doc.get("notices", {}))
+            notices[did] = {"claimed_at": notices.get(did, {}).get("claimed_at"), "ts": "skipped"}
+            return {**doc, "notices": notices}
+
+        self.store.update(*emergency.alarm_key(change.alarm_name), settle)
+
+    def _duplicate(self, change: AlarmChange, alarm_doc: dict[str, Any], now: datetime) -> Result:
+        """A delivery already handled: post its notice only if that earlier post failed or was abandoned."""
+        did = emergency.decision_id_for(change)
+        decision = self.store.get_decision(did)
+        logger.info("duplicate alarm delivery %s", change.identity, extra={"decision_id": did})
+        if decision is None:
+            raise EmergencySubmitError(f"{did}: seen but not recorded; state store inconsistent")
+        notice = alarm_doc.get("notices", {}).get(did)
+        wanted = _notice_for(decision)
+        posted = None
+        if wanted != "none" and _claimable(notice, now) and (notice is None or not notice.get("ts")):
+            plan = Plan(decision, notice=wanted)
+            if self._mark_seen(change, plan, now):
+                posted = self._notify(plan, change)
+                if not posted.ok:
+                    raise NoticeNotSentError(f"{did}: Slack notice not sent ({posted.error})")
+        return Result(decision, duplicate=True, posted=posted)
+
+
+def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
+    if notice is None:
+        return True
+    if notice.get("ts"):
+        return False
+    claimed_at = notice.get("claimed_at")
+    return not claimed_at or now - datetime.fromisoformat(claimed_at) > NOTICE_LEASE
+
+
+def _notice_for(decision: Decision) -> emergency.Notice:
+    if decision.kind.value == "notify_only":
+        return "recovery" if decision.outcome is Outcome.ACTED else "none"
+    if decision.outcome in (Outcome.ACTED, Outcome.REJECTED):
+        return "alert"
+    if decision.outcome is Outcome.IGNORED and any(r.startswith("debounce") for r in decision.reasons):
+        return "reply"
+    return "none"
+
+
+def summarize(results: Iterable[Result]) -> list[dict[str, Any]]:
+    """The handler's return value: one line per change."""
+    return [
+        {
+            "decision_id": r.decision.decision_id,
+            "model": r.decision.model,
+            "outcome": r.decision.outcome.value,
+            "duplicate": r.duplicate,
+            "workflow": r.decision.action.get("workflow"),
+        }
+        for r in results
+    ]
+
+
+def template_parameters(cfg: GlueConfig, model: str) -> dict[str, str]:
+    """The ``template.yaml`` parameter overrides declaring ``model``'s alarms from its ``alarms`` config.
+
+    The config file stays the one source: ``sam deploy --parameter-overrides`` takes these. The template
+    puts the model name in one dimension of the quality metric; any other dimension set is refused.
+    """
+    m = cfg.model(model)
+    a = m.alarms
+
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:g}"
+
+    out = {
+        "AlarmModel": model,
+        "DriftScoreThreshold": num(a.drift_score_threshold),
+        "DriftShareThreshold": num(a.drift_share_threshold),
+        "QualityMetricName": "",
+    }
+    q = a.quality
+    if q is None:
+        return out
+    dims = dict(q.dimensions) or {"Model": model}
+    if len(dims) != 1 or next(iter(dims.values())) != model:
+        raise ValueError(
+            f"alarms.quality.dimensions of {model}: the template supports one dimension whose value is the "
+            f"model name, got {dims}"
+        )
+    out.update(
+        QualityMetricNamespace=q.namespace,
+        QualityMetricName=q.metric,
+        QualityDimensionName=next(iter(dims)),
+        QualityStatistic=q.statistic,
+        QualityThreshold=f"{q.threshold:g}",
+        QualityComparison=q.comparison,
+        QualityPeriod=str(q.period),
+        QualityEvaluationPeriods=str(q.evaluation_periods),
+        QualityDatapointsToAlarm=str(q.datapoints_to_alarm or q.evaluation_periods),
+        QualityTreatMissingData=q.treat_missing_data,
+    )
+    return out
