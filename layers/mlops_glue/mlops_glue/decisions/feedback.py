@@ -1,0 +1,580 @@
+"""Deployment feedback: what to do about one Argo CD notification. Pure: no I/O.
+
+The edge parses the body our ``argocd-notifications-cm`` template renders (:func:`parse_notification`);
+the service gathers the facts from Git and the state store (:class:`Deployment`, :class:`History`) and
+:func:`decide` returns a :class:`Plan`: the decision record plus the actions to take.
+
+Policy per model and environment (``promote`` section of the model's configuration):
+
+* deployed and healthy after our bump → "vN is live in ENV"; with ``auto_promote[ENV]`` the version is
+  promoted to the next environment (never a blocked version, never while that environment is paused);
+* sync failed or health degraded after our bump → alert; with ``auto_rollback`` our bump commit is
+  reverted (a commit while it is still the latest change to the values file, else a pull request), and
+  the version is blocked (MLflow tag + blocklist);
+* a human revert or manual edit of a version we bumped → pause automation for the model and environment
+  until a newer version is registered;
+* anything else (an application or revision that is not ours) → a Slack notice at most, no action.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlops_glue.adapters.gitops import CommitInfo
+from mlops_glue.config import GlueConfig
+from mlops_glue.names import InvalidNameError, check_version
+from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
+
+TRIGGERS = ("on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded")
+Trigger = Literal["on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded"]
+
+# git object names (sha-1 or sha-256, abbreviated or not); anything else is not a commit of ours
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+# a Kubernetes object name or namespace (RFC 1123 subdomain), as Argo CD requires for applications
+_K8S = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
+# "This reverts commit <sha>." — the message `git revert` and GitHub's revert button write
+_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,64})")
+
+TRAILER_DECISION = "Glue-Decision-Id"
+TRAILER_MODEL = "Glue-Model"
+TRAILER_VERSION = "Glue-Version"
+TRAILER_ENV = "Glue-Environment"
+TRAILER_REVERTS = "Glue-Reverts"  # on our rollback commits: the bump commit they revert
+
+
+class InvalidNotificationError(ValueError):
+    """The notification body is not what our Argo CD template renders; the message says why."""
+
+
+class ArgoCDNotification(BaseModel):
+    """The JSON body rendered by the ``webhook.mlops-glue`` section of our templates."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    trigger: Trigger
+    app: str = Field(min_length=1)
+    namespace: str = Field(min_length=1)
+    destination_namespace: str = Field("", alias="destinationNamespace")
+    repo_url: str = Field("", alias="repoURL")
+    revision: str = ""
+    sync_revision: str = Field("", alias="syncRevision")
+    sync_status: str = Field("", alias="syncStatus")
+    sync_phase: str = Field("", alias="syncPhase")
+    sync_message: str = Field("", alias="syncMessage", max_length=20_000)
+    health_status: str = Field("", alias="healthStatus")
+    started_at: datetime | None = Field(None, alias="startedAt")
+    finished_at: datetime | None = Field(None, alias="finishedAt")
+
+    @field_validator("app", "namespace")
+    @classmethod
+    def _k8s_name(cls, v: str) -> str:
+        if not _K8S.fullmatch(v):
+            raise ValueError(f"{v!r} is not a Kubernetes object name")
+        return v
+
+    @field_validator("started_at", "finished_at", mode="before")
+    @classmethod
+    def _empty_time(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @property
+    def synced_revision(self) -> str:
+        """The revision the sync applied (falls back to the compared revision when no sync ran)."""
+        return self.revision or self.sync_revision
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.namespace}/{self.app}"
+
+    @property
+    def identity(self) -> str:
+        """The dedup identity: application, revision and trigger."""
+        return f"argocd:{self.app_id}@{self.synced_revision}#{self.trigger}"
+
+
+def parse_notification(body: str | bytes | None) -> ArgoCDNotification:
+    """Parse and validate a notification body; :class:`InvalidNotificationError` says what is wrong."""
+    if body is None or not body.strip():
+        raise InvalidNotificationError("empty body: expected the JSON our Argo CD template renders")
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidNotificationError(f"body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidNotificationError("body must be a JSON object")
+    try:
+        n = ArgoCDNotification.model_validate(raw)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+            parts.append(f"{loc}: {err['msg']}")
+        raise InvalidNotificationError("; ".join(parts)) from exc
+    if not n.synced_revision:
+        raise InvalidNotificationError("revision: missing (neither revision nor syncRevision is set)")
+    if len(n.synced_revision) > 128 or n.synced_revision.startswith("-"):
+        raise InvalidNotificationError("revision: not a revision")
+    return n
+
+
+# ------------------------------------------------------------------------------ app → model/env
+
+
+def app_target(config: GlueConfig, app: str) -> tuple[str, str] | None:
+    """The (model, environment) an Argo CD application deploys, or None when it is not ours.
+
+    An environment's explicit ``argocd_app`` wins; otherwise the convention is ``<model>-<env>`` for a
+    configured model and one of its environments (the declared ones, or the staging and production
+    environment names when none are declared). The longest matching model name wins.
+    """
+    for model, mc in config.models.items():
+        for env, e in mc.promote.environments.items():
+            if e.argocd_app == app:
+                return model, env
+    best: tuple[str, str] | None = None
+    for model, mc in config.models.items():
+        if not app.startswith(model + "-"):
+            continue
+        env = app[len(model) + 1 :]
+        envs = set(mc.promote.environments) or {
+            mc.promote.staging_environment,
+            mc.promote.production_environment,
+        }
+        explicit = mc.promote.environments.get(env)
+        matches = env in envs and (explicit is None or explicit.argocd_app in (None, app))
+        if matches and (best is None or len(model) > len(best[0])):
+            best = (model, env)
+    return best
+
+
+# ------------------------------------------------------------------------------ facts
+
+
+def is_commit_id(revision: str) -> bool:
+    return bool(_SHA.fullmatch(revision))
+
+
+@dataclass(frozen=True)
+class Bump:
+    """One of our commits on a values file, read from its trailers."""
+
+    sha: str
+    version: str  # "" only on a rollback commit whose restored version was unknown when committing
+    decision_id: str
+    reverts: str | None = None  # set on our rollback commits
+
+    @property
+    def short(self) -> str:
+        return self.sha[:8]
+
+
+def our_bump(commit: CommitInfo | None, model: str, env: str) -> Bump | None:
+    """The bump this commit made for ``model`` in ``env`` when it carries our trailers, else None."""
+    if commit is None:
+        return None
+    t = commit.trailers
+    if t.get(TRAILER_MODEL) != model or t.get(TRAILER_ENV) != env or not t.get(TRAILER_DECISION):
+        return None
+    reverts = t.get(TRAILER_REVERTS) or None
+    raw = t.get(TRAILER_VERSION, "")
+    if not raw and reverts:
+        return Bump(commit.sha, "", t[TRAILER_DECISION], reverts)  # a rollback: version read from the file
+    try:
+        version = check_version(raw)
+    except InvalidNameError:
+        return None
+    return Bump(commit.sha, version, t[TRAILER_DECISION], reverts)
+
+
+def reverted_sha(commit: CommitInfo) -> str | None:
+    """The commit a ``git revert`` (or GitHub's revert button) undid, from its message."""
+    m = _REVERTS.search(commit.message)
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What Git says about the synced revision and the application's values file."""
+
+    path: str
+    synced: CommitInfo | None  # the commit at the synced revision; None: not in the GitOps repository
+    change: CommitInfo | None  # the newest change to the values file at or below the synced revision
+    later: tuple[CommitInfo, ...] = ()  # changes to the file after the synced revision, oldest first
+    head_version: str | None = None  # the version the values file holds at the branch head
+    previous_version: str | None = None  # the version before our bump (for a rollback pull request)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the state store says about the model and environment."""
+
+    blocked: frozenset[str] = frozenset()
+    paused: dict[str, Any] | None = None  # the pause in force for this environment
+    next_paused: dict[str, Any] | None = None  # the pause in force for the auto_promote target
+    last_ours: Bump | None = None  # our newest bump of this environment recorded in the decision log
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+class Signal(StrEnum):
+    HEALTHY = "healthy"  # synced and healthy
+    PROGRESSING = "progressing"  # synced, health not settled yet
+    BAD = "bad"  # sync failed or health degraded
+
+
+class Notice(StrEnum):
+    """Which Slack message the service posts."""
+
+    NONE = "none"
+    LIVE = "live"
+    ALERT = "alert"
+    ROLLED_BACK = "rolled_back"
+    PAUSED = "paused"
+    FOREIGN = "foreign"
+
+
+@dataclass(frozen=True)
+class Plan:
+    decision: Decision
+    notice: Notice
+    bump: Bump | None = None
+    revert: Literal["commit", "pull_request"] | None = None
+    restore_version: str | None = None  # for a rollback pull request
+    block: str | None = None  # version to block (MLflow tag + blocklist)
+    pause_until_newer_than: str | None = None
+    promote_to: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PlanFn = Callable[..., Plan]
+
+
+def signal(n: ArgoCDNotification) -> Signal:
+    """What the notification says about the deployment."""
+    if n.trigger == "on-sync-failed" or n.sync_phase in ("Failed", "Error"):
+        return Signal.BAD
+    if n.trigger == "on-health-degraded" or n.health_status == "Degraded":
+        return Signal.BAD
+    if n.health_status == "Healthy" and n.sync_phase in ("Succeeded", ""):
+        return Signal.HEALTHY
+    return Signal.PROGRESSING
+
+
+def decision_id_for(n: ArgoCDNotification, sig: Signal) -> str:
+    """Stable per application, revision and outcome: on-deployed and a healthy on-sync-succeeded share
+    one id (one "live" notice, one promotion), on-sync-failed and on-health-degraded share one (one
+    rollback); anything else is per trigger."""
+    if sig is Signal.HEALTHY:
+        return make_decision_id("argocd-live", n.app_id, n.synced_revision)
+    if sig is Signal.BAD:
+        return make_decision_id("argocd-bad", n.app_id, n.synced_revision)
+    return make_decision_id("argocd", n.app_id, n.synced_revision, n.trigger)
+
+
+def _evidence(n: ArgoCDNotification) -> dict[str, Any]:
+    return {
+        "notification": n.model_dump(mode="json", by_alias=True),
+        "app": n.app_id,
+        "revision": n.synced_revision,
+        "trigger": n.trigger,
+        "sync_phase": n.sync_phase,
+        "sync_message": n.sync_message[:500],
+        "health": n.health_status,
+    }
+
+
+def _what(n: ArgoCDNotification) -> str:
+    if n.trigger == "on-sync-failed" or n.sync_phase in ("Failed", "Error"):
+        msg = f": {n.sync_message[:200]}" if n.sync_message else ""
+        return f"sync {n.sync_phase or 'failed'}{msg}"
+    if n.health_status == "Degraded" or n.trigger == "on-health-degraded":
+        return "health Degraded"
+    return f"sync {n.sync_phase or 'unknown'}, health {n.health_status or 'unknown'}"
+
+
+def unknown_app(config: GlueConfig, n: ArgoCDNotification, config_hash: str) -> Plan:
+    """An application no model maps to: a notice at most (``argocd.notify_unknown_apps``)."""
+    d = Decision(
+        decision_id=make_decision_id("argocd", n.app_id, n.synced_revision, n.trigger),
+        model="-",
+        kind=Kind.NOTIFY_ONLY,
+        outcome=Outcome.IGNORED,
+        reasons=[f"application {n.app_id} is not mapped to a configured model and environment"],
+        evidence=_evidence(n),
+        inputs=[n.identity],
+        config_hash=config_hash,
+    )
+    notify = config.argocd.notify_unknown_apps
+    return Plan(d, Notice.FOREIGN if notify else Notice.NONE)
+
+
+def decide(
+    config: GlueConfig,
+    n: ArgoCDNotification,
+    model: str,
+    env: str,
+    dep: Deployment,
+    hist: History,
+    now: datetime,
+) -> Plan:
+    """The plan for one notification of an application we map to ``model`` in ``env``."""
+    mc = config.model(model)
+    sig = signal(n)
+    base: dict[str, Any] = {
+        "decision_id": decision_id_for(n, sig),
+        "model": model,
+        "environment": env,
+        "evidence": {**_evidence(n), "values_file": dep.path},
+        "inputs": [n.identity],
+        "config_hash": config.hash(),
+        "created_at": now,
+    }
+    notify_foreign = mc.notify.notify_foreign
+
+    def plan(kind: Kind, outcome: Outcome, reasons: list[str], notice: Notice, **kw: Any) -> Plan:
+        return Plan(Decision(kind=kind, outcome=outcome, reasons=reasons, **base), notice, **kw)
+
+    def foreign(reason: str) -> Plan:
+        alert = sig is Signal.BAD
+        notice = Notice.ALERT if alert else (Notice.FOREIGN if notify_foreign else Notice.NONE)
+        return plan(Kind.NOTIFY_ONLY, Outcome.IGNORED, [reason, "no automatic action"], notice)
+
+    if sig is Signal.PROGRESSING:
+        return plan(
+            Kind.NOTIFY_ONLY,
+            Outcome.IGNORED,
+            [f"{n.trigger}: {_what(n)}; waiting for on-deployed or on-health-degraded"],
+            Notice.NONE,
+        )
+    if not is_commit_id(n.synced_revision):
+        return foreign(f"revision {n.synced_revision!r} is not a git commit of the GitOps repository")
+    if dep.synced is None:
+        return foreign(f"revision {n.synced_revision[:12]} was not found in the GitOps repository")
+
+    bump = our_bump(dep.change, model, env)
+    if bump is not None and not bump.version and not dep.later and dep.head_version:
+        bump = replace(bump, version=dep.head_version)
+    later_ours = [b for b in (our_bump(c, model, env) for c in dep.later) if b is not None]
+    later_human = [c for c in dep.later if our_bump(c, model, env) is None]
+
+    # a human changed the version we bumped (revert or manual edit): stop fighting them
+    override = _human_override(dep, bump, hist, later_human, later_ours)
+    if override is not None:
+        reason, until = override
+        if hist.paused is not None and hist.paused.get("until_newer_than") == until:
+            return plan(
+                Kind.NOTIFY_ONLY,
+                Outcome.IGNORED,
+                [
+                    reason,
+                    f"automation already paused for {model} in {env} until a version newer than v{until}",
+                ],
+                Notice.NONE,
+            )
+        return plan(
+            Kind.NOTIFY_ONLY,
+            Outcome.ACTED,
+            [
+                reason,
+                f"automation paused for {model} in {env} until a version newer than v{until} is registered",
+            ],
+            Notice.PAUSED,
+            pause_until_newer_than=until,
+        )
+
+    if bump is None:
+        if dep.change is None:
+            return foreign(
+                f"{dep.path} changed after revision {n.synced_revision[:8]}: the notification is stale"
+                if dep.later
+                else f"{dep.path} has no commit at or below revision {n.synced_revision[:8]}"
+            )
+        return foreign(
+            f"the deployed change to {dep.path} ({dep.change.sha[:8]} by {dep.change.author}) "
+            "is not a bump of ours"
+        )
+    base["evidence"] = {
+        **base["evidence"],
+        "bump_commit": bump.sha,
+        "bump_decision": bump.decision_id,
+        "version": bump.version,
+    }
+    if later_ours:
+        newest = later_ours[-1]
+        reason = (
+            f"v{bump.version} ({bump.short}) was superseded by our v{newest.version} ({newest.short})"
+            if newest.reverts != bump.sha
+            else f"v{bump.version} ({bump.short}) was already rolled back by {newest.short}"
+        )
+        notice = Notice.ALERT if sig is Signal.BAD and newest.reverts != bump.sha else Notice.NONE
+        return plan(Kind.NOTIFY_ONLY, Outcome.IGNORED, [reason, "no automatic action"], notice, bump=bump)
+
+    if sig is Signal.HEALTHY:
+        return _healthy(config, model, env, bump, hist, plan)
+    return _bad(config, n, model, env, bump, dep, later_human, plan)
+
+
+def _newest(a: str, b: str | None) -> str:
+    """The newer of two versions (numerically when both are integers, as MLflow's are)."""
+    if b is None:
+        return a
+    if a.isdigit() and b.isdigit():
+        return a if int(a) >= int(b) else b
+    return max(a, b)
+
+
+def _human_override(
+    dep: Deployment, bump: Bump | None, hist: History, later_human: list[CommitInfo], later_ours: list[Bump]
+) -> tuple[str, str] | None:
+    """(reason, pause-until-newer-than) when a human reverted or changed the version of one of our bumps."""
+    head = dep.head_version
+    if later_ours:
+        return None  # we bumped again since: the newest change is ours
+    if bump is not None:
+        # our bump was deployed; did a human undo or change it since?
+        ours, humans = bump, later_human
+    else:
+        # the deployed change is a human's; was it made over one of our bumps?
+        if hist.last_ours is None or dep.change is None:
+            return None
+        ours, humans = hist.last_ours, [dep.change, *later_human]
+    if not humans:
+        return None
+    for c in humans:
+        undone = reverted_sha(c)
+        if undone is not None and ours.sha.startswith(undone):
+            return (
+                f"{c.author} reverted our bump to v{ours.version} ({c.sha[:8]})",
+                _newest(ours.version, head),
+            )
+    if head is not None and head != ours.version:
+        c = humans[-1]
+        return (
+            f"{c.author} changed the version from our v{ours.version} to v{head} ({c.sha[:8]})",
+            _newest(ours.version, head),
+        )
+    return None
+
+
+def _healthy(config: GlueConfig, model: str, env: str, bump: Bump, hist: History, plan: PlanFn) -> Plan:
+    mc = config.model(model)
+    live = f"v{bump.version} is live in {env} ({bump.short})"
+    if bump.reverts:
+        return plan(
+            Kind.NOTIFY_ONLY, Outcome.ACTED, [live, "a rollback: no promotion"], Notice.LIVE, bump=bump
+        )
+    nxt = mc.promote.auto_promote.get(env)
+    if not nxt:
+        return plan(Kind.NOTIFY_ONLY, Outcome.ACTED, [live], Notice.LIVE, bump=bump)
+    if bump.version in hist.blocked:
+        return plan(
+            Kind.NOTIFY_ONLY,
+            Outcome.ACTED,
+            [live, f"v{bump.version} is blocked: not promoted to {nxt}"],
+            Notice.LIVE,
+            bump=bump,
+        )
+    if hist.paused is not None or hist.next_paused is not None:
+        where = env if hist.paused is not None else nxt
+        return plan(
+            Kind.NOTIFY_ONLY,
+            Outcome.ACTED,
+            [live, f"automation is paused for {model} in {where}: not promoted to {nxt}"],
+            Notice.LIVE,
+            bump=bump,
+        )
+    return plan(
+        Kind.NOTIFY_ONLY,
+        Outcome.ACTED,
+        [live, f"auto_promote: {env} → {nxt}"],
+        Notice.LIVE,
+        bump=bump,
+        promote_to=nxt,
+    )
+
+
+def _bad(
+    config: GlueConfig,
+    n: ArgoCDNotification,
+    model: str,
+    env: str,
+    bump: Bump,
+    dep: Deployment,
+    later_human: list[CommitInfo],
+    plan: PlanFn,
+) -> Plan:
+    mc = config.model(model)
+    what = f"{n.trigger}: {_what(n)} after our bump to v{bump.version} ({bump.short})"
+    if bump.reverts:
+        return plan(
+            Kind.ROLLBACK,
+            Outcome.DEFERRED,
+            [what, "the failing change is our own rollback: not reverting a revert; needs a human"],
+            Notice.ALERT,
+            bump=bump,
+        )
+    if not mc.promote.auto_rollback:
+        return plan(Kind.ROLLBACK, Outcome.DEFERRED, [what, "auto_rollback is off"], Notice.ALERT, bump=bump)
+    if not later_human:
+        return plan(
+            Kind.ROLLBACK,
+            Outcome.ACTED,
+            [what, f"our bump is the latest change to {dep.path}: reverting it"],
+            Notice.ROLLED_BACK,
+            bump=bump,
+            revert="commit",
+            block=bump.version,
+        )
+    if dep.previous_version is None:
+        return plan(
+            Kind.ROLLBACK,
+            Outcome.DEFERRED,
+            [
+                what,
+                f"{dep.path} changed after our bump ({later_human[-1].sha[:8]}) and the version before "
+                f"v{bump.version} is unknown: revert {bump.short} by hand",
+            ],
+            Notice.ALERT,
+            bump=bump,
+            block=bump.version,
+        )
+    return plan(
+        Kind.ROLLBACK,
+        Outcome.ACTED,
+        [
+            what,
+            f"{dep.path} changed after our bump ({later_human[-1].sha[:8]}): "
+            f"opening a pull request back to v{dep.previous_version}",
+        ],
+        Notice.ROLLED_BACK,
+        bump=bump,
+        revert="pull_request",
+        restore_version=dep.previous_version,
+        block=bump.version,
+    )
+
+
+__all__ = [
+    "TRIGGERS",
+    "ArgoCDNotification",
+    "Bump",
+    "Deployment",
+    "History",
+    "InvalidNotificationError",
+    "Notice",
+    "Plan",
+    "Signal",
+    "app_target",
+    "decide",
+    "parse_notification",
+    "unknown_app",
+]

@@ -1,0 +1,486 @@
+"""Deployment feedback: an Argo CD notification → facts from Git and state → plan → act → Slack.
+
+The pure policy lives in :mod:`mlops_glue.decisions.feedback`; this service does the I/O around it:
+
+1. the application → (model, environment) and its values file;
+2. the synced revision → the change it deployed (the revision itself when it touched the values file,
+   else the newest change to the file when nothing changed it since) → our bump via its trailers;
+3. the blocklist, pauses and our last bump from the state store;
+4. the plan's actions: pause, block (state, then the MLflow tag), ``git revert`` of our bump (or a pull
+   request back to the previous version), promotion to the next environment through the promotion
+   service; then one Slack message. The decision is recorded in every case.
+
+Repeats are harmless: each plan has a stable decision id (one per application, revision and outcome),
+and an action is taken under a claim on that id in the state store, so on-sync-failed and
+on-health-degraded for one revision revert once, and a replay a day later finds the recorded decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from mlops_glue import guards
+from mlops_glue.adapters.gitops import CommitInfo, GitOpsConflictError, GitOpsRepo
+from mlops_glue.adapters.registry import ModelRegistry
+from mlops_glue.adapters.slack import Message, Notifier
+from mlops_glue.adapters.state import StateStore
+from mlops_glue.adapters.values_yaml import read_value, version_editor
+from mlops_glue.config import GlueConfig
+from mlops_glue.decisions import feedback as policy
+from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
+from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.services import feedback_messages as messages
+
+logger = logging.getLogger(__name__)
+
+# a claim older than this is considered abandoned (a Lambda that timed out): the next delivery takes over
+CLAIM_TTL = timedelta(minutes=5)
+# where the version before a bump may be recorded in the bump's decision (evidence) or trailers
+_PREVIOUS_KEYS = ("previous_version", "from_version", "current_version", "old_version")
+_COMMIT_KEYS = ("commit", "sha", "commit_sha")
+
+
+class FeedbackInProgressError(Exception):
+    """Another delivery of the same notification is being handled right now (retry later)."""
+
+
+class FeedbackActionError(Exception):
+    """An action failed (Git, state store, promotion); the decision is recorded as failed, retry later."""
+
+
+class Promoter(Protocol):
+    def promote(
+        self,
+        model: str,
+        version: str,
+        env: str,
+        *,
+        reason: str,
+        inputs: list[str],
+        decision_id: str | None = None,
+    ) -> Decision:
+        """Promote ``version`` of ``model`` to ``env`` (honours the blocklist and pauses)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    decision: Decision
+    duplicate: bool = False
+
+    def body(self) -> dict[str, Any]:
+        """The JSON answer of the Function URL."""
+        d = self.decision
+        return {
+            "decision_id": d.decision_id,
+            "kind": d.kind.value,
+            "outcome": d.outcome.value,
+            "model": d.model,
+            "environment": d.environment,
+            "reasons": d.reasons,
+            "action": d.action,
+            "duplicate": self.duplicate,
+        }
+
+
+class FeedbackService:
+    """Handles one validated Argo CD notification (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: GlueConfig,
+        store: StateStore,
+        repo: GitOpsRepo,
+        registry: ModelRegistry,
+        notifier: Notifier,
+        promoter: Promoter | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.repo = repo
+        self.registry = registry
+        self.notifier = notifier
+        self.promoter = promoter
+        self.now = now
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, n: ArgoCDNotification) -> FeedbackResult:
+        """Decide and act on ``n`` once; a repeat returns the recorded decision (``duplicate``)."""
+        target = policy.app_target(self.config, n.app)
+        if target is None:
+            return self._run(policy.unknown_app(self.config, n, self.config.hash()), n, None, None, None)
+        model, env = target
+        did = policy.decision_id_for(n, policy.signal(n))
+        prior = self._prior(did)
+        if prior is not None:
+            return FeedbackResult(prior, duplicate=True)
+        try:
+            dep = self._deployment(model, env, n)
+            hist = self._history(model, env, dep)
+        except Exception as exc:  # Git or the state store unreachable: keep the notification, retry later
+            self._record_quietly(
+                Decision(
+                    decision_id=did,
+                    model=model,
+                    environment=env,
+                    kind=Kind.NOTIFY_ONLY,
+                    outcome=Outcome.FAILED,
+                    reasons=[f"reading Git and state failed: {type(exc).__name__}: {str(exc)[:300]}"],
+                    evidence={"notification": n.model_dump(mode="json", by_alias=True)},
+                    inputs=[n.identity],
+                    config_hash=self.config.hash(),
+                    created_at=self.now(),
+                )
+            )
+            raise FeedbackActionError(f"{n.identity}: {type(exc).__name__}: {exc}") from exc
+        plan = policy.decide(self.config, n, model, env, dep, hist, self.now())
+        return self._run(plan, n, model, env, dep)
+
+    # ------------------------------------------------------------------ facts
+    def _key(self, model: str, env: str) -> str:
+        e = self.config.model(model).promote.environments.get(env)
+        return e.key if e is not None else "model.version"
+
+    def _deployment(self, model: str, env: str, n: ArgoCDNotification) -> Deployment:
+        path = self.config.values_file(model, env)
+        rev = n.synced_revision
+        if not policy.is_commit_id(rev):
+            return Deployment(path, None, None)
+        synced = self.repo.get_commit(rev)
+        if synced is None:
+            return Deployment(path, None, None)
+        later = tuple(self.repo.commits_touching(path, since=synced.sha))
+        change: CommitInfo | None
+        if path in synced.files:
+            change = synced
+        elif not later:
+            change = self.repo.last_commit_touching(path)
+        else:
+            change = None  # the file moved on since: the change at the revision is not the head's
+        head_version = read_value(self.repo.read(path), self._key(model, env))
+        ours = policy.our_bump(change, model, env)
+        previous = self._previous_version(ours) if ours is not None else None
+        return Deployment(path, synced, change, later, head_version, previous)
+
+    def _previous_version(self, bump: Bump) -> str | None:
+        """The version before our bump, from the bump's decision record (or a trailer), if recorded."""
+        d = self.store.get_decision(bump.decision_id)
+        if d is not None:
+            for key in _PREVIOUS_KEYS:
+                value = d.evidence.get(key)
+                if isinstance(value, str | int) and str(value) and str(value) != bump.version:
+                    return str(value)
+        return None
+
+    def _history(self, model: str, env: str, dep: Deployment) -> History:
+        ours = policy.our_bump(dep.change, model, env)
+        version = ours.version if ours is not None and ours.version else None
+        nxt = self.config.model(model).promote.auto_promote.get(env)
+        return History(
+            blocked=frozenset(guards.blocked_versions(self.store, model)),
+            paused=guards.active_pause(self.store, model, env, version),
+            next_paused=guards.active_pause(self.store, model, nxt, version) if nxt else None,
+            last_ours=self._last_ours(model, env),
+        )
+
+    def _last_ours(self, model: str, env: str) -> Bump | None:
+        """Our newest bump (promotion or rollback) of ``model`` in ``env``, from the decision log."""
+        for d in self.store.decisions_for(model, limit=50):
+            if d.environment != env or d.outcome != Outcome.ACTED:
+                continue
+            if d.kind not in (Kind.PROMOTE, Kind.ROLLBACK):
+                continue
+            sha = next((d.action[k] for k in _COMMIT_KEYS if d.action.get(k)), None)
+            if not sha or not policy.is_commit_id(sha):
+                continue
+            bump = policy.our_bump(self.repo.get_commit(sha), model, env)
+            if bump is not None:
+                return bump
+        return None
+
+    # ------------------------------------------------------------------ claims
+    def _claim_key(self, decision_id: str) -> tuple[str, str]:
+        return f"CLAIM#{decision_id}", "#"
+
+    def _prior(self, decision_id: str) -> Decision | None:
+        prior = self.store.get_decision(decision_id)
+        if prior is not None and prior.outcome != Outcome.FAILED:
+            return prior
+        return None
+
+    def _claim(self, decision_id: str) -> bool:
+        """Take the right to act for ``decision_id`` (False: done or being done by someone else).
+
+        Hand-written on the state store rather than Powertools idempotency: the identity here is the
+        action (shared by two triggers), it must outlive the idempotency window, and it must work on the
+        in-memory store of the unit tests.
+        """
+        now = self.now()
+
+        def take(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+            if cur and cur.get("status") == "done":
+                return None
+            fresh = cur and now - datetime.fromisoformat(cur["at"]) < CLAIM_TTL
+            if cur and cur.get("status") == "in_progress" and fresh:
+                return None
+            return {"status": "in_progress", "at": now.isoformat()}
+
+        return self.store.update(*self._claim_key(decision_id), take) is not None
+
+    def _release(self, decision_id: str, status: str) -> None:
+        doc = {"status": status, "at": self.now().isoformat()}
+        self.store.update(*self._claim_key(decision_id), lambda _cur: doc)
+
+    # ------------------------------------------------------------------ act
+    def _run(
+        self,
+        plan: Plan,
+        n: ArgoCDNotification,
+        model: str | None,
+        env: str | None,
+        dep: Deployment | None,
+    ) -> FeedbackResult:
+        did = plan.decision.decision_id
+        prior = self._prior(did)
+        if prior is not None:
+            return FeedbackResult(prior, duplicate=True)
+        if not self._claim(did):
+            prior = self._prior(did)
+            if prior is not None:
+                return FeedbackResult(prior, duplicate=True)
+            raise FeedbackInProgressError(f"{n.identity} is being handled by another delivery")
+        try:
+            decision = self._act(plan, n, model, env, dep)
+        except Exception as exc:
+            failed = plan.decision.model_copy(
+                update={
+                    "outcome": Outcome.FAILED,
+                    "reasons": [*plan.decision.reasons, f"failed: {type(exc).__name__}: {str(exc)[:300]}"],
+                }
+            )
+            self._record_quietly(failed)
+            self._release(did, "failed")
+            raise FeedbackActionError(f"{n.identity}: {type(exc).__name__}: {exc}") from exc
+        self.store.record_decision(decision)
+        self._release(did, "done")
+        logger.info("argocd feedback: %s", decision.summary(), extra={"decision_id": did})
+        return FeedbackResult(decision)
+
+    def _record_quietly(self, decision: Decision) -> None:
+        try:
+            self.store.record_decision(decision)
+        except Exception as exc:  # the original failure is the one to report
+            logger.warning("could not record failed decision %s: %s", decision.decision_id, exc)
+
+    def _act(
+        self,
+        plan: Plan,
+        n: ArgoCDNotification,
+        model: str | None,
+        env: str | None,
+        dep: Deployment | None,
+    ) -> Decision:
+        d = plan.decision
+        action: dict[str, str] = {}
+        evidence: dict[str, Any] = dict(d.evidence)
+        reasons = list(d.reasons)
+        outcome = d.outcome
+        notes: list[str] = []
+        now = self.now()
+        mc = self.config.models.get(model) if model else None
+        channel = (mc.notify.slack_channel if mc else None) or self.config.slack.default_channel
+        oncall = mc.notify.oncall if mc else None
+
+        if model and env and plan.pause_until_newer_than:
+            guards.pause(self.store, model, env, d.reasons[0], plan.pause_until_newer_than)
+            action["pause"] = f"{model}/{env} until newer than v{plan.pause_until_newer_than}"
+
+        if model and plan.block:
+            guards.block_version(self.store, model, plan.block, d.reasons[0], now)
+            action["blocked"] = plan.block
+
+        restored: str | None = None
+        revert_text = ""
+        if model and env and dep and plan.bump and plan.revert == "commit":
+            restored, revert_text, ok = self._revert(plan, model, env, dep, action)
+            if not ok:
+                outcome = Outcome.FAILED
+                reasons.append(revert_text)
+        elif model and env and dep and plan.bump and plan.revert == "pull_request" and plan.restore_version:
+            restored = plan.restore_version
+            revert_text = self._revert_pr(plan, model, env, dep, action)
+
+        if model and plan.block:
+            notes += self._tag_blocked(model, plan.block, d.reasons[0], evidence)
+
+        promotion: str | None = None
+        if model and plan.promote_to and plan.bump:
+            promotion = self._promote(plan, n, model, action)
+
+        if restored:
+            evidence["restored_version"] = restored
+        decision = d.model_copy(
+            update={"action": action, "evidence": evidence, "reasons": reasons, "outcome": outcome}
+        )
+        commit_url = dep.change.url if dep is not None and dep.change is not None else None
+        msg = self._message(
+            plan,
+            decision,
+            n,
+            (model, env),
+            (channel, oncall),
+            restored,
+            revert_text,
+            notes,
+            promotion,
+            commit_url,
+        )
+        if msg is not None:
+            posted = self.notifier.post(msg)
+            if not posted.ok:
+                decision.evidence["slack_error"] = posted.error or "unknown"
+        return decision
+
+    def _trailers(
+        self, d: Decision, model: str, env: str, version: str | None, reverts: str
+    ) -> dict[str, str]:
+        out = {
+            policy.TRAILER_DECISION: d.decision_id,
+            policy.TRAILER_MODEL: model,
+            policy.TRAILER_ENV: env,
+            policy.TRAILER_REVERTS: reverts,
+        }
+        if version:
+            out[policy.TRAILER_VERSION] = version
+        return out
+
+    def _revert(
+        self, plan: Plan, model: str, env: str, dep: Deployment, action: dict[str, str]
+    ) -> tuple[str | None, str, bool]:
+        """``git revert`` our bump: (restored version, what happened, ok)."""
+        assert plan.bump is not None
+        bump, d = plan.bump, plan.decision
+        message = (
+            f"Roll back {model} v{bump.version} in {env}\n\n{d.reasons[0]}\n\nThis reverts commit {bump.sha}."
+        )
+        trailers = self._trailers(d, model, env, dep.previous_version, bump.sha)
+        try:
+            res = self.repo.revert(bump.sha, message, trailers)
+        except GitOpsConflictError as exc:
+            return None, f"the revert of {bump.short} did not apply ({exc}); revert it by hand", False
+        restored = read_value(self.repo.read(dep.path), self._key(model, env))
+        if res.sha:
+            action["commit"] = res.sha
+        if res.url:
+            action["url"] = res.url
+        what = (
+            f"reverted {bump.short} in {res.sha[:8] if res.sha else '?'}"
+            if res.changed
+            else "already reverted"
+        )
+        return restored, what, True
+
+    def _revert_pr(self, plan: Plan, model: str, env: str, dep: Deployment, action: dict[str, str]) -> str:
+        assert plan.bump is not None and plan.restore_version is not None
+        bump, d = plan.bump, plan.decision
+        branch = f"mlops-glue/rollback/{model}/{env}/v{bump.version}-{bump.sha[:10]}"
+        title = f"Roll back {model} v{bump.version} → v{plan.restore_version} in {env}"
+        body = "\n".join(
+            [*d.reasons, "", f"Reverts the version change of {bump.sha}.", f"Decision: {d.decision_id}"]
+        )
+        pr = self.repo.open_pull_request(
+            dep.path,
+            version_editor(self._key(model, env), plan.restore_version, dep.path),
+            branch,
+            title,
+            body,
+            self._trailers(d, model, env, plan.restore_version, bump.sha),
+        )
+        if pr is None:
+            return f"{dep.path} already holds v{plan.restore_version}"
+        action["pull_request"] = pr.url
+        action["branch"] = pr.branch
+        return f"opened {pr.url}" if not pr.reused else f"pull request already open: {pr.url}"
+
+    def _tag_blocked(self, model: str, version: str, reason: str, evidence: dict[str, Any]) -> list[str]:
+        """Tag the version in the registry; a failure is recorded and said, never raised (the blocklist holds)."""
+        try:
+            self.registry.set_version_tag(model, version, "blocked", "true")
+            self.registry.set_version_tag(model, version, "blocked_reason", reason[:250])
+        except Exception as exc:
+            evidence["registry_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            return [f"could not tag v{version} blocked in MLflow ({type(exc).__name__}); the blocklist holds"]
+        return []
+
+    def _promote(self, plan: Plan, n: ArgoCDNotification, model: str, action: dict[str, str]) -> str:
+        assert plan.bump is not None and plan.promote_to is not None
+        if self.promoter is None:
+            return f"auto_promote to {plan.promote_to} is configured but no promotion service is wired"
+        version, nxt = plan.bump.version, plan.promote_to
+        promoted = self.promoter.promote(
+            model,
+            version,
+            nxt,
+            reason=f"v{version} is live and healthy in {plan.decision.environment} (auto_promote)",
+            inputs=[n.identity, f"decision:{plan.decision.decision_id}"],
+            decision_id=make_decision_id(Kind.PROMOTE.value, "auto", model, version, nxt),
+        )
+        action["promotion_decision"] = promoted.decision_id
+        for k, v in promoted.action.items():
+            action[f"promotion_{k}"] = v
+        summary = f"promotion to {nxt}: {promoted.outcome.value}"
+        link = promoted.action.get("pull_request") or promoted.action.get("url")
+        return f"{summary} ({link})" if link else f"{summary} — {'; '.join(promoted.reasons[-1:])}"
+
+    def _message(
+        self,
+        plan: Plan,
+        d: Decision,
+        n: ArgoCDNotification,
+        target: tuple[str | None, str | None],
+        where: tuple[str | None, str | None],
+        restored: str | None,
+        revert_text: str,
+        notes: list[str],
+        promotion: str | None,
+        commit_url: str | None,
+    ) -> Message | None:
+        model, env = target
+        channel, oncall = where
+        if plan.notice is Notice.NONE:
+            return None
+        if plan.notice is Notice.FOREIGN:
+            return messages.foreign(d, n, channel)
+        if plan.notice is Notice.LIVE and plan.bump and model and env:
+            return messages.live(model, env, plan.bump, commit_url, d, n, channel, promotion)
+        if plan.notice is Notice.ROLLED_BACK and plan.bump and model and env:
+            if d.outcome is Outcome.FAILED:
+                return messages.alert(model, env, d, n, channel, oncall)
+            return messages.rolled_back(
+                model, env, plan.bump, restored, revert_text, d, n, channel, oncall, notes
+            )
+        if plan.notice is Notice.PAUSED and model and env:
+            return messages.paused(model, env, d, n, channel)
+        return messages.alert(model, env, d, n, channel, oncall)
+
+
+def build_feedback_service(
+    config: GlueConfig,
+    store: StateStore,
+    repo: GitOpsRepo,
+    registry: ModelRegistry,
+    notifier: Notifier,
+    promoter: Promoter | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> FeedbackService:
+    """The service with the promotion service of the GitOps flow as its promoter (unless one is given)."""
+    if promoter is None:
+        from mlops_glue.services.promotion import build_promotion_service
+
+        promoter = build_promotion_service(config, store, repo, registry, notifier, now=now)
+    return FeedbackService(config, store, repo, registry, notifier, promoter, now)

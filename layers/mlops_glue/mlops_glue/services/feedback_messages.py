@@ -1,0 +1,106 @@
+"""Slack messages of the deployment-feedback flow (Block Kit: one section, one context line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_glue.adapters.slack import Message
+from mlops_glue.decisions.feedback import ArgoCDNotification, Bump
+from mlops_glue.records import Decision
+
+
+def _link(url: str | None, text: str) -> str:
+    return f"<{url}|{text}>" if url else text
+
+
+def _blocks(text: str, decision: Decision, n: ArgoCDNotification) -> list[dict[str, Any]]:
+    context = f"app `{n.app_id}` · revision `{n.synced_revision[:12]}` · {n.trigger} · decision `{decision.decision_id}`"
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+    ]
+
+
+def _msg(text: str, decision: Decision, n: ArgoCDNotification, channel: str | None) -> Message:
+    return Message(text=text, blocks=_blocks(text, decision, n), channel=channel)
+
+
+def live(
+    model: str,
+    env: str,
+    bump: Bump,
+    commit_url: str | None,
+    decision: Decision,
+    n: ArgoCDNotification,
+    channel: str | None,
+    promotion: str | None = None,
+) -> Message:
+    """ ":white_check_mark: fraud-detection v12 is live in staging" (+ the promotion it started)."""
+    version = f"v{bump.version}" if bump.version else "the previous version"
+    text = (
+        f":white_check_mark: *{model}* {version} is live in *{env}* "
+        f"(commit {_link(commit_url, bump.short)}, bump decision `{bump.decision_id}`)"
+    )
+    notes = [r for r in decision.reasons[1:]]
+    if promotion:
+        notes.append(promotion)
+    if notes:
+        text += "\n" + "\n".join(f"• {r}" for r in notes)
+    return _msg(text, decision, n, channel)
+
+
+def rolled_back(
+    model: str,
+    env: str,
+    bump: Bump,
+    restored: str | None,
+    action: str,
+    decision: Decision,
+    n: ArgoCDNotification,
+    channel: str | None,
+    oncall: str | None,
+    notes: list[str],
+) -> Message:
+    """ ":rewind: rolled back fraud-detection v12 → v11 in staging" with the cause and what was done."""
+    to = f"v{restored}" if restored else "the previous version"
+    who = f"{oncall} " if oncall else ""
+    text = (
+        f":rewind: {who}rolled back *{model}* v{bump.version} → {to} in *{env}*: {decision.reasons[0]}\n"
+        f"• {action}\n• v{bump.version} is blocked from promotion"
+    )
+    text += "".join(f"\n• {x}" for x in notes)
+    return _msg(text, decision, n, channel)
+
+
+def alert(
+    model: str | None,
+    env: str | None,
+    decision: Decision,
+    n: ArgoCDNotification,
+    channel: str | None,
+    oncall: str | None,
+) -> Message:
+    """ ":rotating_light: <app> sync failed / degraded" with the reasons and no action taken."""
+    who = f"{oncall} " if oncall else ""
+    what = f"*{model}* in *{env}*" if model and env else f"application `{n.app_id}`"
+    health = n.health_status or "unknown"
+    text = f":rotating_light: {who}{what}: sync {n.sync_phase or 'unknown'}, health {health}"
+    if n.sync_message:
+        text += f"\n> {n.sync_message[:300]}"
+    text += "".join(f"\n• {r}" for r in decision.reasons)
+    return _msg(text, decision, n, channel)
+
+
+def paused(model: str, env: str, decision: Decision, n: ArgoCDNotification, channel: str | None) -> Message:
+    """ ":pause_button: a human changed what we deployed; automation paused"."""
+    text = f":pause_button: *{model}* in *{env}*: " + "; ".join(decision.reasons)
+    return _msg(text, decision, n, channel)
+
+
+def foreign(decision: Decision, n: ArgoCDNotification, channel: str | None) -> Message:
+    """A notice for an application or revision that is not ours (no action)."""
+    text = (
+        f":information_source: `{n.app_id}` {n.trigger}: sync {n.sync_phase or 'unknown'}, "
+        f"health {n.health_status or 'unknown'} — " + "; ".join(decision.reasons)
+    )
+    return _msg(text, decision, n, channel)

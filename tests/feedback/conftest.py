@@ -1,0 +1,68 @@
+"""Fixtures of the deployment-feedback suite: configuration, the shared local GitOps repository, adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from gitops_fixtures import bare_repo, make_git_repo  # noqa: F401 (pytest fixtures)
+from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
+from mlops_glue.adapters.slack import MemoryNotifier
+from mlops_glue.adapters.state import MemoryStateStore
+from mlops_glue.config import GlueConfig, parse_config
+
+CONFIG = """
+models:
+  fraud-detection:
+    promote:
+      environments:
+        staging: {file: models/fraud-detection/values-staging.yaml, key: model.version, mode: commit}
+        production: {file: models/fraud-detection/values-production.yaml, key: model.version, mode: pull_request}
+      auto_rollback: true
+      auto_promote: {staging: production}
+    notify: {slack_channel: "#ml-fraud", oncall: "@ml-oncall"}
+  churn:
+    promote:
+      environments:
+        staging: {argocd_app: churn-stg}
+      auto_rollback: false
+gitops: {backend: git, repo: /tmp/unused, branch: main}
+slack: {default_channel: "#ml-deploys"}
+argocd: {secret: mlops-glue/argocd-token}
+"""
+
+NOW = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def config() -> GlueConfig:
+    return parse_config(CONFIG, origin="feedback-test.yaml")
+
+
+@pytest.fixture
+def registry() -> MemoryRegistry:
+    reg = MemoryRegistry()
+    for model in ("fraud-detection", "churn"):
+        for v in range(1, 20):
+            reg.add(ModelVersion(model, str(v), f"run-{model}-{v}"), {"val_auc": 0.9})
+    return reg
+
+
+@pytest.fixture
+def store() -> MemoryStateStore:
+    return MemoryStateStore()
+
+
+@pytest.fixture
+def notifier() -> MemoryNotifier:
+    return MemoryNotifier()
+
+
+@pytest.fixture
+def clock() -> Callable[[], datetime]:
+    return lambda: NOW
+
+
+def texts(notifier: MemoryNotifier) -> list[str]:
+    return [m.text for m in notifier.messages]
