@@ -1,0 +1,1022 @@
+"""New data in S3 -> the model's open window -> (rows | drift | max wait) -> Argo retraining -> Slack.
+
+Per object (one S3 "Object Created" event, delivered at least once, in any order):
+
+1. parse the EventBridge (or plain S3 notification) event; decode the key as S3 encodes it (``+``);
+2. route it to a model by bucket and prefix; skip folder markers, empty objects, ``_SUCCESS``-style
+   markers and unknown suffixes with a recorded reason;
+3. deduplicate by bucket + key + version (ETag when unversioned) with Powertools idempotency, then
+   stream the object through the drift engine into compact counts; a file that fails the data checks
+   (corrupt, missing column) is kept out of the window and recorded as rejected;
+4. add it to the model's open window under optimistic concurrency: the window document
+   (``MODEL#<m>/WINDOW``) holds the rows, files, drift summary, deferral and the windows closed but not
+   yet submitted (``pending``); the merged counts and the object list ride along in the item when small
+   (zlib, base64) and in an immutable S3 blob otherwise. The object id is checked inside the same
+   conditional write, so a row is counted once even without the idempotency layer;
+5. the write that makes the window ready also decides: trigger (the window closes into ``pending`` and a
+   new one opens, atomically — so each window triggers exactly once) or defer (in flight, cooldown,
+   budget: recorded with reasons, the sweep looks again);
+6. ``drive`` submits every pending window: manifest of the window's objects with their versions,
+   HTML drift report, Argo workflow named after the decision id (a repeat is "already exists"), ledger
+   and ``LAST_DATASET``, decision record, Slack. A failed submission keeps the window pending, records the
+   failure, alerts once and raises so the SQS message is retried and then kept in the DLQ.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+import time
+import urllib.parse
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
+from mlops_glue.adapters.s3 import ObjectMissingError, ObjectStore, S3Uri, put_json
+from mlops_glue.adapters.slack import Message, Notifier
+from mlops_glue.adapters.state import ConflictError, StateError, StateStore
+from mlops_glue.config import GlueConfig, ModelConfig
+from mlops_glue.decisions.budget import record_run
+from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdict, decide_window
+from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.services import arrival_messages as msgs
+from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
+from mlops_glue.services.training import LABEL_PREFIX, submit_training
+
+logger = logging.getLogger(__name__)
+
+INLINE_MAX = 48 * 1024  # compressed payload bytes kept in the DynamoDB item (limit 400 KB per item)
+MAX_ATTEMPTS = 200  # optimistic-concurrency retries of one window write (a storm makes many)
+MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
+IN_FLIGHT_TTL = 30.0  # seconds an Argo "in flight" answer is reused within one execution environment
+MARKER_NAMES = ("_SUCCESS", "_committed", "_started", "_temporary", "_metadata", "_common_metadata")
+
+
+class EventError(ValueError):
+    """The message is not an S3 object-created event in a shape we know."""
+
+
+class DriveError(Exception):
+    """A pending retraining could not be submitted; the message is retried, then kept in the DLQ."""
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One created object as the event names it (key already decoded)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    size: int | None
+    event_id: str
+
+    @property
+    def oid(self) -> str:
+        """Stable identity: bucket, key and version (the ETag when the bucket is not versioned)."""
+        blob = "\x1f".join([self.bucket, self.key, self.version_id or f"etag:{self.etag or ''}"])
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    @property
+    def uri(self) -> str:
+        return str(S3Uri(self.bucket, self.key, self.version_id))
+
+    def identity(self) -> dict[str, str]:
+        """What the idempotency layer hashes."""
+        return {"bucket": self.bucket, "key": self.key, "version": self.version_id or f"etag:{self.etag}"}
+
+
+def decode_key(raw: str) -> str:
+    """S3 event keys are form-encoded: ``+`` is a space and ``%XX`` a byte of the UTF-8 key."""
+    return urllib.parse.unquote_plus(raw)
+
+
+def parse_message(body: str | dict[str, Any], message_id: str = "") -> list[ObjectRef]:
+    """The objects an SQS message body announces; [] for S3's test event; EventError otherwise.
+
+    Accepts the EventBridge "Object Created" event (our wiring) and the S3 notification ``Records``
+    shape (a bucket wired straight to the queue), both validated with Powertools parser models.
+    """
+    from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, S3Model
+
+    try:
+        doc = json.loads(body) if isinstance(body, str) else body
+    except json.JSONDecodeError as exc:
+        raise EventError(f"message {message_id}: body is not JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(doc, dict):
+        raise EventError(f"message {message_id}: body is a JSON {type(doc).__name__}, not an object")
+    if doc.get("Event") == "s3:TestEvent":
+        return []
+    try:
+        if doc.get("source") == "aws.s3":
+            if doc.get("detail-type") != "Object Created":
+                raise EventError(f"message {message_id}: {doc.get('detail-type')!r} is not 'Object Created'")
+            eb = S3EventNotificationEventBridgeModel.model_validate(doc)
+            o = eb.detail.object
+            return [
+                ObjectRef(
+                    bucket=eb.detail.bucket.name,
+                    key=decode_key(o.key),
+                    version_id=o.version_id,
+                    etag=o.etag,
+                    size=None if o.size is None else int(o.size),
+                    event_id=eb.id,
+                )
+            ]
+        if "Records" in doc:
+            s3 = S3Model.model_validate(doc)
+            out = []
+            for i, r in enumerate(s3.Records):
+                if not r.eventName.startswith("ObjectCreated:") or r.s3.object is None:
+                    continue
+                o3 = r.s3.object
+                out.append(
+                    ObjectRef(
+                        bucket=r.s3.bucket.name,
+                        key=decode_key(o3.key),
+                        version_id=o3.versionId,
+                        etag=o3.eTag,
+                        size=None if o3.size is None else int(o3.size),
+                        event_id=f"{message_id}#{i}:{o3.sequencer or ''}",
+                    )
+                )
+            return out
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise EventError(f"message {message_id}: malformed S3 event at {where}: {first['msg']}") from exc
+    raise EventError(f"message {message_id}: neither an EventBridge S3 event nor S3 Records")
+
+
+def skip_reason(ref: ObjectRef, model_cfg: ModelConfig) -> str | None:
+    """Why an object routed to a model is not data (folder, empty, marker, suffix), or None."""
+    assert model_cfg.data is not None
+    name = ref.key.rsplit("/", 1)[-1]
+    if ref.key.endswith("/") or not name:
+        return "folder marker"
+    if ref.size == 0:
+        return "zero-byte object"
+    if name in MARKER_NAMES or name.startswith(("_", ".")) or name.endswith(("_$folder$", ".crc")):
+        return f"marker or hidden file {name!r}"
+    if not name.lower().endswith(tuple(s.lower() for s in model_cfg.data.suffixes)):
+        return f"unknown suffix (expected {', '.join(model_cfg.data.suffixes)})"
+    return None
+
+
+def data_format(key: str) -> str:
+    return "parquet" if key.lower().endswith((".parquet", ".pq")) else "csv"
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """What happened to one object: ``counted``, ``duplicate``, ``skipped``, ``rejected``, ``unrouted``."""
+
+    status: str
+    model: str | None = None
+    window_id: str | None = None
+    rows: int = 0
+    reason: str = ""
+    closed: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "model": self.model,
+            "window_id": self.window_id,
+            "rows": self.rows,
+            "reason": self.reason,
+            "closed": list(self.closed),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ObjectResult:
+        return cls(
+            d["status"],
+            d.get("model"),
+            d.get("window_id"),
+            int(d.get("rows", 0)),
+            d.get("reason", ""),
+            tuple(d.get("closed", [])),
+        )
+
+
+@dataclass
+class SweepReport:
+    triggered: list[str] = field(default_factory=list)
+    submitted: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    notices_resent: int = 0
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where the glue writes in S3: window blobs, manifests and drift reports."""
+
+    bucket: str
+    windows_prefix: str = "mlops-glue/windows/"
+    manifests_prefix: str = "mlops-glue/manifests/"
+    reports_prefix: str = "mlops-glue/reports/"
+
+    def uri(self, prefix: str, *parts: str) -> str:
+        return f"s3://{self.bucket}/{prefix}{'/'.join(parts)}"
+
+
+# ------------------------------------------------------------------------------------------ payload
+
+
+def _pack(objects: dict[str, list[Any]], counts: bytes) -> bytes:
+    doc = {"objects": objects, "counts": base64.b64encode(counts).decode()}
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(blob: bytes) -> tuple[dict[str, list[Any]], bytes]:
+    doc = json.loads(zlib.decompress(blob))
+    return dict(doc["objects"]), base64.b64decode(doc["counts"])
+
+
+def window_key(model: str) -> tuple[str, str]:
+    return f"MODEL#{model}", "WINDOW"
+
+
+def ledger_key(model: str) -> tuple[str, str]:
+    return f"MODEL#{model}", "LEDGER#retrain"
+
+
+def last_dataset_key(model: str) -> tuple[str, str]:
+    return f"MODEL#{model}", "LAST_DATASET"
+
+
+def outbox_key(model: str) -> tuple[str, str]:
+    return f"MODEL#{model}", "OUTBOX"
+
+
+def _new_window(
+    seq: int, now: datetime, previous: str | None, pending: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "window_id": f"w{seq:06d}-{uuid.uuid4().hex[:8]}",
+        "seq": seq,
+        "opened_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "rows": 0,
+        "files": 0,
+        "payload": None,
+        "drift": None,
+        "deferred": None,
+        "previous_window_id": previous,
+        "pending": pending,
+    }
+
+
+# ------------------------------------------------------------------------------------------ service
+
+
+class DataArrival:
+    """The data-arrival flow. Every adapter is injected; nothing here reads the environment."""
+
+    def __init__(
+        self,
+        cfg: GlueConfig,
+        *,
+        store: StateStore,
+        objects: ObjectStore,
+        submitter: WorkflowSubmitter,
+        notifier: Notifier,
+        workspace: Workspace,
+        metrics: MetricSink | None = None,
+        s3_client: Any | None = None,
+        idempotency: Any | None = None,
+        counter: Callable[[Any, ObjectRef], Any] | None = None,
+        profile_loader: Callable[[str], Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = timedelta(minutes=3),
+        idempotency_ttl: timedelta = timedelta(days=15),
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.objects = objects
+        self.submitter = submitter
+        self.notifier = notifier
+        self.workspace = workspace
+        self.metrics: MetricSink = metrics or MemoryMetrics()
+        self.s3_client = s3_client
+        self.clock = clock
+        self.lease = lease
+        self._counter = counter
+        self._profile_loader = profile_loader
+        self._profiles: dict[str, Any] = {}
+        self._in_flight: dict[str, tuple[float, list[str]]] = {}
+        self._lock = threading.Lock()
+        self.idempotency_config: Any | None = None
+        self._add = self._add_object
+        if idempotency is not None:
+            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+            # 15 days: longer than SQS keeps a message (14 d), so a replayed duplicate is still caught
+            self.idempotency_config = IdempotencyConfig(
+                expires_after_seconds=int(idempotency_ttl.total_seconds()),
+                raise_on_no_idempotency_key=True,
+            )
+            self._add = idempotent_function(
+                data_keyword_argument="obj",
+                persistence_store=idempotency,
+                config=self.idempotency_config,
+            )(self._add_object)
+
+    # ---------------------------------------------------------------- drift engine seams
+
+    def profile(self, model: str) -> Any:
+        """The model's reference profile, loaded once per execution environment."""
+        m = self.cfg.model(model)
+        assert m.data is not None
+        uri = m.data.reference_profile
+        with self._lock:
+            cached = self._profiles.get(uri)
+        if cached is None:
+            if self._profile_loader is not None:
+                cached = self._profile_loader(uri)
+            else:
+                from mlops_glue.drift import load_profile
+
+                cached = load_profile(uri, s3_client=self.s3_client)
+            with self._lock:
+                self._profiles[uri] = cached
+        return cached
+
+    def _count(self, profile: Any, ref: ObjectRef) -> Any:
+        if self._counter is not None:
+            return self._counter(profile, ref)
+        from mlops_glue.drift import count_batch
+
+        return count_batch(
+            profile, ref.uri, fmt=data_format(ref.key), s3_client=self.s3_client, source_id=ref.oid
+        )
+
+    # ---------------------------------------------------------------- per message
+
+    def handle_message(
+        self, body: str | dict[str, Any], *, message_id: str = "", receive_count: int = 1
+    ) -> list[ObjectResult]:
+        """Handle one SQS message: every object it names, then the pending submissions of its models.
+
+        Raises EventError (malformed) or DriveError / StateError (retry later): the message fails and
+        SQS redelivers it, then moves it to the DLQ — nothing is lost and nothing loops forever.
+        """
+        refs = parse_message(body, message_id)
+        if not refs:
+            logger.info("S3 test event or no created object", extra={"message_id": message_id})
+            return [ObjectResult("skipped", reason="S3 test event / no created object")]
+        results = []
+        for ref in refs:
+            raw = self._add(obj=ref.identity(), ref=ref, receive_count=receive_count)
+            results.append(ObjectResult.from_dict(raw))
+        errors = []
+        for model in dict.fromkeys(r.model for r in results if r.model and r.status != "unrouted"):
+            try:
+                self.drive(model)
+            except DriveError as exc:
+                errors.append(str(exc))
+        if errors:
+            raise DriveError("; ".join(errors))
+        return results
+
+    def _add_object(self, obj: dict[str, str], ref: ObjectRef, receive_count: int = 1) -> dict[str, Any]:
+        """Count one object into its model's window (wrapped by Powertools idempotency on ``obj``)."""
+        model = self.cfg.model_for_object(ref.bucket, ref.key)
+        if model is None:
+            logger.info("object not routed to any model", extra={"uri": ref.uri})
+            return ObjectResult("unrouted", reason="no model's bucket/prefix matches").to_dict()
+        mcfg = self.cfg.model(model)
+        why = skip_reason(ref, mcfg)
+        if why is not None:
+            logger.info("object skipped", extra={"uri": ref.uri, "model": model, "reason": why})
+            self._record(
+                Decision(
+                    decision_id=make_decision_id("retrain-ignore", ref.oid),
+                    model=model,
+                    kind=Kind.RETRAIN,
+                    outcome=Outcome.IGNORED,
+                    reasons=[f"{ref.key}: {why}"],
+                    inputs=[ref.uri],
+                    config_hash=self.cfg.hash(),
+                )
+            )
+            return ObjectResult("skipped", model, reason=why).to_dict()
+        profile = self.profile(model)
+        try:
+            counts = self._count(profile, ref)
+        except Exception as exc:
+            if _is_missing(exc):
+                why = f"object version no longer exists: {type(exc).__name__}"
+                self._record(
+                    Decision(
+                        decision_id=make_decision_id("retrain-ignore", ref.oid),
+                        model=model,
+                        kind=Kind.RETRAIN,
+                        outcome=Outcome.IGNORED,
+                        reasons=[f"{ref.key}: {why}"],
+                        inputs=[ref.uri],
+                        config_hash=self.cfg.hash(),
+                    )
+                )
+                return ObjectResult("skipped", model, reason=why).to_dict()
+            raise
+        rows = int(counts.rows)
+        problems = self._file_problems(counts)
+        if problems:
+            return self._reject(model, ref, rows, problems).to_dict()
+        self.metrics.emit("RowsReceived", rows, "Count", {"model": model})
+        return self._merge(model, mcfg, ref, counts, rows, receive_count).to_dict()
+
+    @staticmethod
+    def _file_problems(counts: Any) -> list[str]:
+        """Why one file must stay out of the window: unreadable, malformed rows, missing or retyped columns.
+
+        Judged on the file's own counts, not on its drift verdict: a 10-row file with an all-null
+        column is fine, and a new column is tolerated (it shows as schema drift in the window's report).
+        """
+        problems = []
+        if counts.read_errors:
+            problems.append("unreadable: " + "; ".join(str(e) for e in counts.errors[:2]))
+        if counts.bad_rows:
+            example = f" (e.g. {counts.bad_row_examples[0]})" if counts.bad_row_examples else ""
+            problems.append(f"{counts.bad_rows:,} malformed rows{example}")
+        if counts.missing:
+            problems.append("missing columns: " + ", ".join(sorted(counts.missing)))
+        if counts.retyped:
+            problems.append("retyped columns: " + ", ".join(sorted(counts.retyped)))
+        bad = sorted(n for n, c in counts.columns.items() if getattr(c, "unparseable", 0))
+        if bad:
+            problems.append("unparseable values in: " + ", ".join(bad))
+        return problems
+
+    def _reject(self, model: str, ref: ObjectRef, rows: int, problems: list[str]) -> ObjectResult:
+        reasons = [f"{ref.key}: kept out of the window: " + "; ".join(problems)]
+        d = Decision(
+            decision_id=make_decision_id("retrain-reject", ref.oid),
+            model=model,
+            kind=Kind.RETRAIN,
+            outcome=Outcome.REJECTED,
+            reasons=[r[:1000] for r in reasons],
+            evidence={"verdict": "data_quality", "rows": rows, "problems": problems[:20]},
+            inputs=[ref.uri],
+            config_hash=self.cfg.hash(),
+        )
+        self._record(d)
+        self._notify(model, msgs.rejected_message(d, self._channel(model)))
+        logger.warning("file rejected", extra={"uri": ref.uri, "model": model, "problems": problems})
+        return ObjectResult("rejected", model, rows=rows, reason=reasons[0])
+
+    # ---------------------------------------------------------------- window
+
+    def _load(self, doc: dict[str, Any], profile: Any) -> tuple[dict[str, list[Any]], Any]:
+        from mlops_glue.drift import WindowCounts
+
+        payload = doc.get("payload")
+        if not payload:
+            return {}, WindowCounts.empty(profile)
+        blob = (
+            base64.b64decode(payload["inline"])
+            if "inline" in payload
+            else self.objects.get_bytes(payload["uri"])
+        )
+        objects, counts = _unpack(blob)
+        return objects, WindowCounts.from_bytes(counts)
+
+    def _store_payload(
+        self, model: str, window_id: str, blob: bytes, force_s3: bool
+    ) -> tuple[dict[str, str], str | None]:
+        """Inline when small (and not closing), else a fresh immutable S3 object: returns (payload, new uri)."""
+        if len(blob) <= INLINE_MAX and not force_s3:
+            return {"inline": base64.b64encode(blob).decode()}, None
+        uri = self.workspace.uri(self.workspace.windows_prefix, model, window_id, f"{uuid.uuid4().hex}.bin")
+        self.objects.put_bytes(uri, blob)
+        return {"uri": uri}, uri
+
+    def _in_previous(self, doc: dict[str, Any], oid: str) -> bool:
+        """Whether ``oid`` was counted in the window that closed last (checked on redeliveries only).
+
+        Closes the gap Powertools idempotency leaves: an invocation that died after its window write
+        but before the idempotency record was saved, when that very write closed the window.
+        """
+        uri = doc.get("previous_payload_uri")
+        if not uri:
+            return False
+        objects, _ = _unpack(self.objects.get_bytes(uri))
+        return oid in objects
+
+    def _merge(
+        self, model: str, mcfg: ModelConfig, ref: ObjectRef | None, counts: Any, rows: int, receive_count: int
+    ) -> ObjectResult:
+        """One optimistic read-merge-decide-write of the window (``ref`` None: re-evaluate only)."""
+        pk, sk = window_key(model)
+        profile = self.profile(model)
+        for _attempt in range(MAX_ATTEMPTS):
+            now = self.clock()
+            cur = self.store.get(pk, sk)
+            doc = dict(cur.data) if cur else {**_new_window(0, now, None, []), "model": model}
+            doc.setdefault("model", model)
+            try:
+                objects, merged = self._load(doc, profile)
+                if (
+                    ref is not None
+                    and receive_count > 1
+                    and ref.oid not in objects
+                    and self._in_previous(doc, ref.oid)
+                ):
+                    return ObjectResult(
+                        "duplicate",
+                        model,
+                        doc.get("previous_window_id"),
+                        rows,
+                        "counted in the previous window",
+                    )
+            except ObjectMissingError:
+                continue  # the blob was superseded by a concurrent writer: read again
+            if ref is not None:
+                if ref.oid in objects:
+                    return ObjectResult(
+                        "duplicate", model, doc["window_id"], rows, "already in the open window"
+                    )
+                objects[ref.oid] = [ref.bucket, ref.key, ref.version_id, ref.etag, rows, ref.event_id]
+                merged = merged.merge(counts)
+                doc["rows"] = int(doc["rows"]) + rows
+                doc["files"] = int(doc["files"]) + 1
+                doc["updated_at"] = now.isoformat()
+                if doc["rows"] >= mcfg.retrain.drift.min_rows:
+                    doc["drift"] = self._drift_summary(profile, merged, mcfg).to_dict()
+            stats = WindowStats(
+                window_id=doc["window_id"],
+                rows=int(doc["rows"]),
+                files=int(doc["files"]),
+                opened_at=datetime.fromisoformat(doc["opened_at"]),
+                drift=DriftSummary.from_dict(doc["drift"]) if doc.get("drift") else None,
+            )
+            verdict = self._verdict(model, mcfg, stats, doc, now)
+            written: list[str] = []
+            old_uri = (doc.get("payload") or {}).get("uri")
+            closed: tuple[str, ...] = ()
+            new_deferral = None
+            if verdict.trigger is not None:
+                blob = _pack(objects, merged.to_bytes())
+                _, uri = self._store_payload(model, doc["window_id"], blob, force_s3=True)
+                assert uri is not None
+                written.append(uri)
+                entry = self._pending_entry(model, doc, stats, verdict, uri, objects, now)
+                new_doc = {
+                    **_new_window(
+                        int(doc["seq"]) + 1, now, doc["window_id"], [*doc.get("pending", []), entry]
+                    ),
+                    "model": model,
+                    "previous_payload_uri": uri,  # closed windows' blobs are kept (the manifest's source)
+                }
+                closed = (doc["window_id"],)
+            else:
+                new_doc = dict(doc)
+                if ref is not None:
+                    payload, uri = self._store_payload(
+                        model, doc["window_id"], _pack(objects, merged.to_bytes()), False
+                    )
+                    new_doc["payload"] = payload
+                    if uri:
+                        written.append(uri)
+                if verdict.defer:
+                    did = make_decision_id("retrain-deferred", doc["window_id"], *sorted(verdict.defer))
+                    if (doc.get("deferred") or {}).get("decision_id") != did:
+                        new_deferral = did
+                    new_doc["deferred"] = {
+                        "decision_id": did,
+                        "kinds": list(verdict.defer),
+                        "reasons": verdict.reasons,
+                    }
+                elif ref is None:
+                    return ObjectResult("unchanged", model, doc["window_id"])
+            try:
+                self.store.put(pk, sk, new_doc, None if cur is None else cur.version)
+            except ConflictError:
+                for uri in written:
+                    self.objects.delete(uri)
+                continue
+            if old_uri and (ref is not None or closed):
+                self.objects.delete(old_uri)  # superseded by the blob (or inline payload) just written
+            self.metrics.emit("WindowRows", stats.rows, "Count", {"model": model})
+            if stats.drift is not None and ref is not None:
+                self.metrics.emit("DriftShare", stats.drift.drift_share, "None", {"model": model})
+                self.metrics.emit("DriftScoreMax", stats.drift.max_score, "None", {"model": model})
+            if new_deferral:
+                self._deferred(model, mcfg, new_deferral, stats, verdict, objects)
+            return ObjectResult(
+                "counted" if ref is not None else ("triggered" if closed else "deferred"),
+                model,
+                doc["window_id"],
+                rows,
+                "; ".join(verdict.reasons),
+                closed,
+            )
+        raise StateError(f"window of {model}: too much contention after {MAX_ATTEMPTS} attempts")
+
+    def _drift_summary(self, profile: Any, counts: Any, mcfg: ModelConfig) -> DriftSummary:
+        from mlops_glue.drift import evaluate
+
+        r = evaluate(profile, counts, mcfg.retrain.drift)
+        drifted = tuple((c.name, float(c.score)) for c in r.columns if c.drifted)
+        return DriftSummary(
+            verdict=r.verdict,
+            drift_share=float(r.drift_share),
+            max_score=float(r.max_score),
+            drifted_columns=drifted[:10],
+            messages=tuple(r.messages[:5]),
+        )
+
+    def _verdict(
+        self, model: str, mcfg: ModelConfig, stats: WindowStats, doc: dict[str, Any], now: datetime
+    ) -> WindowVerdict:
+        from mlops_glue.decisions.retrain import readiness
+
+        trigger, _ = readiness(stats, mcfg.retrain, now)
+        if trigger is None:
+            return decide_window(stats, mcfg.retrain, now, ledger=None)
+        ledger_doc = self.store.get(*ledger_key(model))
+        runs = list((ledger_doc.data if ledger_doc else {}).get("runs", []))
+        known = {r.get("decision_id") for r in runs}
+        gpu = mcfg.retrain.budget.gpu_hours_per_run
+        for entry in doc.get("pending", []):  # closed but not yet recorded: they count against the budget
+            if entry["decision_id"] not in known:
+                runs.append({"at": entry["closed_at"], "gpu_hours": gpu, "decision_id": entry["decision_id"]})
+        return decide_window(
+            stats, mcfg.retrain, now, ledger={"runs": runs}, in_flight=self._active(model, mcfg)
+        )
+
+    def _active(self, model: str, mcfg: ModelConfig) -> list[str]:
+        """Workflows of this model still pending or running in Argo (cached briefly); unreachable = in flight."""
+        lister = getattr(self.submitter, "active", None)
+        if lister is None:
+            return []
+        with self._lock:
+            hit = self._in_flight.get(model)
+        if hit and time.monotonic() - hit[0] < IN_FLIGHT_TTL and hit[1]:
+            return hit[1]
+        try:
+            names: list[str] = lister(
+                mcfg.retrain.argo.namespace,
+                {f"{LABEL_PREFIX}/model": model, f"{LABEL_PREFIX}/kind": "retrain"},
+            )
+        except ArgoError as exc:
+            names = [f"unknown (cannot ask Argo: {exc})"[:200]]
+        with self._lock:
+            self._in_flight[model] = (time.monotonic(), names)
+        return names
+
+    def _pending_entry(
+        self,
+        model: str,
+        doc: dict[str, Any],
+        stats: WindowStats,
+        verdict: WindowVerdict,
+        uri: str,
+        objects: dict[str, list[Any]],
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "window_id": doc["window_id"],
+            "seq": int(doc["seq"]),
+            "decision_id": make_decision_id("retrain", model, doc["window_id"]),
+            "trigger": verdict.trigger,
+            "reasons": verdict.reasons,
+            "evidence": verdict.evidence,
+            "payload_uri": uri,
+            "rows": stats.rows,
+            "files": stats.files,
+            "opened_at": doc["opened_at"],
+            "closed_at": now.isoformat(),
+            "attempts": 0,
+            "lease_until": None,
+            "alerted": False,
+            "last_error": None,
+        }
+
+    def _deferred(
+        self,
+        model: str,
+        mcfg: ModelConfig,
+        decision_id: str,
+        stats: WindowStats,
+        verdict: WindowVerdict,
+        objects: dict[str, list[Any]],
+    ) -> None:
+        d = Decision(
+            decision_id=decision_id,
+            model=model,
+            kind=Kind.RETRAIN,
+            outcome=Outcome.DEFERRED,
+            reasons=verdict.reasons,
+            evidence={**verdict.evidence, "defer": list(verdict.defer)},
+            inputs=_inputs(objects),
+            config_hash=self.cfg.hash(),
+        )
+        self._record(d)
+        if "budget" in verdict.defer:
+            self._notify(model, msgs.deferred_message(d, self._channel(model)))
+
+    # ---------------------------------------------------------------- submit pending windows
+
+    def drive(self, model: str) -> list[Submitted]:
+        """Submit every pending (closed) window of ``model``; DriveError when any submission failed."""
+        cur = self.store.get(*window_key(model))
+        pending = list((cur.data if cur else {}).get("pending", []))
+        done, errors = [], []
+        for entry in sorted(pending, key=lambda e: int(e["seq"])):
+            claimed = self._claim(model, entry["window_id"])
+            if claimed is None:
+                continue
+            try:
+                done.append(self._submit(model, claimed))
+            except ArgoError as exc:
+                errors.append(self._failed(model, claimed, exc))
+        if errors:
+            raise DriveError("; ".join(errors))
+        return done
+
+    def _claim(self, model: str, window_id: str) -> dict[str, Any] | None:
+        """Take a lease on one pending entry so concurrent drivers do not repeat the work."""
+        now = self.clock()
+        got: list[dict[str, Any]] = []
+
+        def take(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            got.clear()
+            for e in (doc or {}).get("pending", []):
+                if e["window_id"] == window_id:
+                    if e.get("lease_until") and datetime.fromisoformat(e["lease_until"]) > now:
+                        return None
+                    e["lease_until"] = (now + self.lease).isoformat()
+                    e["attempts"] = int(e.get("attempts", 0)) + 1
+                    got.append(dict(e))
+                    return doc
+            return None
+
+        self.store.update(*window_key(model), take)
+        return got[0] if got else None
+
+    def _change_pending(
+        self, model: str, window_id: str, fn: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> None:
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if not doc:
+                return None
+            out, hit = [], False
+            for e in doc.get("pending", []):
+                if e["window_id"] == window_id:
+                    hit = True
+                    e2 = fn(dict(e))
+                    if e2 is not None:
+                        out.append(e2)
+                else:
+                    out.append(e)
+            if not hit:
+                return None
+            doc["pending"] = out
+            return doc
+
+        self.store.update(*window_key(model), change)
+
+    def _decision_for(self, model: str, entry: dict[str, Any], objects: dict[str, list[Any]]) -> Decision:
+        return Decision(
+            decision_id=entry["decision_id"],
+            model=model,
+            kind=Kind.RETRAIN,
+            outcome=Outcome.ACTED,
+            reasons=list(entry["reasons"]),
+            evidence={**entry["evidence"], "trigger": entry["trigger"], "window_id": entry["window_id"]},
+            inputs=_inputs(objects),
+            config_hash=self.cfg.hash(),
+        )
+
+    def _submit(self, model: str, entry: dict[str, Any]) -> Submitted:
+        from mlops_glue.drift import WindowCounts
+
+        mcfg = self.cfg.model(model)
+        profile = self.profile(model)
+        objects, counts_bytes = _unpack(self.objects.get_bytes(entry["payload_uri"]))
+        counts = WindowCounts.from_bytes(counts_bytes)
+        d = self._decision_for(model, entry, objects)
+        manifest_uri = self.workspace.uri(
+            self.workspace.manifests_prefix, model, f"{entry['window_id']}.json"
+        )
+        put_json(self.objects, manifest_uri, self._manifest(model, entry, objects))
+        report_uri, report_url = self._report(model, entry, profile, counts)
+        submitted = submit_training(
+            d,
+            mcfg,
+            dataset_manifest_uri=manifest_uri,
+            priority=mcfg.retrain.argo.priority,
+            submitter=self.submitter,
+            argo=self.cfg.argo,
+        )
+        now = self.clock()
+        gpu = mcfg.retrain.budget.gpu_hours_per_run
+        self.store.update(*ledger_key(model), lambda led: record_run(led, now, gpu, d.decision_id))
+        self._set_last_dataset(model, entry, manifest_uri)
+        d.action = {
+            "workflow": submitted.name,
+            "namespace": submitted.namespace,
+            "workflow_url": submitted.url or "",
+            "manifest_uri": manifest_uri,
+            "report_uri": report_uri,
+            "report_url": report_url,
+            "created": str(submitted.created).lower(),
+        }
+        self._record(d)
+        self._change_pending(model, entry["window_id"], lambda e: None)
+        self.metrics.emit("Decisions", 1, "Count", {"model": model, "outcome": Outcome.ACTED.value})
+        self._notify(model, msgs.trigger_message(d, self._channel(model)))
+        logger.info(
+            "retraining submitted",
+            extra={"model": model, "workflow": submitted.name, "created": submitted.created},
+        )
+        with self._lock:
+            self._in_flight.pop(model, None)
+        return submitted
+
+    def _report(self, model: str, entry: dict[str, Any], profile: Any, counts: Any) -> tuple[str, str]:
+        """Store the window's HTML drift report and presign it; a broken report never blocks the training."""
+        from mlops_glue.drift import evaluate, render_html
+
+        uri = self.workspace.uri(self.workspace.reports_prefix, model, f"{entry['window_id']}.html")
+        try:
+            result = evaluate(profile, counts, self.cfg.model(model).retrain.drift)
+            html = str(render_html(profile, counts, result))
+            self.objects.put_bytes(uri, html.encode(), "text/html; charset=utf-8")
+            return uri, self.objects.presign(uri)
+        except Exception as exc:
+            logger.warning(
+                "drift report not written",
+                extra={"model": model, "error": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+            return "", ""
+
+    def _failed(self, model: str, entry: dict[str, Any], exc: ArgoError) -> str:
+        objects, _ = _unpack(self.objects.get_bytes(entry["payload_uri"]))
+        d = self._decision_for(model, entry, objects)
+        d.outcome = Outcome.FAILED
+        error = f"{type(exc).__name__}: {exc}"
+        d.reasons = [*d.reasons, f"submission failed (attempt {entry['attempts']}): {error}"[:600]]
+        d.action = {"error": error[:500], "window_id": entry["window_id"]}
+        self._record(d)
+        self.metrics.emit("Decisions", 1, "Count", {"model": model, "outcome": Outcome.FAILED.value})
+        first = not entry.get("alerted")
+
+        def release(e: dict[str, Any]) -> dict[str, Any]:
+            e.update(lease_until=None, alerted=True, last_error=error[:300])
+            return e
+
+        self._change_pending(model, entry["window_id"], release)
+        if first:
+            mcfg = self.cfg.model(model)
+            self._notify(model, msgs.failure_message(d, error, self._channel(model), mcfg.notify.oncall))
+        logger.error(
+            "retraining not submitted",
+            extra={"model": model, "decision_id": d.decision_id, "error": error[:300]},
+        )
+        return f"{model}/{entry['window_id']}: {error}"
+
+    def _manifest(self, model: str, entry: dict[str, Any], objects: dict[str, list[Any]]) -> dict[str, Any]:
+        mcfg = self.cfg.model(model)
+        assert mcfg.data is not None
+        items = sorted(
+            (
+                {"bucket": b, "key": k, "version_id": v, "etag": e, "rows": r, "uri": str(S3Uri(b, k, v))}
+                for b, k, v, e, r, _ev in objects.values()
+            ),
+            key=lambda i: (i["key"], i["version_id"] or ""),
+        )
+        return {
+            "model": model,
+            "window_id": entry["window_id"],
+            "decision_id": entry["decision_id"],
+            "opened_at": entry["opened_at"],
+            "closed_at": entry["closed_at"],
+            "rows": entry["rows"],
+            "files": entry["files"],
+            "reference_profile": mcfg.data.reference_profile,
+            "objects": items,
+        }
+
+    def _set_last_dataset(self, model: str, entry: dict[str, Any], manifest_uri: str) -> None:
+        """The alarm flow's "latest data window" (never moved back by an older window's late submission)."""
+        doc = {
+            "manifest_uri": manifest_uri,
+            "window_id": entry["window_id"],
+            "decision_id": entry["decision_id"],
+            "seq": int(entry["seq"]),
+        }
+
+        def newer(cur: dict[str, Any] | None) -> dict[str, Any] | None:
+            return None if cur and int(cur.get("seq", -1)) >= doc["seq"] else doc
+
+        self.store.update(*last_dataset_key(model), newer)
+
+    # ---------------------------------------------------------------- sweep
+
+    def sweep(self) -> SweepReport:
+        """Re-evaluate every model's window (age, deferrals), submit pending windows, resend notices."""
+        report = SweepReport()
+        for model, mcfg in self.cfg.models.items():
+            if mcfg.data is None:
+                continue
+            try:
+                res = self._merge(model, mcfg, None, None, 0, 1)
+                report.triggered.extend(res.closed)
+                report.submitted.extend(s.name for s in self.drive(model))
+            except (DriveError, StateError) as exc:
+                report.failed.append(f"{model}: {exc}")
+            report.notices_resent += self.resend_notices(model)
+        return report
+
+    # ---------------------------------------------------------------- notices and records
+
+    def _channel(self, model: str) -> str | None:
+        return self.cfg.model(model).notify.slack_channel or self.cfg.slack.default_channel
+
+    def _notify(self, model: str, message: Message) -> None:
+        """Post; a failure never undoes the action: the notice waits in the model's outbox for the sweep."""
+        posted = self.notifier.post(message)
+        if posted.ok:
+            return
+        logger.warning("Slack notice kept for retry", extra={"model": model, "error": posted.error})
+        item = {"text": message.text, "blocks": message.blocks, "channel": message.channel}
+        self.store.update(
+            *outbox_key(model), lambda doc: {"items": [*((doc or {}).get("items", [])), item][-50:]}
+        )
+
+    def resend_notices(self, model: str) -> int:
+        """Post the notices that failed earlier; returns how many went out."""
+        got = self.store.get(*outbox_key(model))
+        items = list((got.data if got else {}).get("items", []))
+        sent = 0
+        for item in items:
+            if not self.notifier.post(
+                Message(item["text"], item.get("blocks") or [], item.get("channel"))
+            ).ok:
+                break
+            sent += 1
+        if sent:
+            self.store.update(
+                *outbox_key(model), lambda doc: {"items": list((doc or {}).get("items", []))[sent:]}
+            )
+        return sent
+
+    def _record(self, d: Decision) -> None:
+        self.store.record_decision(d)
+        if d.outcome != Outcome.ACTED and d.outcome != Outcome.FAILED:
+            self.metrics.emit("Decisions", 1, "Count", {"model": d.model, "outcome": d.outcome.value})
+
+    # ---------------------------------------------------------------- operations
+
+    def window(self, model: str) -> dict[str, Any]:
+        """The model's open window and pending submissions (for ``mlops-glue window show``)."""
+        got = self.store.get(*window_key(model))
+        if got is None:
+            return {"model": model, "window": None}
+        doc = dict(got.data)
+        payload = doc.pop("payload", None) or {}
+        doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
+        for e in doc.get("pending", []):
+            e.pop("evidence", None)
+        return {"model": model, "version": got.version, "window": doc}
+
+
+def _inputs(objects: dict[str, list[Any]]) -> list[str]:
+    uris = sorted(str(S3Uri(b, k, v)) for b, k, v, _e, _r, _ev in objects.values())
+    if len(uris) > MAX_INPUTS:
+        return [*uris[:MAX_INPUTS], f"... and {len(uris) - MAX_INPUTS} more (see the manifest)"]
+    return uris
+
+
+def _is_missing(exc: BaseException) -> bool:
+    """A NoSuchKey / NoSuchVersion / 404 anywhere in the exception chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = (
+            getattr(seen, "response", {}).get("Error", {}).get("Code") if hasattr(seen, "response") else None
+        )
+        if code in ("NoSuchKey", "NoSuchVersion", "404") or isinstance(
+            seen, FileNotFoundError | ObjectMissingError
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
