@@ -204,7 +204,7 @@ def decide(
     if change.state == "OK":
         if change.previous_state != "ALARM":
             return ignored("OK after INSUFFICIENT_DATA: nothing to recover from")
-        reason = f"{transition}; recovered: {_value_vs_threshold(change)}"
+        reason = f"{transition}; recovered: {_value_vs_threshold(change, breaching=False)}"
         return Plan(_with(decision, Outcome.ACTED, reason), notice="recovery")
     if change.state != "ALARM":
         return ignored(f"unknown state {change.state!r}")
@@ -269,10 +269,10 @@ def _with(decision: Decision, outcome: Outcome, *reasons: str) -> Decision:
     return decision.model_copy(update={"outcome": outcome, "reasons": list(reasons)}, deep=True)
 
 
-def _value_vs_threshold(change: AlarmChange) -> str:
+def _value_vs_threshold(change: AlarmChange, breaching: bool = True) -> str:
     value = "?" if change.value is None else f"{change.value:g}"
     threshold = "?" if change.threshold is None else f"{change.threshold:g}"
-    op = _OPS.get(change.comparison or "", "vs")
+    op = _OPS.get(change.comparison or "", "vs") if breaching else "vs"
     return f"value {value} {op} threshold {threshold}"
 
 

@@ -1,0 +1,344 @@
+"""End to end on moto: the template's alarm, real metric data, a state change, the handler, Argo and Slack.
+
+The alarm is created from ``template.yaml`` (``devstack.create_stack``) with the parameters derived
+from the model's ``alarms`` config; metric data is put with ``put_metric_data``; the test evaluates the
+alarm's own definition over ``get_metric_statistics`` and sets its state as CloudWatch would (moto
+does not evaluate alarms); the EventBridge and SNS deliveries are built from ``describe_alarms``.
+Argo and Slack are the local HTTP stand-ins: the Argo one validates each request against the swagger.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlops_glue import runtime
+from mlops_glue.adapters.slack import SlackNotifier
+from mlops_glue.adapters.state import DynamoStateStore
+from mlops_glue.config import parse_config
+from mlops_glue.decisions.emergency import last_dataset_key
+from mlops_glue.devstack import create_stack
+from mlops_glue.services import training
+from mlops_glue.services.alarms import template_parameters
+
+from glue_local.standins import ArgoStandin, SlackStandin
+from tests.alarms.conftest import CONFIG, MANIFEST
+from tests.conftest import ROOT
+
+ALARM = "mlops-glue-dev-fraud-detection-quality"
+SECRETS = {
+    k: f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{k}"
+    for k in (
+        "MlflowWebhookSecretArn",
+        "GitOpsTokenSecretArn",
+        "SlackSecretArn",
+        "ArgoTokenSecretArn",
+        "ArgoCDSecretArn",
+    )
+}
+OPS = {
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+}
+
+
+def _handler() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "cloudwatch_alarm_app", ROOT / "functions" / "cloudwatch_alarm" / "app.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+@pytest.fixture
+def argo() -> Iterator[ArgoStandin]:
+    declared = [
+        {"name": n} for n in (training.P_MODEL, training.P_DATASET, training.P_REASON, training.P_DECISION)
+    ]
+    template = {
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "training-pipeline", "namespace": "ml-pipelines"},
+        "spec": {"arguments": {"parameters": declared}},
+    }
+    server = ArgoStandin(templates={("ml-pipelines", "training-pipeline"): template})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandin]:
+    server = SlackStandin(token="xoxb-test")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def deployed(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argo: ArgoStandin, slack: SlackStandin
+) -> Any:
+    cfg_text = CONFIG.replace("https://argo.example.internal", argo.url)
+    cfg = parse_config(cfg_text)
+    params = {
+        "Stage": "dev",
+        "DataBucketName": "ml-data-dev",
+        **SECRETS,
+        **template_parameters(cfg, "fraud-detection"),
+    }
+    created = create_stack(ROOT / "template.yaml", params, aws)
+    assert created["QualityAlarm"] == ALARM
+    (tmp_path / "config.yaml").write_text(cfg_text)
+    monkeypatch.setenv("CONFIG_SOURCE", str(tmp_path / "config.yaml"))
+    monkeypatch.setenv("STATE_TABLE", created["StateTable"])
+    monkeypatch.setenv("STAGE", "dev")
+    runtime.reset()
+    notifier = SlackNotifier(bot_token="xoxb-test", base_url=f"{slack.url}/api/", max_retries=0)
+    monkeypatch.setattr(runtime, "notifier", lambda: notifier)
+    DynamoStateStore(created["StateTable"], aws.client("dynamodb")).put(
+        *last_dataset_key("fraud-detection"), {"manifest_uri": MANIFEST, "window_id": "w-0042"}, None
+    )
+    return aws.client("cloudwatch")
+
+
+def put_auc(cw: Any, values: list[float], now: datetime) -> None:
+    data = [
+        {
+            "MetricName": "AUC",
+            "Dimensions": [{"Name": "Model", "Value": "fraud-detection"}],
+            "Value": v,
+            "Timestamp": now - timedelta(minutes=5 * (len(values) - i)),
+            "Unit": "None",
+        }
+        for i, v in enumerate(values)
+    ]
+    cw.put_metric_data(Namespace="ModelServing", MetricData=data)
+
+
+def evaluate(cw: Any, name: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply the alarm's definition to its metric and set the state CloudWatch would: (before, after)."""
+    [alarm] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    n = alarm["EvaluationPeriods"]
+    stats = cw.get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=alarm["Dimensions"],
+        StartTime=now - timedelta(seconds=alarm["Period"] * (n + 1)),
+        EndTime=now,
+        Period=alarm["Period"],
+        Statistics=[alarm["Statistic"]],
+    )["Datapoints"]
+    points = sorted(stats, key=lambda p: p["Timestamp"], reverse=True)[:n]
+    values = [p[alarm["Statistic"]] for p in points]
+    breaching = sum(OPS[alarm["ComparisonOperator"]](v, alarm["Threshold"]) for v in values)
+    state = "ALARM" if breaching >= alarm["DatapointsToAlarm"] else "OK"
+    word = {"LessThanThreshold": "less than"}.get(alarm["ComparisonOperator"], "beyond")
+    listed = ", ".join(
+        f"{v:g} ({p['Timestamp']:%d/%m/%y %H:%M:%S})" for v, p in zip(values, points, strict=True)
+    )
+    reason = (
+        f"Threshold Crossed: {n} out of the last {n} datapoints [{listed}] was {'' if state == 'ALARM' else 'not '}"
+        f"{word} the threshold ({alarm['Threshold']:g}) (minimum {alarm['DatapointsToAlarm']} datapoint for transition)."
+    )
+    reason_data = {
+        "version": "1.0",
+        "queryDate": f"{now:%Y-%m-%dT%H:%M:%S.000+0000}",
+        "statistic": alarm["Statistic"],
+        "period": alarm["Period"],
+        "recentDatapoints": list(reversed(values)),
+        "threshold": alarm["Threshold"],
+    }
+    cw.set_alarm_state(
+        AlarmName=name, StateValue=state, StateReason=reason, StateReasonData=json.dumps(reason_data)
+    )
+    [after] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return alarm, after
+
+
+def _state(a: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "value": a["StateValue"],
+        "reason": a["StateReason"],
+        "reasonData": a.get("StateReasonData", "{}"),
+        "timestamp": a["StateUpdatedTimestamp"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        + "+0000",
+    }
+
+
+def eventbridge(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The "CloudWatch Alarm State Change" event CloudWatch sends to EventBridge."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": "123456789012",
+        "time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        "region": "eu-west-1",
+        "resources": [after["AlarmArn"]],
+        "detail": {
+            "alarmName": after["AlarmName"],
+            "state": _state(after),
+            "previousState": _state(before),
+            "configuration": {
+                "description": after.get("AlarmDescription", ""),
+                "metrics": [
+                    {
+                        "id": "m1",
+                        "returnData": True,
+                        "metricStat": {
+                            "metric": {
+                                "namespace": after["Namespace"],
+                                "name": after["MetricName"],
+                                "dimensions": {d["Name"]: d["Value"] for d in after["Dimensions"]},
+                            },
+                            "period": after["Period"],
+                            "stat": after["Statistic"],
+                        },
+                    }
+                ],
+            },
+        },
+    }
+
+
+def sns(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The SNS notification an alarm action publishes (the message is a JSON string)."""
+    message = {
+        "AlarmName": after["AlarmName"],
+        "AlarmDescription": after.get("AlarmDescription"),
+        "AWSAccountId": "123456789012",
+        "NewStateValue": after["StateValue"],
+        "NewStateReason": after["StateReason"],
+        "StateChangeTime": _state(after)["timestamp"],
+        "Region": "EU (Ireland)",
+        "AlarmArn": after["AlarmArn"],
+        "OldStateValue": before["StateValue"],
+        "Trigger": {
+            "MetricName": after["MetricName"],
+            "Namespace": after["Namespace"],
+            "StatisticType": "Statistic",
+            "Statistic": after["Statistic"].upper(),
+            "Unit": None,
+            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in after["Dimensions"]],
+            "Period": after["Period"],
+            "EvaluationPeriods": after["EvaluationPeriods"],
+            "ComparisonOperator": after["ComparisonOperator"],
+            "Threshold": after["Threshold"],
+            "TreatMissingData": after.get("TreatMissingData", "missing"),
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": "arn:aws:sns:eu-west-1:123456789012:ml-alarms:1",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": str(uuid.uuid4()),
+                    "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ml-alarms",
+                    "Subject": "ALARM",
+                    "Message": json.dumps(message),
+                    "Timestamp": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.000Z}",
+                    "SignatureVersion": "1",
+                    "Signature": "x",
+                    "SigningCertUrl": "x",
+                    "UnsubscribeUrl": "x",
+                    "MessageAttributes": {},
+                },
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [(eventbridge, sns), (sns, eventbridge)], ids=["eventbridge", "sns"]
+)
+def test_degraded_metric_to_one_emergency_workflow_and_one_alert_then_recovery_in_thread(
+    deployed: Any, argo: ArgoStandin, slack: SlackStandin, lambda_context: Any, first: Any, second: Any
+) -> None:
+    cw, handler, now = deployed, _handler(), datetime.now(UTC)
+    [alarm] = cw.describe_alarms(AlarmNames=[ALARM])["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "ModelServing",
+        "AUC",
+        0.8,
+        "LessThanThreshold",
+    )
+    assert alarm["Dimensions"] == [{"Name": "Model", "Value": "fraud-detection"}]
+
+    put_auc(cw, [0.74, 0.72, 0.71], now)
+    before, after = evaluate(cw, ALARM, now)
+    assert (before["StateValue"], after["StateValue"]) == ("OK", "ALARM")
+
+    out = handler(first(before, after), lambda_context)
+    assert out["results"][0]["outcome"] == "acted"
+    again = handler(second(before, after), lambda_context)  # the same transition through the other route
+    assert again["results"][0]["duplicate"] is True
+
+    assert argo.rejected == []
+    [wf] = argo.workflows.values()
+    assert wf["spec"]["priority"] == 100
+    params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
+    assert params["dataset-manifest"] == MANIFEST and params["trigger-reason"] == "alarm"
+    assert wf["metadata"]["labels"]["mlops-glue/kind"] == "emergency-retrain"
+    [alert] = slack.messages
+    assert alert.channel == "#ml-fraud" and alert.thread_ts is None
+    assert "<!subteam^S0ONCALL>" in alert.text and "0.71" in json.dumps(alert.blocks)
+    assert wf["metadata"]["name"] in json.dumps(alert.blocks)
+
+    put_auc(cw, [0.88, 0.9, 0.91], now + timedelta(minutes=15))
+    before, after = evaluate(cw, ALARM, now + timedelta(minutes=15))
+    assert after["StateValue"] == "OK"
+    handler(first(before, after), lambda_context)
+    assert len(argo.workflows) == 1
+    alert, recovery = slack.messages
+    assert recovery.thread_ts == alert.ts and "back to OK" in recovery.text
+
+
+def test_the_template_routes_only_our_alarms_with_retries_and_a_dlq() -> None:
+    from mlops_glue.devstack import load_template
+
+    res = load_template(ROOT / "template.yaml")["Resources"]
+    fn = res["CloudwatchAlarmFunction"]["Properties"]
+    rule = fn["Events"]["AlarmStateChange"]["Properties"]
+    assert rule["Pattern"]["source"] == ["aws.cloudwatch"]
+    assert rule["Pattern"]["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert rule["Pattern"]["detail"]["alarmName"][0]["prefix"].value == "mlops-glue-${Stage}-"
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0 and "DeadLetterConfig" in rule
+    assert fn["EventInvokeConfig"]["MaximumRetryAttempts"] == 2 and fn["DeadLetterQueue"]["Type"] == "SQS"
+    names = {
+        k: res[k]["Properties"]["AlarmName"].value
+        for k in ("DriftScoreAlarm", "DriftShareAlarm", "QualityAlarm", "QualityAnomalyAlarm")
+    }
+    assert all(n.startswith("mlops-glue-${Stage}-${AlarmModel}-") for n in names.values())
+
+
+def test_template_parameters_come_from_the_config_and_refuse_what_the_template_cannot_express() -> None:
+    cfg = parse_config(CONFIG)
+    p = template_parameters(cfg, "fraud-detection")
+    assert (
+        p["QualityMetricName"] == "AUC"
+        and p["QualityThreshold"] == "0.8"
+        and p["QualityDatapointsToAlarm"] == "3"
+    )
+    assert template_parameters(cfg, "ranker")["QualityMetricName"] == ""  # no quality alarm configured
+    bad = parse_config(
+        CONFIG.replace(
+            "dimensions: {Model: fraud-detection}", "dimensions: {Model: fraud-detection, Region: eu}"
+        )
+    )
+    with pytest.raises(ValueError, match="one dimension whose value is the model name"):
+        template_parameters(bad, "fraud-detection")
