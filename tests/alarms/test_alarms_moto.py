@@ -342,3 +342,14 @@ def test_template_parameters_come_from_the_config_and_refuse_what_the_template_c
     )
     with pytest.raises(ValueError, match="one dimension whose value is the model name"):
         template_parameters(bad, "fraud-detection")
+
+
+def test_cli_prints_the_parameter_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops_glue.cli import main
+
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    assert main(["alarms", "params", "fraud-detection", "--config", str(tmp_path / "c.yaml")]) == 0
+    out = capsys.readouterr().out.split()
+    assert "AlarmModel=fraud-detection" in out and "QualityComparison=LessThanThreshold" in out
+    assert main(["alarms", "params", "nope", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "model 'nope' is not configured" in capsys.readouterr().err

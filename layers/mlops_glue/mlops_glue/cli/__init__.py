@@ -14,6 +14,7 @@ GROUPS: dict[str, str] = {
     "window": "mlops_glue.cli.ops",
     "decisions": "mlops_glue.cli.ops",
     "dlq": "mlops_glue.cli.ops",
+    "alarms": "mlops_glue.cli.alarms",
 }
 
 
