@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.cloud_watch_alarm_event import
 
 from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
 from mlops_glue.adapters.slack import Message, Notifier, Posted
-from mlops_glue.adapters.state import StateStore
+from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import emergency
 from mlops_glue.decisions.budget import record_run
@@ -504,6 +504,7 @@ class AlarmService:
             return Posted(True)
         posted = self.notifier.post(build_message(plan, change, self.cfg, thread_ts))
         did = plan.decision.decision_id
+        now_iso = self._clock().isoformat()
 
         def store_ts(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None:
@@ -518,7 +519,6 @@ class AlarmService:
             doc["notices"] = notices
             return doc
 
-        now_iso = self._clock().isoformat()
         self.store.update(*akey, store_ts)
         return posted
 
@@ -540,7 +540,7 @@ class AlarmService:
         decision = self.store.get_decision(did)
         logger.info("duplicate alarm delivery %s", change.identity, extra={"decision_id": did})
         if decision is None:
-            raise EmergencySubmitError(f"{did}: seen but not recorded; state store inconsistent")
+            raise StateError(f"{did}: delivery seen but its decision is not readable yet; retry")
         notice = alarm_doc.get("notices", {}).get(did)
         wanted = _notice_for(decision)
         posted = None
