@@ -404,9 +404,20 @@ def _conversion_error(message: str, src: Source) -> tuple[str, str] | None:
 
 
 def csv_header(src: Source) -> list[str]:
-    """The column names of a CSV source (reads its first block)."""
+    """The column names of a CSV source (reads its first block); [] for an empty file."""
     with _open_csv_stream(src, None) as stream:
-        reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(block_size=1 << 16),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return []
+            raise DataFormatError(f"not a readable CSV file: {_first_line(exc)}") from exc
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(f"not a readable CSV file: {exc}") from exc
         return list(reader.schema.names)
 
 

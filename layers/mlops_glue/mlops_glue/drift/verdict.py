@@ -289,13 +289,11 @@ def evaluate(profile: Profile, counts: WindowCounts, settings: DriftSettings | N
     max_score = max(distances or pvalues or [0.0])
 
     if counts.read_errors:
-        quality.insert(
-            0,
-            f"{counts.read_errors} of {counts.files} files could not be read: {'; '.join(counts.errors[:3])}",
-        )
-    if counts.rows == 0:
+        errors = "; ".join(counts.errors[:3])
+        quality.insert(0, f"{counts.read_errors} of {counts.files} files could not be read: {errors}")
+    elif counts.rows == 0:
         quality.insert(0, f"no rows to check ({counts.empty_files} empty of {counts.files} files)")
-    elif counts.empty_files:
+    if counts.empty_files and counts.rows > 0:
         messages.append(f"{counts.empty_files} of {counts.files} files were empty")
     if counts.bad_rows:
         example = f" (e.g. {counts.bad_row_examples[0]})" if counts.bad_row_examples else ""
