@@ -72,6 +72,27 @@ run "node_groups" {
     error_message = "The gpu_toleration output must tolerate the GPU taint in Kubernetes spelling."
   }
 
+
+  # The training WorkflowTemplate (deploy/argo/, another owner) must land its GPU steps here:
+  # every label it selects is a GPU-group label, and it tolerates the GPU taint.
+  assert {
+    condition = length([for t in yamldecode(file("../deploy/argo/training-pipeline.yaml")).spec.templates : t
+      if try(t.nodeSelector["mlops-glue/node-pool"], "") == aws_eks_node_group.gpu.labels["mlops-glue/node-pool"]
+    ]) >= 1
+    error_message = "deploy/argo/training-pipeline.yaml has no step selecting mlops-glue/node-pool=gpu."
+  }
+
+  assert {
+    condition = alltrue([for t in yamldecode(file("../deploy/argo/training-pipeline.yaml")).spec.templates :
+      alltrue([for k, v in t.nodeSelector : lookup(aws_eks_node_group.gpu.labels, k, null) == v]) &&
+      anytrue([for tol in try(t.tolerations, []) :
+        tol.key == "nvidia.com/gpu" && contains(["NoSchedule", ""], try(tol.effect, "")) &&
+        (try(tol.operator, "Equal") == "Exists" || try(tol.value, "") == "true")
+      ])
+      if try(t.nodeSelector["mlops-glue/node-pool"], "") == "gpu"
+    ])
+    error_message = "A GPU step of deploy/argo/training-pipeline.yaml selects a label the GPU group lacks or does not tolerate nvidia.com/gpu=true:NoSchedule."
+  }
   # System group: always on, untainted.
   assert {
     condition     = aws_eks_node_group.system.scaling_config[0].min_size >= 1
