@@ -172,11 +172,11 @@ class PromotionService:
         }
         status = "passed" if result.passed else "failed"
         try:
-            self.registry.set_version_tag(model, version, VALIDATION_STATUS, status)
-            self.registry.set_version_tag(
-                model, version, VALIDATION_REASONS, "; ".join(result.reasons)[:4000]
-            )
+            # the status goes last: whoever sees it also sees its reasons
+            reasons = "; ".join(result.reasons)[:4000]
+            self.registry.set_version_tag(model, version, VALIDATION_REASONS, reasons)
             self.registry.set_version_tag(model, version, VALIDATION_DECISION, did)
+            self.registry.set_version_tag(model, version, VALIDATION_STATUS, status)
         except RegistryError as exc:
             return self._failed(did, model, env, inputs, f"tagging v{version} {status}: {exc}")
         if not result.passed:
