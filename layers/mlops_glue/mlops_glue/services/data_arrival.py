@@ -28,6 +28,7 @@ import base64
 import hashlib
 import json
 import logging
+import struct
 import threading
 import time
 import urllib.parse
@@ -239,14 +240,67 @@ class Workspace:
 # ------------------------------------------------------------------------------------------ payload
 
 
-def _pack(objects: dict[str, list[Any]], counts: bytes) -> bytes:
-    doc = {"objects": objects, "counts": base64.b64encode(counts).decode()}
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+@dataclass
+class Payload:
+    """A window's object list and counts: the merged counts plus per-file counts not merged yet.
+
+    Merging (decode, add, re-encode) is the costly step of an add, and an add under contention may be
+    retried many times; so files' counts are appended as segments and merged only every
+    ``MAX_SEGMENTS`` files, when the drift verdict is due, or when the window is read for a manifest.
+    """
+
+    objects: dict[str, list[Any]] = field(default_factory=dict)
+    merged: bytes = b""
+    segments: list[bytes] = field(default_factory=list)
+
+    def pack(self) -> bytes:
+        head = {
+            "objects": self.objects,
+            "merged": len(self.merged),
+            "segments": [len(x) for x in self.segments],
+        }
+        zhead = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)
+        return b"".join([_MAGIC, struct.pack(">I", len(zhead)), zhead, self.merged, *self.segments])
+
+    @classmethod
+    def unpack(cls, blob: bytes) -> Payload:
+        if not blob.startswith(_MAGIC):
+            raise ValueError("not a window blob")
+        (n,) = struct.unpack(">I", blob[4:8])
+        head = json.loads(zlib.decompress(blob[8 : 8 + n]))
+        pos = 8 + n
+        merged = blob[pos : pos + head["merged"]]
+        pos += head["merged"]
+        segments = []
+        for size in head["segments"]:
+            segments.append(blob[pos : pos + size])
+            pos += size
+        return cls(dict(head["objects"]), merged, segments)
+
+    def counts(self, profile: Any) -> Any:
+        """The merged WindowCounts of every file (the segments folded in)."""
+        from mlops_glue.drift import WindowCounts
+
+        total = WindowCounts.from_bytes(self.merged) if self.merged else WindowCounts.empty(profile)
+        for seg in self.segments:
+            total = total.merge(WindowCounts.from_bytes(seg))
+        return total
+
+    def compact(self, profile: Any) -> Any:
+        """Fold the segments into ``merged``; returns the merged counts."""
+        total = self.counts(profile)
+        self.merged, self.segments = total.to_bytes(), []
+        return total
 
 
-def _unpack(blob: bytes) -> tuple[dict[str, list[Any]], bytes]:
-    doc = json.loads(zlib.decompress(blob))
-    return dict(doc["objects"]), base64.b64decode(doc["counts"])
+_MAGIC = b"MGW2"
+MAX_SEGMENTS = 8
+DRIFT_REEVAL = 1.1  # re-judge drift when the window grew by 10% since the last verdict
+
+
+def _unpack(blob: bytes) -> tuple[dict[str, list[Any]], Payload]:
+    p = Payload.unpack(blob)
+    return p.objects, p
 
 
 def window_key(model: str) -> tuple[str, str]:
@@ -323,6 +377,7 @@ class DataArrival:
         self._in_flight: dict[str, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
         self.idempotency_config: Any | None = None
+        self.conflicts = 0  # lost optimistic-concurrency races of window writes (contention, for tests/bench)
         self._add = self._add_object
         if idempotency is not None:
             from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -441,7 +496,7 @@ class DataArrival:
         if problems:
             return self._reject(model, ref, rows, problems).to_dict()
         self.metrics.emit("RowsReceived", rows, "Count", {"model": model})
-        return self._merge(model, mcfg, ref, counts, rows, receive_count).to_dict()
+        return self._merge(model, mcfg, ref, counts.to_bytes(), rows, receive_count).to_dict()
 
     @staticmethod
     def _file_problems(counts: Any) -> list[str]:
@@ -484,19 +539,13 @@ class DataArrival:
 
     # ---------------------------------------------------------------- window
 
-    def _load(self, doc: dict[str, Any], profile: Any) -> tuple[dict[str, list[Any]], Any]:
-        from mlops_glue.drift import WindowCounts
-
+    def _load(self, doc: dict[str, Any]) -> Payload:
         payload = doc.get("payload")
         if not payload:
-            return {}, WindowCounts.empty(profile)
-        blob = (
-            base64.b64decode(payload["inline"])
-            if "inline" in payload
-            else self.objects.get_bytes(payload["uri"])
-        )
-        objects, counts = _unpack(blob)
-        return objects, WindowCounts.from_bytes(counts)
+            return Payload()
+        if "inline" in payload:
+            return Payload.unpack(base64.b64decode(payload["inline"]))
+        return Payload.unpack(self.objects.get_bytes(payload["uri"]))
 
     def _store_payload(
         self, model: str, window_id: str, blob: bytes, force_s3: bool
@@ -521,9 +570,18 @@ class DataArrival:
         return oid in objects
 
     def _merge(
-        self, model: str, mcfg: ModelConfig, ref: ObjectRef | None, counts: Any, rows: int, receive_count: int
+        self,
+        model: str,
+        mcfg: ModelConfig,
+        ref: ObjectRef | None,
+        file_counts: bytes,
+        rows: int,
+        receive_count: int,
     ) -> ObjectResult:
-        """One optimistic read-merge-decide-write of the window (``ref`` None: re-evaluate only)."""
+        """One optimistic read-add-decide-write of the window (``ref`` None: re-evaluate only).
+
+        ``file_counts`` is the file's encoded counts (encoded once, outside the retry loop).
+        """
         pk, sk = window_key(model)
         profile = self.profile(model)
         for _attempt in range(MAX_ATTEMPTS):
@@ -532,7 +590,8 @@ class DataArrival:
             doc = dict(cur.data) if cur else {**_new_window(0, now, None, []), "model": model}
             doc.setdefault("model", model)
             try:
-                objects, merged = self._load(doc, profile)
+                payload = self._load(doc)
+                objects = payload.objects
                 if (
                     ref is not None
                     and receive_count > 1
@@ -554,12 +613,19 @@ class DataArrival:
                         "duplicate", model, doc["window_id"], rows, "already in the open window"
                     )
                 objects[ref.oid] = [ref.bucket, ref.key, ref.version_id, ref.etag, rows, ref.event_id]
-                merged = merged.merge(counts)
+                payload.segments.append(file_counts)
                 doc["rows"] = int(doc["rows"]) + rows
                 doc["files"] = int(doc["files"]) + 1
                 doc["updated_at"] = now.isoformat()
-                if doc["rows"] >= mcfg.retrain.drift.min_rows:
+                due = doc["rows"] >= mcfg.retrain.drift.min_rows and doc["rows"] >= int(
+                    doc.get("drift_rows", 0) * DRIFT_REEVAL
+                )
+                if due:
+                    merged = payload.compact(profile)
                     doc["drift"] = self._drift_summary(profile, merged, mcfg).to_dict()
+                    doc["drift_rows"] = doc["rows"]
+                elif len(payload.segments) >= MAX_SEGMENTS:
+                    payload.compact(profile)
             stats = WindowStats(
                 window_id=doc["window_id"],
                 rows=int(doc["rows"]),
@@ -573,8 +639,7 @@ class DataArrival:
             closed: tuple[str, ...] = ()
             new_deferral = None
             if verdict.trigger is not None:
-                blob = _pack(objects, merged.to_bytes())
-                _, uri = self._store_payload(model, doc["window_id"], blob, force_s3=True)
+                _, uri = self._store_payload(model, doc["window_id"], payload.pack(), force_s3=True)
                 assert uri is not None
                 written.append(uri)
                 entry = self._pending_entry(model, doc, stats, verdict, uri, objects, now)
@@ -589,10 +654,8 @@ class DataArrival:
             else:
                 new_doc = dict(doc)
                 if ref is not None:
-                    payload, uri = self._store_payload(
-                        model, doc["window_id"], _pack(objects, merged.to_bytes()), False
-                    )
-                    new_doc["payload"] = payload
+                    stored, uri = self._store_payload(model, doc["window_id"], payload.pack(), False)
+                    new_doc["payload"] = stored
                     if uri:
                         written.append(uri)
                 if verdict.defer:
@@ -609,6 +672,7 @@ class DataArrival:
             try:
                 self.store.put(pk, sk, new_doc, None if cur is None else cur.version)
             except ConflictError:
+                self.conflicts += 1
                 for uri in written:
                     self.objects.delete(uri)
                 continue
@@ -807,12 +871,10 @@ class DataArrival:
         )
 
     def _submit(self, model: str, entry: dict[str, Any]) -> Submitted:
-        from mlops_glue.drift import WindowCounts
-
         mcfg = self.cfg.model(model)
         profile = self.profile(model)
-        objects, counts_bytes = _unpack(self.objects.get_bytes(entry["payload_uri"]))
-        counts = WindowCounts.from_bytes(counts_bytes)
+        objects, payload = _unpack(self.objects.get_bytes(entry["payload_uri"]))
+        counts = payload.counts(profile)
         d = self._decision_for(model, entry, objects)
         manifest_uri = self.workspace.uri(
             self.workspace.manifests_prefix, model, f"{entry['window_id']}.json"
@@ -939,7 +1001,7 @@ class DataArrival:
             if mcfg.data is None:
                 continue
             try:
-                res = self._merge(model, mcfg, None, None, 0, 1)
+                res = self._merge(model, mcfg, None, b"", 0, 1)
                 report.triggered.extend(res.closed)
                 report.submitted.extend(s.name for s in self.drive(model))
             except (DriveError, StateError) as exc:

@@ -1,0 +1,183 @@
+"""Builders shared by the data-arrival tests: config, events, an in-memory idempotency store, a harness."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from mlops_glue.adapters.argo import MemorySubmitter
+from mlops_glue.adapters.s3 import MemoryObjectStore
+from mlops_glue.adapters.slack import MemoryNotifier
+from mlops_glue.adapters.state import MemoryStateStore
+from mlops_glue.config import GlueConfig, parse_config
+from mlops_glue.services.arrival_metrics import MemoryMetrics
+from mlops_glue.services.data_arrival import DataArrival, Workspace
+
+from tests.conftest import load_event
+
+BUCKET = "ml-data-dev"
+PREFIX = "fraud/incoming/"
+MODEL = "fraud-detection"
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def config_text(**retrain: Any) -> str:
+    r = {
+        "min_new_rows": 1000,
+        "max_wait": "7d",
+        "cooldown": "0s",
+        "drift": {"min_rows": 1_000_000, "dataset_drift_share": 0.5},
+        "budget": {"max_per_day": 1000, "gpu_hours_per_run": 4, "monthly_gpu_hours": 100000},
+        "argo": {"namespace": "ml-pipelines", "workflow_template": "training-pipeline", "priority": 5},
+    }
+    r.update(retrain)
+    doc = {
+        "models": {
+            MODEL: {
+                "data": {
+                    "bucket": BUCKET,
+                    "prefix": PREFIX,
+                    "reference_profile": f"s3://{BUCKET}/fraud/reference/profile.json",
+                },
+                "retrain": r,
+                "notify": {"slack_channel": "#ml-fraud", "oncall": "@ml-oncall"},
+            }
+        },
+        "argo": {"server": "https://argo.example.internal"},
+    }
+    return json.dumps(doc)
+
+
+def make_config(**retrain: Any) -> GlueConfig:
+    return parse_config(config_text(**retrain))
+
+
+def eb_event(
+    key: str, *, etag: str, size: int = 100, version: str | None = None, event_id: str = ""
+) -> dict[str, Any]:
+    """An EventBridge "Object Created" event shaped like events/eventbridge_s3_object_created.json."""
+    e = copy.deepcopy(load_event("eventbridge_s3_object_created.json"))
+    e["id"] = event_id or f"ev-{etag}"
+    obj: dict[str, Any] = {"key": key, "size": size, "etag": etag, "sequencer": "00AB"}
+    if version:
+        obj["version-id"] = version
+    e["detail"]["object"] = obj
+    return e
+
+
+class MemoryIdempotency(BasePersistenceLayer):
+    """Powertools idempotency records in a dict shared between "invocations" (threads); for tests.
+
+    Same contract as the DynamoDB layer's conditional put: a record may be replaced only when it has
+    expired, or when it is in progress and its in-progress expiry passed.
+    """
+
+    def __init__(self, records: dict[str, DataRecord], lock: threading.Lock) -> None:
+        super().__init__()
+        self.records, self.lock = records, lock
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        with self.lock:
+            rec = self.records.get(idempotency_key)
+        if rec is None:
+            raise IdempotencyItemNotFoundError
+        return rec
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        now_ms = int(time.time() * 1000)
+        with self.lock:
+            old = self.records.get(data_record.idempotency_key)
+            if old is not None and not old.is_expired:
+                stale = (
+                    old.status == "INPROGRESS"
+                    and old.in_progress_expiry_timestamp is not None
+                    and old.in_progress_expiry_timestamp < now_ms
+                )
+                if not stale:
+                    raise IdempotencyItemAlreadyExistsError(old_data_record=old)
+            self.records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        with self.lock:
+            self.records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        with self.lock:
+            self.records.pop(data_record.idempotency_key, None)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class Harness:
+    """Every adapter in memory (thread-safe), shared by as many service instances as needed."""
+
+    cfg: GlueConfig
+    profile: Any
+    store: MemoryStateStore = field(default_factory=MemoryStateStore)
+    objects: MemoryObjectStore = field(default_factory=MemoryObjectStore)
+    submitter: MemorySubmitter = field(default_factory=lambda: MemorySubmitter(phase="Succeeded"))
+    notifier: Any = field(default_factory=MemoryNotifier)
+    metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
+    clock: Clock = field(default_factory=Clock)
+    idem_records: dict[str, DataRecord] = field(default_factory=dict)
+    idem_lock: threading.Lock = field(default_factory=threading.Lock)
+    files: dict[str, Any] = field(default_factory=dict)  # key -> counts (or a path) for the counter
+    s3_client: Any = None
+
+    def service(self, *, idempotency: bool = True, counter: Any = None, **kw: Any) -> DataArrival:
+        svc = DataArrival(
+            self.cfg,
+            store=self.store,
+            objects=self.objects,
+            submitter=self.submitter,
+            notifier=self.notifier,
+            workspace=Workspace(BUCKET),
+            metrics=self.metrics,
+            s3_client=self.s3_client,
+            idempotency=MemoryIdempotency(self.idem_records, self.idem_lock) if idempotency else None,
+            counter=counter,
+            profile_loader=lambda _uri: self.profile,
+            clock=self.clock,
+            **kw,
+        )
+        if svc.idempotency_config is not None:
+            from tests.conftest import FakeLambdaContext
+
+            svc.idempotency_config.register_lambda_context(FakeLambdaContext())  # type: ignore[arg-type]
+        return svc
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def write_parquet(table: pa.Table, path: Path) -> Path:
+    pq.write_table(table, path)
+    return path
