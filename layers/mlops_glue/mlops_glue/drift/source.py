@@ -376,10 +376,10 @@ def iter_csv(
             yield _RESTART  # tells the consumer to drop what it counted from this source
 
 
-_RESTART = pa.RecordBatch.from_pylist([{"__restart__": 1}])
+_RESTART: Any = object()  # a plain sentinel (building a RecordBatch here would import pandas)
 
 
-def is_restart(batch: pa.RecordBatch | pa.Table) -> bool:
+def is_restart(batch: Any) -> bool:
     """True for the marker :func:`iter_csv` yields before re-reading a source from its start."""
     return batch is _RESTART
 

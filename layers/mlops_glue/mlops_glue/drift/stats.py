@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
-from scipy.spatial import distance
+
+# scipy is imported inside the functions that need it: ``scipy.stats`` alone costs about a second of
+# import time, which counting a batch (the common path in the data-arrival function) never needs.
 
 Array = np.ndarray[Any, Any]
 
@@ -124,6 +125,8 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
     """
     if math.isnan(d) or min(n1, n2) == 0:
         return math.nan
+    from scipy import stats as sps
+
     if max(n1, n2) <= 10_000:
         try:
             from scipy.stats._stats_py import _attempt_exact_2kssamp
@@ -151,6 +154,8 @@ def js_distance(ref_counts: Array, cur_counts: Array) -> float:
     q = np.asarray(cur_counts, dtype=np.float64)
     if p.sum() == 0 or q.sum() == 0:
         return math.nan
+    from scipy.spatial import distance
+
     return float(distance.jensenshannon(p / p.sum(), q / q.sum()))
 
 
@@ -182,6 +187,8 @@ def chisquare_pvalue(ref_counts: Array, cur_counts: Array) -> tuple[float, float
     expected = ref * (cur.sum() / ref.sum())
     if len(ref) < 2:
         return 0.0, 1.0
+    from scipy import stats as sps
+
     res = sps.chisquare(cur, expected)
     return float(res.statistic), float(res.pvalue)
 
@@ -198,4 +205,6 @@ def z_pvalue(ref_first: int, ref_n: int, cur_first: int, cur_n: int) -> float:
     if denom == 0:
         return 1.0
     z = (p1 - p2) / denom
+    from scipy import stats as sps
+
     return float(2 * (1 - sps.norm.cdf(abs(z))))

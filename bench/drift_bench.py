@@ -1,0 +1,180 @@
+"""Drift engine benchmark steps. Each step runs in its own process (``python bench/drift_bench.py STEP
+ARGS``) and prints one JSON line: in-process seconds, peak RSS in MB and the flagged columns.
+
+Steps: ``gen`` (datasets), ``read`` (raw pyarrow read: the floor), ``profile`` (our profile build),
+``check`` (our check against a prebuilt profile), ``scipy`` (naive: full arrays, ks_2samp / chi-square),
+``evidently`` (DataDriftPreset), ``read-variant`` (row groups vs iter_batches, CSV block sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def gen(out: str, rows: str, scale_rows: str) -> dict[str, Any]:
+    """Reference (Parquet), current (Parquet + CSV) at ``rows``; current at ``scale_rows`` written in chunks."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from mlops_glue.drift import synth
+
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    n, big = int(rows), int(scale_rows)
+    synth.write(synth.make_table(n, 0), d / f"ref-{n}.parquet")
+    cur = synth.make_table(n, 1, drift=True)
+    synth.write(cur, d / f"cur-{n}.parquet")
+    synth.write(cur, d / f"cur-{n}.csv")
+    if big > n:
+        chunk = 1_000_000
+        pw = None
+        with open(d / f"cur-{big}.csv", "wb") as csv_out:
+            for i, start in enumerate(range(0, big, chunk)):
+                t = synth.make_table(min(chunk, big - start), 100 + i, drift=True)
+                if pw is None:
+                    pw = pq.ParquetWriter(d / f"cur-{big}.parquet", t.schema)
+                for batch in t.to_batches(max_chunksize=131_072):
+                    pw.write_batch(batch, row_group_size=131_072)
+                pacsv.write_csv(t, csv_out, pacsv.WriteOptions(include_header=i == 0))
+        assert pw is not None
+        pw.close()
+    return {"seconds": 0.0, "rss_mb": _rss_mb(), "flagged": []}
+
+
+def read(path: str) -> dict[str, Any]:
+    """The floor: pyarrow reads every column of the file (row groups / CSV blocks), nothing else."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    t0 = time.perf_counter()
+    rows = 0
+    if path.endswith(".parquet"):
+        pf = pq.ParquetFile(path)
+        for i in range(pf.num_row_groups):
+            rows += pf.read_row_group(i).num_rows
+    else:
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=4 << 20))
+        for batch in reader:
+            rows += batch.num_rows
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "flagged": [], "rows": rows}
+
+
+def read_variant(path: str, variant: str) -> dict[str, Any]:
+    """Reading strategies compared: ``rowgroup``, ``iter_batches``; CSV ``block4mb``, ``block64mb``."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    t0 = time.perf_counter()
+    if variant == "rowgroup":
+        pf = pq.ParquetFile(path)
+        for i in range(pf.num_row_groups):
+            pf.read_row_group(i)
+    elif variant == "iter_batches":
+        for _ in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+            pass
+    else:
+        size = {"block4mb": 4 << 20, "block64mb": 64 << 20}[variant]
+        for _ in pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=size)):
+            pass
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "flagged": []}
+
+
+def profile(path: str, out: str) -> dict[str, Any]:
+    from mlops_glue.drift import build_profile
+
+    t0 = time.perf_counter()
+    p = build_profile(path)
+    Path(out).write_bytes(p.to_json())
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rss_mb": _rss_mb(),
+        "flagged": [],
+        "bytes": len(p.to_json()),
+    }
+
+
+def check(profile_path: str, path: str) -> dict[str, Any]:
+    """Our check end to end inside the process: load the profile, stream-count the batch, evaluate."""
+    from mlops_glue.config import DriftSettings
+    from mlops_glue.drift import count_batch, evaluate, load_profile
+
+    t0 = time.perf_counter()
+    p = load_profile(profile_path)
+    counts = count_batch(p, path)
+    result = evaluate(p, counts, DriftSettings(min_rows=1))
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "rss_mb": _rss_mb(),
+        "flagged": sorted(result.drifted_columns),
+        "window_bytes": len(counts.to_bytes()),
+        "verdict": result.verdict,
+    }
+
+
+def scipy_naive(ref: str, cur: str) -> dict[str, Any]:
+    """What one writes first: load both files whole, ks_2samp per numeric column, chi-square per category."""
+    import pyarrow.parquet as pq
+    from scipy import stats
+
+    t0 = time.perf_counter()
+    a, b = pq.read_table(ref), pq.read_table(cur)
+    flagged = []
+    for name in a.column_names:
+        x = a.column(name).drop_null().to_numpy(zero_copy_only=False)
+        y = b.column(name).drop_null().to_numpy(zero_copy_only=False)
+        if x.dtype.kind == "f":
+            p = stats.ks_2samp(x[~np.isnan(x)], y[~np.isnan(y)]).pvalue
+        else:
+            keys = np.union1d(np.unique(x), np.unique(y))
+            fx = np.array([np.sum(x == k) for k in keys], dtype=float)
+            fy = np.array([np.sum(y == k) for k in keys], dtype=float)
+            p = stats.chi2_contingency(np.vstack([fx, fy]))[1]
+        if p < 0.05:
+            flagged.append(name)
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "flagged": sorted(flagged)}
+
+
+def evidently(ref: str, cur: str) -> dict[str, Any]:
+    """Evidently 0.7 DataDriftPreset with its defaults on the two files read into pandas."""
+    import pyarrow.parquet as pq
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    t0 = time.perf_counter()
+    a, b = pq.read_table(ref).to_pandas(), pq.read_table(cur).to_pandas()
+    snap = Report([DataDriftPreset()]).run(current_data=b, reference_data=a)
+    flagged = []
+    for m in snap.dict()["metrics"]:
+        cfg = m["config"]
+        if "column" not in cfg:
+            continue
+        value, thr = float(m["value"]), float(cfg["threshold"])
+        distance = cfg["method"].startswith(("Wasserstein", "Jensen"))
+        if (value >= thr) if distance else (value <= thr):
+            flagged.append(cfg["column"])
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "flagged": sorted(flagged)}
+
+
+STEPS = {
+    "gen": gen,
+    "read": read,
+    "read-variant": read_variant,
+    "profile": profile,
+    "check": check,
+    "scipy": scipy_naive,
+    "evidently": evidently,
+}
+
+if __name__ == "__main__":
+    print(json.dumps(STEPS[sys.argv[1]](*sys.argv[2:])))
