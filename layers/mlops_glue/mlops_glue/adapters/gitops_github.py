@@ -68,6 +68,7 @@ class GitHubRepo(GitOpsRepo):
         max_attempts: int = 5,
         merge_method: str = "SQUASH",
         client: Any | None = None,
+        throttle: bool = True,
     ) -> None:
         self.full_name = full_name
         self.branch = branch
@@ -78,6 +79,7 @@ class GitHubRepo(GitOpsRepo):
         self._auth = auth
         self._base_url = base_url
         self._client = client
+        self._throttle = throttle  # PyGithub's pacing (0.25 s per request, 1 s per write), as GitHub asks
         self._repo: Any | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -91,6 +93,8 @@ class GitHubRepo(GitOpsRepo):
                 kwargs: dict[str, Any] = {"auth": self._auth, "retry": GithubRetry(total=3), "timeout": 15}
                 if self._base_url:
                     kwargs["base_url"] = self._base_url.rstrip("/")
+                if not self._throttle:
+                    kwargs.update(seconds_between_requests=None, seconds_between_writes=None)
                 self._client = Github(**kwargs)
             self._repo = self._wrap("get repository", lambda: self._client.get_repo(self.full_name))
         return self._repo
