@@ -1,0 +1,150 @@
+"""Operations: ``window show MODEL``, ``decisions list MODEL`` / ``decisions show ID``, ``dlq replay``.
+
+They read the deployed state table (``STATE_TABLE``) through the same adapters as the functions.
+Exit codes: 0 ok, 1 nothing found, 2 error with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``window``, ``decisions`` and ``dlq`` command groups."""
+    window = subparsers.add_parser("window", help="data-arrival windows")
+    wsub = window.add_subparsers(dest="command", required=True)
+    show = wsub.add_parser("show", help="a model's open window and its pending retrainings")
+    show.add_argument("model")
+    show.set_defaults(func=_window_show)
+
+    decisions = subparsers.add_parser("decisions", help="the decision log ('why did this run?')")
+    dsub = decisions.add_subparsers(dest="command", required=True)
+    listing = dsub.add_parser("list", help="a model's latest decisions, newest first")
+    listing.add_argument("model")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true", help="full records as JSON lines")
+    listing.set_defaults(func=_decisions_list)
+    one = dsub.add_parser("show", help="one decision record")
+    one.add_argument("decision_id")
+    one.set_defaults(func=_decisions_show)
+
+    dlq = subparsers.add_parser("dlq", help="dead-letter queues")
+    qsub = dlq.add_subparsers(dest="command", required=True)
+    replay = qsub.add_parser("replay", help="send dead-lettered messages back to their queue")
+    replay.add_argument(
+        "--dlq", required=True, help="URL of the dead-letter queue (stack output DataArrivalDLQUrl)"
+    )
+    replay.add_argument("--queue", required=True, help="URL of the queue (stack output DataArrivalQueueUrl)")
+    replay.add_argument("--max", type=int, default=1000, help="most messages to move")
+    replay.add_argument("--dry-run", action="store_true", help="only list what would be replayed")
+    replay.set_defaults(func=_dlq_replay)
+
+
+def _fail(exc: BaseException) -> int:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"mlops-glue: {reason}", file=sys.stderr)
+    return 2
+
+
+def _window_show(args: argparse.Namespace) -> int:
+    from mlops_glue import runtime
+    from mlops_glue.names import check_name
+    from mlops_glue.services.data_arrival import window_key
+
+    try:
+        model = check_name(args.model, "model name")
+        got = runtime.state_store().get(*window_key(model))
+    except Exception as exc:
+        return _fail(exc)
+    if got is None:
+        print(f"no window for {model}", file=sys.stderr)
+        return 1
+    doc = dict(got.data)
+    payload = doc.pop("payload", None) or {}
+    doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
+    for entry in doc.get("pending", []):
+        entry.pop("evidence", None)
+    print(json.dumps({"model": model, "version": got.version, **doc}, indent=2, default=str))
+    return 0
+
+
+def _decisions_list(args: argparse.Namespace) -> int:
+    from mlops_glue import runtime
+    from mlops_glue.names import check_name
+
+    try:
+        found = runtime.state_store().decisions_for(check_name(args.model, "model name"), limit=args.limit)
+    except Exception as exc:
+        return _fail(exc)
+    for d in found:
+        if args.json:
+            print(d.model_dump_json())
+        else:
+            print(f"{d.created_at:%Y-%m-%d %H:%M:%S}  {d.decision_id}  {d.summary()}")
+    return 0 if found else 1
+
+
+def _decisions_show(args: argparse.Namespace) -> int:
+    from mlops_glue import runtime
+
+    try:
+        d = runtime.state_store().get_decision(args.decision_id)
+    except Exception as exc:
+        return _fail(exc)
+    if d is None:
+        print(f"no decision {args.decision_id}", file=sys.stderr)
+        return 1
+    print(d.model_dump_json(indent=2))
+    return 0
+
+
+def replay_dlq(
+    sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000, dry_run: bool = False
+) -> list[str]:
+    """Move up to ``limit`` messages from ``dlq_url`` back to ``queue_url``; returns their message ids.
+
+    Each message is sent first and deleted from the DLQ only after the send succeeded, so a crash
+    leaves a copy in both (harmless: every handler is idempotent), never in neither. A dry run only
+    peeks at one batch and leaves it visible.
+    """
+    moved: list[str] = []
+    while len(moved) < limit:
+        resp = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(10, limit - len(moved)),
+            WaitTimeSeconds=1,
+            VisibilityTimeout=0 if dry_run else 30,
+            MessageAttributeNames=["All"],
+        )
+        messages = resp.get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            moved.append(m["MessageId"])
+            if dry_run:
+                continue
+            kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": m["Body"]}
+            if m.get("MessageAttributes"):
+                kwargs["MessageAttributes"] = m["MessageAttributes"]
+            sqs.send_message(**kwargs)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
+        if dry_run:
+            break
+    return moved
+
+
+def _dlq_replay(args: argparse.Namespace) -> int:
+    import boto3
+
+    try:
+        moved = replay_dlq(boto3.client("sqs"), args.dlq, args.queue, limit=args.max, dry_run=args.dry_run)
+    except Exception as exc:
+        return _fail(exc)
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {len(moved)} message(s) from {args.dlq} to {args.queue}")
+    for mid in moved:
+        print(f"  {mid}")
+    return 0
