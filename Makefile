@@ -50,8 +50,8 @@ tf: ## terraform fmt, validate and test (offline, provider from /opt/tf-plugins)
 	terraform -chdir=terraform test -no-color
 
 checkov: uv ## checkov over terraform/ and template.yaml (failures must be skipped inline with a reason)
-	$(TOOL) --quiet $(CHECKOV) --quiet --compact -d terraform --framework terraform --skip-path .terraform
-	$(TOOL) --quiet $(CHECKOV) --quiet --compact -f template.yaml --framework cloudformation
+	$(TOOL) --quiet $(CHECKOV) --quiet --compact --skip-download -d terraform --framework terraform --skip-path .terraform
+	$(TOOL) --quiet $(CHECKOV) --quiet --compact --skip-download -f template.yaml --framework cloudformation
 
 bench: sync ## the benchmarks (drift engine, packaging, cold imports); results go to the README
 	$(RUN) --group bench python bench/run.py

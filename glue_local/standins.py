@@ -117,6 +117,7 @@ class _ArgoHandler(_JsonHandler):
 
     def do_POST(self) -> None:
         owner: ArgoStandin = self.owner
+        raw = self._body()  # always read the body: the connection is kept alive for the next request
         if not self._authorized():
             self._send(401, {"code": 16, "message": "token not valid"})
             return
@@ -129,7 +130,7 @@ class _ArgoHandler(_JsonHandler):
                 self._send(owner.fail_next.pop(0), {"code": 14, "message": "injected failure"})
                 return
         try:
-            body = json.loads(self._body() or b"null")
+            body = json.loads(raw or b"null")
             validate("WorkflowSubmitRequest", body)
             workflow = self._workflow(owner, namespace, body)
         except (ValueError, SpecViolationError) as exc:
