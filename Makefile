@@ -23,7 +23,7 @@ sync: uv ## install the locked environment (.venv)
 	@$(UV) sync --frozen --quiet
 
 demo: sync ## run the whole loop locally on embedded defaults
-	$(RUN) python -m mlops_glue.demo
+	$(RUN) python -m glue_local.demo
 
 test: sync lint typecheck cfn-lint sam-validate tf checkov unit ## every check
 

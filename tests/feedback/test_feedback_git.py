@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from argocd_render import application, body
 from conftest import texts
-from gitops_fixtures import GitRepoFactory, bare_branches, bare_file, bare_log, git
+from gitops_fixtures import STAGING_VERSION, GitRepoFactory, bare_branches, bare_file, bare_log, git
 from mlops_glue import guards
 from mlops_glue.adapters.registry import MemoryRegistry
 from mlops_glue.adapters.slack import MemoryNotifier
@@ -307,12 +307,20 @@ def test_degraded_after_our_bump_and_a_later_human_edit_does_not_commit_over_it(
 
     human_commit(bare_repo, tmp_path, edit, "port 8081")
     log = bare_log(bare_repo)
+    branches = set(bare_branches(bare_repo))
     r = world.notify("on-health-degraded", bump, health="Degraded")
-    # our bump is no longer the latest change: never a direct commit; the version before v12 is not
-    # recorded by the promotion, so a human is asked to revert (alert), and v12 is blocked meanwhile
+    # our bump is no longer the latest change: never a direct commit on main; the promotion recorded
+    # the version v12 replaced, so a pull request (a pushed branch, git backend) restores it
     assert bare_log(bare_repo) == log
-    assert r.decision.kind is Kind.ROLLBACK and r.decision.outcome is Outcome.DEFERRED
-    assert "by hand" in r.decision.reasons[-1]
+    assert r.decision.kind is Kind.ROLLBACK and r.decision.outcome is Outcome.ACTED
+    assert "opening a pull request back to v" in r.decision.reasons[-1]
+    new_branches = set(bare_branches(bare_repo)) - branches
+    assert len(new_branches) == 1
+    (branch,) = new_branches
+    restored = bare_file(bare_repo, STAGING, ref=branch)
+    assert "port: 8081" in restored  # the human's later edit is kept
+    assert "\n  version: 12\n" not in restored
+    assert f"\n  version: {STAGING_VERSION}\n" in restored  # back to the version v12 replaced
     assert "12" in guards.blocked_versions(world.store, "fraud-detection")
 
 

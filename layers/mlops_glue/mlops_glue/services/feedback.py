@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # a claim older than this is considered abandoned (a Lambda that timed out): the next delivery takes over
 CLAIM_TTL = timedelta(minutes=5)
 # where the version before a bump may be recorded in the bump's decision (evidence) or trailers
-_PREVIOUS_KEYS = ("previous_version", "from_version", "current_version", "old_version")
+_PREVIOUS_KEYS = ("previous_version",)  # recorded by PromotionService.promote
 _COMMIT_KEYS = ("commit", "sha", "commit_sha")
 
 

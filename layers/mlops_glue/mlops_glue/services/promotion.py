@@ -278,8 +278,12 @@ class PromotionService:
             "Glue-Environment": env,
         }
 
+        replaced: dict[str, str] = {}  # the version our edit replaces, for a later rollback
+
         def edit(text: str) -> str:
             current = read_value(text, target.key)
+            if current is not None:
+                replaced["previous_version"] = str(current)
             if only_forward and current is not None and is_newer(current, version):
                 raise NotNewerError(f"{path} already holds v{current}, newer than v{version}")
             return set_value(text, target.key, version, where=path)
@@ -314,6 +318,7 @@ class PromotionService:
                     decision.action["superseded"] = ", ".join(closed)
                 if pr.merged_sha:
                     decision.action["merged"] = pr.merged_sha
+            decision.evidence.update(replaced)
         except NotNewerError as exc:
             return self._finish(
                 Decision(
