@@ -89,7 +89,16 @@ def read_variant(path: str, variant: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "flagged": []}
 
 
+def _warm_imports() -> None:
+    """Imports count in the wall time, not in the in-process time. pyarrow imports pandas on first use
+    when it is installed (it is here, for Evidently; the data-arrival image does not ship it)."""
+    import pandas  # noqa: F401
+    import scipy.spatial.distance
+    import scipy.stats  # noqa: F401
+
+
 def profile(path: str, out: str) -> dict[str, Any]:
+    _warm_imports()
     from mlops_glue.drift import build_profile
 
     t0 = time.perf_counter()
@@ -105,8 +114,7 @@ def profile(path: str, out: str) -> dict[str, Any]:
 
 def check(profile_path: str, path: str) -> dict[str, Any]:
     """Our check end to end inside the process: load the profile, stream-count the batch, evaluate."""
-    import scipy.spatial.distance
-    import scipy.stats  # noqa: F401 - imports count in the wall time, not in the in-process time
+    _warm_imports()
     from mlops_glue.config import DriftSettings
     from mlops_glue.drift import count_batch, evaluate, load_profile
 

@@ -3,13 +3,13 @@
 Generates the dataset (20 numeric + 5 categorical columns, drift injected into 5 known columns, one
 subtle shift, some missing values; Parquet and CSV), runs every step in a fresh process (median wall
 time of ``--repeats`` runs, peak RSS, flagged columns) and writes ``bench/out/results.md``. Other bench
-modules join in by exposing ``markdown(quick: bool) -> str`` (e.g. ``bench/packaging.py``).
+scripts listed in ``EXTRA`` (``bench/packaging.py``) run after it unless ``--quick``; the markdown table
+they print is appended.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -23,8 +23,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 DATA = OUT / "data"
-STEP = [sys.executable, str(HERE / "drift_bench.py")]
-EXTRA_MODULES = ("packaging",)
+# -P: keep bench/ off sys.path, or bench/packaging.py would shadow the real ``packaging`` distribution
+STEP = [sys.executable, "-P", str(HERE / "drift_bench.py")]
+EXTRA = ("packaging.py",)  # other benchmarks whose markdown table (lines starting with "|") joins ours
 
 
 def run_step(*args: str) -> dict[str, Any]:
@@ -105,12 +106,17 @@ def main(argv: list[str] | None = None) -> int:
             variants[v] = measure(args.repeats, "read-variant", str(cur_csv), v)
 
     md = render(args, r, variants, load_before, _load())
-    for name in EXTRA_MODULES:
-        if importlib.util.find_spec(name) is not None or (HERE / f"{name}.py").exists():
-            sys.path.insert(0, str(HERE))
-            mod = importlib.import_module(name)
-            if hasattr(mod, "markdown"):
-                md += "\n" + mod.markdown(args.quick)
+    for script in EXTRA:
+        if (HERE / script).exists() and not args.quick:
+            print(f"{script}...", flush=True)
+            proc = subprocess.run(
+                [sys.executable, "-P", str(HERE / script)], capture_output=True, text=True, check=False
+            )
+            table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+            status = (
+                "" if proc.returncode == 0 else f" (exit {proc.returncode}: {proc.stderr.strip()[-300:]})"
+            )
+            md += f"\n## {script}{status}\n\n" + "\n".join(table) + "\n"
     OUT.mkdir(exist_ok=True)
     (OUT / "results.md").write_text(md, encoding="utf-8")
     print(md)

@@ -240,7 +240,9 @@ def numeric_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any
     if not pa.types.is_float64(arr.type):
         arr = pc.cast(arr, pa.float64())
     nulls = arr.null_count
-    x = arr.to_numpy(zero_copy_only=False)
+    if nulls:  # NaN for nulls here: Array.to_numpy would go through (and import) pandas
+        arr = pc.fill_null(arr, math.nan)
+    x = arr.to_numpy(zero_copy_only=True)
     finite = np.isfinite(x)
     if finite.all():
         return x, nulls, 0
@@ -358,25 +360,23 @@ def category_keys(
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     nulls = arr.null_count
+    # pure Arrow until the small results: Array.to_numpy on arrays with nulls imports pandas
     if pa.types.is_dictionary(arr.type):
-        idx = arr.indices.to_numpy(zero_copy_only=False)
-        if nulls:
-            idx = idx[arr.is_valid().to_numpy(zero_copy_only=False)]
+        idx = pc.drop_null(arr.indices).to_numpy(zero_copy_only=True)
         counts = np.bincount(idx.astype(np.int64), minlength=len(arr.dictionary))
         values = arr.dictionary
     else:
         if family == "numeric":
             arr = pc.cast(arr, pa.float64())
-            nan = pc.is_nan(arr)
+            nan = pc.fill_null(pc.is_nan(arr), False)
             nan_count = int(pc.sum(nan).as_py() or 0)
             if nan_count:
                 nulls += nan_count
-                arr = pc.filter(arr, pc.invert(pc.fill_null(nan, True)))
+                arr = pc.filter(arr, pc.invert(nan))
         vc = pc.value_counts(arr)
-        values = vc.field("values")
-        counts = vc.field("counts").to_numpy(zero_copy_only=False)
-        valid = values.is_valid().to_numpy(zero_copy_only=False)
-        values, counts = values.filter(pa.array(valid)), counts[valid]
+        valid = pc.is_valid(vc.field("values"))
+        values = pc.filter(vc.field("values"), valid)
+        counts = pc.filter(vc.field("counts"), valid).to_numpy(zero_copy_only=True)
     keep = counts > 0
     return values.filter(pa.array(keep)).to_pylist(), counts[keep], nulls
 
