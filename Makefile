@@ -54,7 +54,7 @@ checkov: uv ## checkov over terraform/ and template.yaml (failures must be skipp
 	$(TOOL) --quiet $(CHECKOV) --quiet --compact --skip-download -f template.yaml --framework cloudformation
 
 bench: sync ## the benchmarks (drift engine, packaging, cold imports); results go to the README
-	$(RUN) --group bench python bench/run.py
+	$(RUN) python bench/run.py
 
 clean: ## remove build and test leftovers
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache terraform/.terraform build dist

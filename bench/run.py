@@ -3,7 +3,7 @@
 Generates the dataset (20 numeric + 5 categorical columns, drift injected into 5 known columns, one
 subtle shift, some missing values; Parquet and CSV), runs every step in a fresh process (median wall
 time of ``--repeats`` runs, peak RSS, flagged columns) and writes ``bench/out/results.md``. Other bench
-scripts listed in ``EXTRA`` (``bench/packaging.py``) run after it unless ``--quick``; the markdown table
+scripts listed in ``EXTRA`` (``bench/package_size.py``) run after it unless ``--quick``; the markdown table
 they print is appended.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 DATA = OUT / "data"
-# -P: keep bench/ off sys.path, or bench/packaging.py would shadow the real ``packaging`` distribution
+# -P: keep bench/ off sys.path, so a bench script can never shadow an installed distribution
 STEP = [sys.executable, "-P", str(HERE / "drift_bench.py")]
-EXTRA = ("packaging.py",)  # other benchmarks whose markdown table (lines starting with "|") joins ours
+EXTRA = ("package_size.py",)  # other benchmarks whose markdown table (lines starting with "|") joins ours
 
 
 def run_step(*args: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Packaging benchmark: each function's installed size and its handler's cold import time, measured with
 the real Lambda platform wheels (manylinux2014_x86_64, CPython 3.11).
 
-    uv run python bench/packaging.py [--out bench/out/packaging.json] [--runs 5]
+    uv run python bench/package_size.py [--out bench/out/packaging.json] [--runs 5]
 
 For each function it installs what the deployment installs — the zip functions: the layer's requirements
 (``layers/mlops_glue/requirements.txt``) plus their own ``requirements.txt`` if any; the data-arrival
