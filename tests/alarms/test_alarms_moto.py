@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from mlops_glue.devstack import create_stack
 from mlops_glue.services import training
 from mlops_glue.services.alarms import template_parameters
 
+from glue_local.cloudwatch import evaluate, eventbridge, sns
 from glue_local.standins import ArgoStandin, SlackStandin
 from tests.alarms.conftest import CONFIG, MANIFEST
 from tests.conftest import ROOT
@@ -41,12 +41,6 @@ SECRETS = {
         "ArgoTokenSecretArn",
         "ArgoCDSecretArn",
     )
-}
-OPS = {
-    "LessThanThreshold": lambda v, t: v < t,
-    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
-    "GreaterThanThreshold": lambda v, t: v > t,
-    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
 }
 
 
@@ -123,144 +117,6 @@ def put_auc(cw: Any, values: list[float], now: datetime) -> None:
         for i, v in enumerate(values)
     ]
     cw.put_metric_data(Namespace="ModelServing", MetricData=data)
-
-
-def evaluate(cw: Any, name: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Apply the alarm's definition to its metric and set the state CloudWatch would: (before, after)."""
-    [alarm] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    n = alarm["EvaluationPeriods"]
-    stats = cw.get_metric_statistics(
-        Namespace=alarm["Namespace"],
-        MetricName=alarm["MetricName"],
-        Dimensions=alarm["Dimensions"],
-        StartTime=now - timedelta(seconds=alarm["Period"] * (n + 1)),
-        EndTime=now,
-        Period=alarm["Period"],
-        Statistics=[alarm["Statistic"]],
-    )["Datapoints"]
-    points = sorted(stats, key=lambda p: p["Timestamp"], reverse=True)[:n]
-    values = [p[alarm["Statistic"]] for p in points]
-    breaching = sum(OPS[alarm["ComparisonOperator"]](v, alarm["Threshold"]) for v in values)
-    state = "ALARM" if breaching >= alarm["DatapointsToAlarm"] else "OK"
-    word = {"LessThanThreshold": "less than"}.get(alarm["ComparisonOperator"], "beyond")
-    listed = ", ".join(
-        f"{v:g} ({p['Timestamp']:%d/%m/%y %H:%M:%S})" for v, p in zip(values, points, strict=True)
-    )
-    reason = (
-        f"Threshold Crossed: {n} out of the last {n} datapoints [{listed}] was {'' if state == 'ALARM' else 'not '}"
-        f"{word} the threshold ({alarm['Threshold']:g}) (minimum {alarm['DatapointsToAlarm']} datapoint for transition)."
-    )
-    reason_data = {
-        "version": "1.0",
-        "queryDate": f"{now:%Y-%m-%dT%H:%M:%S.000+0000}",
-        "statistic": alarm["Statistic"],
-        "period": alarm["Period"],
-        "recentDatapoints": list(reversed(values)),
-        "threshold": alarm["Threshold"],
-    }
-    cw.set_alarm_state(
-        AlarmName=name, StateValue=state, StateReason=reason, StateReasonData=json.dumps(reason_data)
-    )
-    [after] = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    return alarm, after
-
-
-def _state(a: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "value": a["StateValue"],
-        "reason": a["StateReason"],
-        "reasonData": a.get("StateReasonData", "{}"),
-        "timestamp": a["StateUpdatedTimestamp"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-        + "+0000",
-    }
-
-
-def eventbridge(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """The "CloudWatch Alarm State Change" event CloudWatch sends to EventBridge."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch",
-        "account": "123456789012",
-        "time": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
-        "region": "eu-west-1",
-        "resources": [after["AlarmArn"]],
-        "detail": {
-            "alarmName": after["AlarmName"],
-            "state": _state(after),
-            "previousState": _state(before),
-            "configuration": {
-                "description": after.get("AlarmDescription", ""),
-                "metrics": [
-                    {
-                        "id": "m1",
-                        "returnData": True,
-                        "metricStat": {
-                            "metric": {
-                                "namespace": after["Namespace"],
-                                "name": after["MetricName"],
-                                "dimensions": {d["Name"]: d["Value"] for d in after["Dimensions"]},
-                            },
-                            "period": after["Period"],
-                            "stat": after["Statistic"],
-                        },
-                    }
-                ],
-            },
-        },
-    }
-
-
-def sns(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """The SNS notification an alarm action publishes (the message is a JSON string)."""
-    message = {
-        "AlarmName": after["AlarmName"],
-        "AlarmDescription": after.get("AlarmDescription"),
-        "AWSAccountId": "123456789012",
-        "NewStateValue": after["StateValue"],
-        "NewStateReason": after["StateReason"],
-        "StateChangeTime": _state(after)["timestamp"],
-        "Region": "EU (Ireland)",
-        "AlarmArn": after["AlarmArn"],
-        "OldStateValue": before["StateValue"],
-        "Trigger": {
-            "MetricName": after["MetricName"],
-            "Namespace": after["Namespace"],
-            "StatisticType": "Statistic",
-            "Statistic": after["Statistic"].upper(),
-            "Unit": None,
-            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in after["Dimensions"]],
-            "Period": after["Period"],
-            "EvaluationPeriods": after["EvaluationPeriods"],
-            "ComparisonOperator": after["ComparisonOperator"],
-            "Threshold": after["Threshold"],
-            "TreatMissingData": after.get("TreatMissingData", "missing"),
-            "EvaluateLowSampleCountPercentile": "",
-        },
-    }
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": "arn:aws:sns:eu-west-1:123456789012:ml-alarms:1",
-                "Sns": {
-                    "Type": "Notification",
-                    "MessageId": str(uuid.uuid4()),
-                    "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ml-alarms",
-                    "Subject": "ALARM",
-                    "Message": json.dumps(message),
-                    "Timestamp": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.000Z}",
-                    "SignatureVersion": "1",
-                    "Signature": "x",
-                    "SigningCertUrl": "x",
-                    "UnsubscribeUrl": "x",
-                    "MessageAttributes": {},
-                },
-            }
-        ]
-    }
 
 
 @pytest.mark.parametrize(

@@ -11,126 +11,27 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+# the renderer lives in glue_local (the demo renders its notifications with it); re-exported here
+from glue_local.argocd_render import (  # noqa: F401
+    CM,
+    SERVICE,
+    SHA,
+    TEMPLATE_FOR,
+    TOKEN,
+    UnsupportedTemplateError,
+    application,
+    body,
+    configmap,
+    render,
+    webhook,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-CM = ROOT / "deploy" / "argocd" / "argocd-notifications-cm.yaml"
 SPEC_EVENT = ROOT.parent / "shared" / "specs" / "aws-events" / "lambdaFunctionUrlEventWithHeaders.json"
-TEMPLATE_FOR = {
-    "on-deployed": "app-deployed",
-    "on-sync-succeeded": "app-sync-succeeded",
-    "on-sync-failed": "app-sync-failed",
-    "on-health-degraded": "app-health-degraded",
-}
-SERVICE = "mlops-glue"
-TOKEN = "local-dev-token"  # the demo/test value of argocd-notifications-secret's mlops-glue-token
-SHA = "5b1f0c7e9d2a4b6c8e0f1a3b5c7d9e1f2a4b6c8d"
-_ACTION = re.compile(r"{{(.*?)}}", re.S)
-
-
-class UnsupportedTemplateError(ValueError):
-    """The template uses Go-template syntax this renderer does not implement."""
-
-
-def configmap() -> dict[str, Any]:
-    return yaml.safe_load(CM.read_text(encoding="utf-8"))
-
-
-def webhook(trigger: str) -> dict[str, Any]:
-    """The ``webhook.mlops-glue`` section of the template the trigger sends."""
-    tpl = yaml.safe_load(configmap()["data"][f"template.{TEMPLATE_FOR[trigger]}"])
-    return dict(tpl["webhook"][SERVICE])
-
-
-def _path(path: str, scope: dict[str, Any]) -> Any:
-    if not path.startswith("."):
-        raise UnsupportedTemplateError(f"not a field path: {path!r}")
-    value: Any = scope
-    for part in path[1:].split("."):
-        if not isinstance(value, dict):
-            raise UnsupportedTemplateError(f"{path}: nil pointer evaluating .{part}")  # as Go would fail
-        value = value.get(part)
-    return value
-
-
-def _to_json(value: Any) -> str:
-    """sprig ``toJson`` (Go's json.Marshal: UTF-8 kept, <, > and & escaped)."""
-    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _eval(expr: str, scope: dict[str, Any]) -> str:
-    stages = [s.strip() for s in expr.strip().split("|")]
-    head = shlex.split(stages[0])
-    if head and head[0] == "dig":
-        keys, default, target = head[1:-2], head[-2], _path(head[-1], scope)
-        value: Any = target
-        for k in keys:
-            if not isinstance(value, dict) or k not in value:
-                value = default
-                break
-            value = value[k]
-    elif len(head) == 1:
-        value = _path(head[0], scope)
-    else:
-        raise UnsupportedTemplateError(f"unsupported expression {stages[0]!r}")
-    for fn in stages[1:]:
-        if fn != "toJson":
-            raise UnsupportedTemplateError(f"unsupported function {fn!r}")
-        value = _to_json(value)
-    if isinstance(value, str):
-        return value
-    return "<no value>" if value is None else str(value)
-
-
-def render(template: str, app: dict[str, Any]) -> str:
-    scope = {"app": app}
-    return _ACTION.sub(lambda m: _eval(m.group(1), scope), template)
-
-
-def application(
-    name: str = "fraud-detection-staging",
-    revision: str = SHA,
-    phase: str = "Succeeded",
-    health: str = "Healthy",
-    message: str = "successfully synced (all tasks run)",
-    namespace: str = "argocd",
-) -> dict[str, Any]:
-    """An Argo CD Application object as the notifications controller sees it (the fields we read)."""
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "destination": {"namespace": "ml-serving", "server": "https://kubernetes.default.svc"},
-            "source": {
-                "repoURL": "https://github.com/company/ml-deployments",
-                "path": f"charts/{name}",
-                "targetRevision": "main",
-            },
-        },
-        "status": {
-            "sync": {"status": "Synced" if phase == "Succeeded" else "OutOfSync", "revision": revision},
-            "health": {"status": health, "lastTransitionTime": "2026-11-23T10:02:10Z"},
-            "operationState": {
-                "phase": phase,
-                "message": message,
-                "startedAt": "2026-11-23T10:01:02Z",
-                "finishedAt": "2026-11-23T10:01:40Z",
-                "syncResult": {"revision": revision},
-            },
-        },
-    }
-
-
-def body(trigger: str, app: dict[str, Any]) -> str:
-    return render(webhook(trigger)["body"], app)
 
 
 def function_url_event(
