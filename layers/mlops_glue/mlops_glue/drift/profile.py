@@ -277,8 +277,8 @@ class _Pass1:
         self.name, self.dtype, self.family = name, dtype, family_of(dtype)
         self.rng = np.random.default_rng(seed)
         self.distinct: set[Any] | None = set()
-        self.sample = np.empty(0)
-        self.keys = np.empty(0)
+        self.sample: np.ndarray[Any, Any] = np.empty(0)
+        self.keys: np.ndarray[Any, Any] = np.empty(0)
 
     def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
         if self.family == "numeric":
@@ -316,10 +316,10 @@ def _edges(sample: np.ndarray[Any, Any], bins: int) -> np.ndarray[Any, Any]:
         return np.zeros(1)
     uniq = np.unique(sample)
     if len(uniq) <= bins:
-        return uniq
+        return np.asarray(uniq, dtype=np.float64)
     qs = np.quantile(sample, np.linspace(0, 1, bins + 1)[1:-1])
     rounded = np.array([float(f"{q:.12g}") for q in qs])
-    return np.unique(np.concatenate([[uniq[0]], rounded]))
+    return np.asarray(np.unique(np.concatenate([[uniq[0]], rounded])), dtype=np.float64)
 
 
 class _Pass2Numeric:

@@ -58,7 +58,7 @@ def _numeric(i: int, rng: np.random.Generator, rows: int, drift: bool) -> np.nda
 
 def _categorical(j: int, rng: np.random.Generator, rows: int, drift: bool) -> pa.Array:
     values = list(_CATS[j])
-    weights = np.arange(len(values), 0, -1, dtype=np.float64)
+    weights: np.ndarray[Any, Any] = np.arange(len(values), 0, -1, dtype=np.float64)
     if drift and j == 1:
         weights = weights[::-1].copy()
     if drift and j == 3:

@@ -105,7 +105,7 @@ def _groups(ref_counts: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
     total = ref_counts.sum()
     cum = np.cumsum(ref_counts)
     cuts = np.searchsorted(cum, total * np.arange(1, n) / n, side="left") + 1
-    return np.unique(np.concatenate([[0], cuts[cuts < len(ref_counts)]]))
+    return np.asarray(np.unique(np.concatenate([[0], cuts[cuts < len(ref_counts)]])), dtype=np.int64)
 
 
 def _method(col: ColumnProfile, settings: DriftSettings, n_values: int, notes: list[str]) -> str:
