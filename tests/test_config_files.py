@@ -1,0 +1,53 @@
+"""The shipped configuration files parse, and the example documents every field of the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from mlops_glue.config import GlueConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_example_config_parses_with_its_values() -> None:
+    cfg = load_config(str(ROOT / "config" / "glue.example.yaml"))
+    m = cfg.model("fraud-detection")
+    assert m.retrain.drift.columns["amount"].method == "psi"
+    assert m.promote.environments["production"].mode == "pull_request"
+    assert m.alarms.quality is not None and m.alarms.quality.metric == "AUC"
+    assert cfg.values_file("fraud-detection", "staging") == "models/fraud-detection/values-staging.yaml"
+
+
+def _missing(model: type[BaseModel], doc: Any, path: str) -> list[str]:
+    """Fields of ``model`` (recursively, into nested models and maps of models) absent from ``doc``."""
+    out = []
+    for name, field in model.model_fields.items():
+        if not isinstance(doc, dict) or name not in doc:
+            out.append(f"{path}{name}")
+            continue
+        sub = field.annotation
+        is_map = typing.get_origin(sub) is dict
+        for candidate in typing.get_args(sub) or (sub,):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                # in a map of models (metrics, environments), each field needs to appear in one entry
+                merged = (
+                    {k: v for entry in doc[name].values() for k, v in entry.items()} if is_map else doc[name]
+                )
+                out += _missing(candidate, merged, f"{path}{name}.")
+    return out
+
+
+def test_example_config_documents_every_field() -> None:
+    doc = yaml.safe_load((ROOT / "config" / "glue.example.yaml").read_text())
+    model_doc = doc["models"]["fraud-detection"]
+    top = {k: v for k, v in doc.items() if k != "models"}
+    from mlops_glue.config import ModelConfig
+
+    missing = _missing(ModelConfig, model_doc, "models.<name>.")
+    missing += _missing(GlueConfig, {**top, "models": {}}, "")
+    assert missing == []
