@@ -15,23 +15,14 @@ from typing import Any
 import jsonschema
 
 ROOT = Path(__file__).resolve().parents[1]
-_CANDIDATES = (
-    ROOT.parent / "shared" / "specs" / "argo-workflows-swagger.json",
-    ROOT / "specs" / "argo-workflows-swagger.json",
-)
+SWAGGER = (
+    ROOT / "specs" / "argo-workflows-swagger.json"
+)  # vendored copy of ../shared/specs (tests/test_specs.py)
 PREFIX = "io.argoproj.workflow.v1alpha1."
 
 
 class SpecViolationError(ValueError):
     """A request body does not match the Argo Workflows API description."""
-
-
-def swagger_path() -> Path:
-    """The shared description when present, else the vendored byte-identical copy."""
-    for path in _CANDIDATES:
-        if path.exists():
-            return path
-    raise FileNotFoundError("argo-workflows-swagger.json not found in ../shared/specs or specs/")
 
 
 def _close(schema: Any) -> Any:
@@ -47,7 +38,7 @@ def _close(schema: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def _swagger() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(swagger_path().read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(SWAGGER.read_text(encoding="utf-8"))
     return doc
 
 

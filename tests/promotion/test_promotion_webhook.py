@@ -23,7 +23,7 @@ from mlops_glue.webhooks import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT.parent / "shared" / "specs"
+SPECS = ROOT / "specs"  # vendored copy of ../shared/specs (tests/test_specs.py)
 SECRET = "s3cr3t-spike-key"
 
 
