@@ -31,7 +31,7 @@ from glue_local.argocd_render import (  # noqa: F401
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_EVENT = ROOT.parent / "shared" / "specs" / "aws-events" / "lambdaFunctionUrlEventWithHeaders.json"
+SPEC_EVENT = ROOT / "specs" / "aws-events" / "lambdaFunctionUrlEventWithHeaders.json"
 
 
 def function_url_event(

@@ -4,4 +4,4 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-CATALOG = ROOT.parent / "shared" / "specs" / "argocd-notifications" / "catalog-install.yaml"
+CATALOG = ROOT / "specs" / "argocd-notifications" / "catalog-install.yaml"
