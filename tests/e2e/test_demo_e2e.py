@@ -122,9 +122,13 @@ def test_gitops_history_commit_pull_request_branch_and_revert(
     assert f"Glue-Reverts: {staging_sha}" in trailers
     assert "version: 1\n" in bare_file(bare, STAGING)  # back to the champion
     assert "# bumped by mlops-glue; everything else is left alone" in bare_file(bare, STAGING)
+    # v3's production PR (checked when opened: its branch set v3) ...
     branch = result.facts["pr_branch"]
-    assert branch in bare_branches(bare) and branch.startswith(f"mlops-glue/{MODEL}/production/v3")
-    assert "version: 3\n" in bare_file(bare, PRODUCTION, ref=branch)
+    assert branch.startswith(f"mlops-glue/{MODEL}/production/v3-")
+    # ... was closed (plain git: its branch deleted) when v3 was rolled back and blocked
+    assert branch not in bare_branches(bare)
+    rollback = next(d for d in result.decisions if d.kind.value == "rollback")
+    assert rollback.action["closed_pull_requests"] == branch
     assert "version: 1\n" in bare_file(bare, PRODUCTION)  # production changes only through review
 
 

@@ -18,6 +18,7 @@ from argocd_render import application, body
 from conftest import texts
 from gitops_fixtures import STAGING_VERSION, GitRepoFactory, bare_branches, bare_file, bare_log, git
 from mlops_glue import guards
+from mlops_glue.adapters.gitops import GitOpsError
 from mlops_glue.adapters.registry import MemoryRegistry
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
@@ -189,6 +190,64 @@ def test_degraded_reverts_blocks_and_is_never_promoted_again(world: World, bare_
     # and the registry webhook path refuses it too
     retry = world.promotion.promote("fraud-detection", "12", "staging", reason="again", inputs=["x"])
     assert retry.outcome is Outcome.REJECTED and any("blocklisted" in x for x in retry.reasons)
+
+
+def test_rollback_closes_the_blocked_versions_open_promotion_pull_request(
+    world: World, bare_repo: Path
+) -> None:
+    bump = world.bump("12")
+    live = world.notify("on-deployed", bump)
+    promotion_branch = live.decision.action["promotion_branch"]
+    assert promotion_branch.startswith("mlops-glue/fraud-detection/production/v12-")
+    assert promotion_branch in bare_branches(bare_repo)
+
+    r = world.notify("on-health-degraded", bump, health="Degraded")
+
+    d = r.decision
+    assert d.kind is Kind.ROLLBACK and d.outcome is Outcome.ACTED
+    assert staging_version(bare_repo) == "1"  # reverted
+    assert "12" in guards.blocked_versions(world.store, "fraud-detection")  # blocked
+    assert promotion_branch not in bare_branches(bare_repo)  # the open "PR" is gone
+    assert not [b for b in bare_branches(bare_repo) if "/v12-" in b]
+    assert d.action["closed_pull_requests"] == promotion_branch
+    assert world.store.get_decision(d.decision_id) == d
+    [rolled] = [t for t in texts(world.notifier) if "rolled back" in t]
+    assert f"closed the open promotion PR of v12: {promotion_branch}" in rolled
+
+
+def test_rollback_leaves_other_versions_promotion_pull_requests_open(world: World, bare_repo: Path) -> None:
+    world.bump("11")
+    eleven = world.promotion.promote("fraud-detection", "11", "production", reason="t", inputs=["t"])
+    bump = world.bump("12")
+
+    r = world.notify("on-health-degraded", bump, health="Degraded")
+
+    assert r.decision.outcome is Outcome.ACTED and staging_version(bare_repo) == "11"
+    assert eleven.action["branch"] in bare_branches(bare_repo)  # v11's PR is not v12's
+    assert "closed_pull_requests" not in r.decision.action
+    [rolled] = [t for t in texts(world.notifier) if "rolled back" in t]
+    assert "closed the open promotion PR" not in rolled
+
+
+def test_rollback_stands_when_closing_the_pull_requests_fails(
+    world: World, bare_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bump = world.bump("12")
+    branch = world.notify("on-deployed", bump).decision.action["promotion_branch"]
+
+    def down(prefix: str, comment: str) -> tuple[str, ...]:
+        raise GitOpsError("git push failed (128): could not read from remote")
+
+    monkeypatch.setattr(world.repo, "close_pull_requests", down)
+    r = world.notify("on-health-degraded", bump, health="Degraded")
+
+    d = r.decision
+    assert d.outcome is Outcome.ACTED and staging_version(bare_repo) == "1"  # the revert is not undone
+    assert "12" in guards.blocked_versions(world.store, "fraud-detection")
+    assert "could not read from remote" in d.evidence["close_pull_requests_error"]
+    assert branch in bare_branches(bare_repo)
+    [rolled] = [t for t in texts(world.notifier) if "rolled back" in t]
+    assert "could not close the open promotion PRs of v12 (GitOpsError): close them by hand" in rolled
 
 
 def test_concurrent_failure_notifications_revert_once(

@@ -146,6 +146,32 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(
     assert "version: 3\n" in bare_file(bare_repo, prod)
 
 
+def test_close_pull_requests_deletes_only_the_matching_branches(
+    bare_repo: Path, make_git_repo: GitRepoFactory
+) -> None:
+    repo = make_git_repo()
+    prod = "models/fraud-detection/values-production.yaml"
+    for branch, new in [
+        ("mlops-glue/fraud-detection/production/v12-aaaa", "12"),
+        ("mlops-glue/fraud-detection/production/v1-bbbb", "3"),  # v1-: not v12's
+        ("mlops-glue/churn/production/v12-cccc", "12"),
+    ]:
+        assert repo.open_pull_request(prod, bump("1", new), branch, "t", "b", {}) is not None
+
+    closed = repo.close_pull_requests("mlops-glue/fraud-detection/production/v12-", "v12 is blocked")
+    again = repo.close_pull_requests("mlops-glue/fraud-detection/production/v12-", "v12 is blocked")
+
+    assert closed == ("mlops-glue/fraud-detection/production/v12-aaaa",)
+    assert again == ()
+    assert sorted(bare_branches(bare_repo)) == [
+        "main",
+        "mlops-glue/churn/production/v12-cccc",
+        "mlops-glue/fraud-detection/production/v1-bbbb",
+    ]
+    with pytest.raises(GitOpsError, match="empty branch prefix"):
+        repo.close_pull_requests("", "everything")
+
+
 def test_history_queries_and_revert(bare_repo: Path, make_git_repo: GitRepoFactory) -> None:
     repo = make_git_repo()
     seed = git(bare_repo, "rev-parse", "main").strip()

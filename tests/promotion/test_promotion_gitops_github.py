@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from mlops_glue.adapters.gitops import GitOpsConflictError
+from mlops_glue.adapters.gitops import GitOpsConflictError, GitOpsError
 from mlops_glue.adapters.gitops_github import GitHubRepo, token_auth
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -237,6 +237,9 @@ class FakeGitHub:
             return ok(self._pr_json(pr), 201)
         if (m := re.fullmatch(r"/repos/o/r/pulls/(\d+)", path)) and method == "PATCH":
             pr = self.pulls[int(m.group(1)) - 1]
+            fields = {"title", "body", "state", "base", "maintainer_can_modify"}
+            assert set(body) <= fields, f"GitHub's update-a-pull-request takes {fields}, got {body}"
+            assert body.get("state", "open") in ("open", "closed"), body
             pr.update({k: v for k, v in body.items() if k in ("state", "title", "body")})
             return ok(self._pr_json(pr))
         if (m := re.fullmatch(r"/repos/o/r/issues/(\d+)/comments", path)) and method == "POST":
@@ -316,6 +319,32 @@ def test_pull_request_opened_reused_and_older_one_closed(gh: FakeGitHub, repo: G
     assert [c for c in gh.log if c[0] == "POST" and c[1] == "/repos/o/r/pulls"] == [
         ("POST", "/repos/o/r/pulls")
     ] * 2
+
+
+def test_close_pull_requests_comments_and_closes_only_the_matching_open_ones(
+    gh: FakeGitHub, repo: GitHubRepo
+) -> None:
+    for branch, new in [
+        ("mlops-glue/m/production/v12-a", "12"),
+        ("mlops-glue/m/production/v1-b", "3"),  # v1-: not v12's
+        ("mlops-glue/m/staging/v12-c", "12"),
+    ]:
+        path = STAGING if "/staging/" in branch else PROD
+        assert repo.open_pull_request(path, bump("1", new), branch, f"Promote {branch}", "why", {})
+    gh.log.clear()
+
+    closed = repo.close_pull_requests("mlops-glue/m/production/v12-", "v12 is blocked: rolled back")
+    again = repo.close_pull_requests("mlops-glue/m/production/v12-", "v12 is blocked: rolled back")
+
+    assert closed == ("https://github.com/o/r/pull/1",) and again == ()
+    assert [p["state"] for p in gh.pulls] == ["closed", "open", "open"]
+    assert gh.comments == [(1, "v12 is blocked: rolled back")]
+    # the comment goes on the issue before the pull request is closed (PATCH state=closed)
+    writes = [c for c in gh.log if c[0] != "GET"]
+    assert writes == [("POST", "/repos/o/r/issues/1/comments"), ("PATCH", "/repos/o/r/pulls/1")]
+    assert gh.refs["mlops-glue/m/production/v12-a"]  # closing a PR keeps its branch, like GitHub
+    with pytest.raises(GitOpsError, match="empty branch prefix"):
+        repo.close_pull_requests("", "everything")
 
 
 def test_history_and_revert_through_git_data_api(gh: FakeGitHub, repo: GitHubRepo) -> None:

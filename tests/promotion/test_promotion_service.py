@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
 from mlops_glue.config import parse_config
-from mlops_glue.guards import block_version, pause
+from mlops_glue.guards import block_version, blocked_versions, pause
 from mlops_glue.records import Outcome
 from mlops_glue.services.promotion import PromotionService, build_promotion_service, promotion_message
+from mlops_glue.webhooks import WebhookEvent, parse_event
 
 CONFIG = """
 models:
@@ -29,6 +31,7 @@ models:
 gitops: {backend: git, repo: unused, branch: main}
 """
 
+SPECS = Path(__file__).resolve().parents[2] / "specs"  # vendored copy of ../shared/specs
 STAGING = "models/fraud-detection/values-staging.yaml"
 PRODUCTION = "models/fraud-detection/values-production.yaml"
 
@@ -216,3 +219,83 @@ def test_slack_message_shapes() -> None:
         msg.blocks
     )
     assert msg.channel == "#c" and msg.text
+
+
+def blocked_tag_event(version: str) -> WebhookEvent:
+    """A ``model_version_tag.set`` delivery (the vendored real one) retargeted to ``blocked=true``."""
+    raw = json.loads((SPECS / "mlflow-webhooks" / "model_version_tag.set.json").read_text())
+    body = json.loads(raw["body_text"])
+    body["data"].update(name="fraud-detection", version=version, key="blocked", value="true")
+    return parse_event(json.dumps(body).encode())
+
+
+def test_blocked_tag_blocklists_and_closes_the_open_promotion_pull_request(env: Env, bare_repo: Path) -> None:
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+    env.version("3", {"val_auc": 0.9, "latency_ms": 20})
+    d2 = env.service.promote("fraud-detection", "2", "production", reason="alias set", inputs=["a"])
+    d3 = env.service.promote("fraud-detection", "3", "staging", reason="tag deploy", inputs=["b"])
+    open_pr = d2.action["branch"]
+    assert open_pr in bare_branches(bare_repo) and "commit" in d3.action
+
+    d = env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-1")
+
+    assert d is not None and d.outcome is Outcome.ACTED
+    assert "2" in blocked_versions(env.store, "fraud-detection")
+    assert d.action == {"blocklisted": "2", "closed_pull_requests": open_pr}
+    assert open_pr not in bare_branches(bare_repo)
+    assert "version: 3\n" in bare_file(bare_repo, STAGING)  # blocking v2 touches nothing else
+    msg = env.slack.messages[-1]
+    headline = msg.blocks[0]["text"]["text"]
+    assert headline.startswith(":no_entry: *fraud-detection* v2 blocklisted")
+    assert f"closed its open promotion PRs: {open_pr}" in headline and ":rocket:" not in headline
+    # a redelivery finds nothing left to close
+    again = env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-2")
+    assert again is not None and again.outcome is Outcome.ACTED and "closed_pull_requests" not in again.action
+
+
+def test_blocked_tag_with_the_repository_down_is_retryable(env: Env) -> None:
+    def down(prefix: str, comment: str) -> tuple[str, ...]:
+        raise GitOpsError("git fetch failed (128): could not read from remote")
+
+    env.repo.close_pull_requests = down  # type: ignore[method-assign]
+
+    d = env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-1")
+
+    assert d is not None and d.outcome is Outcome.FAILED and d.evidence["retryable"] is True
+    assert "2" in blocked_versions(env.store, "fraud-detection")  # the blocklist holds meanwhile
+    assert "could not read from remote" in d.reasons[-1]
+    headline = env.slack.messages[-1].blocks[0]["text"]["text"]
+    assert headline.startswith(":warning: *fraud-detection* v2 blocklisted")
+    assert "could not be closed" in headline
+
+
+def test_blocklisted_notice_has_its_own_icon() -> None:
+    from mlops_glue.records import Decision, Kind
+
+    d = Decision(
+        decision_id="d-2",
+        model="m",
+        kind=Kind.NOTIFY_ONLY,
+        outcome=Outcome.ACTED,
+        reasons=["version 4 tagged blocked=true", "blocklisted: never promoted automatically"],
+        action={"blocklisted": "4"},
+    )
+    headline = promotion_message(d).blocks[0]["text"]["text"]
+    assert headline == ":no_entry: *m* v4 blocklisted: it will not be promoted automatically"
+
+
+def test_blocked_prefixes_name_every_environment_and_only_that_version() -> None:
+    from mlops_glue.decisions.promote import blocked_prefixes, pr_branch, version_prefix
+
+    with_canary = CONFIG.replace("production: {key", "canary: {mode: pull_request}\n        production: {key")
+    promote = parse_config(with_canary).model("fraud-detection").promote
+    prefixes = blocked_prefixes("fraud-detection", "1", promote)
+    assert prefixes == [
+        "mlops-glue/fraud-detection/staging/v1-",
+        "mlops-glue/fraud-detection/production/v1-",
+        "mlops-glue/fraud-detection/canary/v1-",
+    ]
+    v1 = pr_branch("fraud-detection", "production", "1", PRODUCTION, "model.version")
+    v12 = pr_branch("fraud-detection", "production", "12", PRODUCTION, "model.version")
+    assert v1.startswith(version_prefix("fraud-detection", "production", "1"))
+    assert not any(v12.startswith(p) for p in prefixes)

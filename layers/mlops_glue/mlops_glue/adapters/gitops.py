@@ -86,6 +86,14 @@ class GitOpsRepo(ABC):
         """
 
     @abstractmethod
+    def close_pull_requests(self, prefix: str, comment: str) -> tuple[str, ...]:
+        """Close every open PR whose branch starts with ``prefix`` (not empty), with ``comment``.
+
+        Returns what was closed (PR URLs on GitHub, branch names in plain git); empty when none was open.
+        Idempotent: a second call finds nothing to close.
+        """
+
+    @abstractmethod
     def get_commit(self, revision: str) -> CommitInfo | None:
         """A commit of the repository by sha (None when unknown)."""
 

@@ -263,16 +263,35 @@ class GitRepo(GitOpsRepo):
                     pr = PullRequest(0, self._branch_url(branch), branch, reused=True)
                 else:
                     pr = PullRequest(0, self._branch_url(branch), branch)
-            closed = []
-            if supersede_prefix:
-                for old in sorted(self._remote_branches(f"{supersede_prefix}*")):
-                    if old != branch and old.startswith(supersede_prefix):
-                        self._git("push", "--quiet", "origin", "--delete", f"refs/heads/{old}")
-                        closed.append(old)
+            closed = self._delete_branches(supersede_prefix, keep=branch) if supersede_prefix else ()
         merged = None
         if auto_merge:
             merged = self.commit_file(path, edit, f"{title}\n\n{body}".strip(), trailers).sha
-        return PullRequest(pr.number, pr.url, branch, pr.reused, (), tuple(closed), merged)
+        return PullRequest(pr.number, pr.url, branch, pr.reused, (), closed, merged)
+
+    def close_pull_requests(self, prefix: str, comment: str) -> tuple[str, ...]:
+        """Delete the remote branches starting with ``prefix`` (a "PR" here is a pushed branch).
+
+        Plain git has nowhere to put ``comment``: the caller's decision record and notice carry it.
+        """
+        if not prefix:
+            raise GitOpsError("refusing to close pull requests with an empty branch prefix")
+        with self._lock:
+            self._sync()
+            return self._delete_branches(prefix)
+
+    def _delete_branches(self, prefix: str, keep: str | None = None) -> tuple[str, ...]:
+        """Delete the remote branches starting with ``prefix`` except ``keep``; return their names."""
+        closed = []
+        for old in sorted(self._remote_branches(f"{prefix}*")):
+            if old == keep or not old.startswith(prefix):
+                continue
+            proc = self._git("push", "--quiet", "origin", "--delete", f"refs/heads/{old}", check=False)
+            if proc.returncode != 0 and old in self._remote_branches(old):
+                raise GitOpsError(f"git push --delete {old} failed: {_redact(proc.stderr.strip())[:300]}")
+            if proc.returncode == 0:  # else deleted concurrently by someone else: not ours to report
+                closed.append(old)
+        return tuple(closed)
 
     def _branch_url(self, branch: str) -> str:
         if self.web_url:

@@ -242,20 +242,27 @@ class GitHubRepo(GitOpsRepo):
         return PullRequest(pr.number, pr.html_url, branch, reused=reused, closed=closed)
 
     def _supersede(self, new: Any, branch: str, prefix: str) -> tuple[int, ...]:
+        comment = f"Superseded by #{new.number} ({new.html_url})."
+        return tuple(old.number for old in self._close_open(prefix, comment, keep=branch))
+
+    def close_pull_requests(self, prefix: str, comment: str) -> tuple[str, ...]:
+        if not prefix:
+            raise GitOpsError("refusing to close pull requests with an empty branch prefix")
+        return tuple(str(pr.html_url) for pr in self._close_open(prefix, comment))
+
+    def _close_open(self, prefix: str, comment: str, keep: str | None = None) -> list[Any]:
+        """Comment on, then close, the open PRs into the base branch whose head starts with ``prefix``."""
         closed = []
         for old in self._wrap(
             "list pull requests", lambda: list(self.repo.get_pulls(state="open", base=self.branch))
         ):
             ref = old.head.ref
-            if old.number == new.number or ref == branch or not ref.startswith(prefix):
+            if ref == keep or not ref.startswith(prefix):
                 continue
-            self._wrap(
-                "comment",
-                lambda o=old: o.create_issue_comment(f"Superseded by #{new.number} ({new.html_url})."),
-            )
+            self._wrap("comment", lambda o=old: o.create_issue_comment(comment))
             self._wrap("close pull request", lambda o=old: o.edit(state="closed"))
-            closed.append(old.number)
-        return tuple(closed)
+            closed.append(old)
+        return closed
 
     def get_commit(self, revision: str) -> CommitInfo | None:
         from github import GithubException

@@ -39,8 +39,7 @@ def intent_for(event_type: str, data: dict[str, Any], promote: Promote) -> Inten
     if event_type == "model_version_tag.set":
         key, value = data.get("key"), str(data.get("value") or "")
         if key == promote.deploy_tag:
-            known = {promote.staging_environment, promote.production_environment, *promote.environments}
-            if value not in known:
+            if value not in environments(promote):
                 return Intent("ignore", f"tag {key}={value!r} names no configured environment")
             return Intent("promote", f"tag {key}={value} requested a deployment", value)
         if key == "blocked" and value.lower() in TRUTHY:
@@ -155,9 +154,25 @@ def is_newer(a: str, b: str) -> bool:
 def pr_branch(model: str, env: str, version: str, path: str, key: str) -> str:
     """The pull-request branch of a change: named from model, environment and a hash of the change."""
     digest = hashlib.sha256("\x1f".join([model, env, version, path, key]).encode()).hexdigest()[:10]
-    return f"{supersede_prefix(model, env)}v{version}-{digest}"
+    return f"{version_prefix(model, env, version)}{digest}"
 
 
 def supersede_prefix(model: str, env: str) -> str:
     """The branch prefix shared by every promotion PR of ``model`` to ``env`` (older ones get closed)."""
     return f"mlops-glue/{model}/{env}/"
+
+
+def version_prefix(model: str, env: str, version: str) -> str:
+    """The branch prefix of every promotion PR of ``version`` to ``env`` (the ``-`` keeps v1 from v12)."""
+    return f"{supersede_prefix(model, env)}v{version}-"
+
+
+def environments(promote: Promote) -> list[str]:
+    """Every environment a version of the model can be promoted to (staging, production, configured)."""
+    names = [promote.staging_environment, promote.production_environment, *promote.environments]
+    return list(dict.fromkeys(names))
+
+
+def blocked_prefixes(model: str, version: str, promote: Promote) -> list[str]:
+    """The branch prefixes of the promotion PRs a blocked ``version`` may still have open, one per environment."""
+    return [version_prefix(model, env, version) for env in environments(promote)]

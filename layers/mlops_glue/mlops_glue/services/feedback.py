@@ -6,9 +6,10 @@ The pure policy lives in :mod:`mlops_glue.decisions.feedback`; this service does
 2. the synced revision → the change it deployed (the revision itself when it touched the values file,
    else the newest change to the file when nothing changed it since) → our bump via its trailers;
 3. the blocklist, pauses and our last bump from the state store;
-4. the plan's actions: pause, block (state, then the MLflow tag), ``git revert`` of our bump (or a pull
-   request back to the previous version), promotion to the next environment through the promotion
-   service; then one Slack message. The decision is recorded in every case.
+4. the plan's actions: pause, block (state, then the MLflow tag, then closing the version's open
+   promotion pull requests in every environment), ``git revert`` of our bump (or a pull request back
+   to the previous version), promotion to the next environment through the promotion service; then
+   one Slack message. The decision is recorded in every case.
 
 Repeats are harmless: each plan has a stable decision id (one per application, revision and outcome),
 and an action is taken under a claim on that id in the state store, so on-sync-failed and
@@ -34,6 +35,7 @@ from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.services import feedback_messages as messages
+from mlops_glue.services.promotion import close_blocked_promotions
 
 logger = logging.getLogger(__name__)
 
@@ -316,6 +318,8 @@ class FeedbackService:
             revert_text = self._revert_pr(plan, model, env, dep, action)
 
         if model and plan.block:
+            # PRs first: the MLflow tag comes back as a webhook that closes them too (whoever is first)
+            notes += self._close_promotions(model, plan.block, d.reasons[0], action, evidence)
             notes += self._tag_blocked(model, plan.block, d.reasons[0], evidence)
 
         promotion: str | None = None
@@ -417,6 +421,27 @@ class FeedbackService:
             return [f"could not tag v{version} blocked in MLflow ({type(exc).__name__}); the blocklist holds"]
         return []
 
+    def _close_promotions(
+        self, model: str, version: str, reason: str, action: dict[str, str], evidence: dict[str, Any]
+    ) -> list[str]:
+        """Close the blocked version's open promotion PRs (every environment); a failure is said, not raised.
+
+        Not raised because the rollback itself is done and must not be retried for this; the notice
+        tells people to close them by hand (the blocklist stops automation, not a human merge).
+        """
+        try:
+            closed = close_blocked_promotions(self.config, self.repo, model, version, reason)
+        except Exception as exc:
+            evidence["close_pull_requests_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            return [
+                f"could not close the open promotion PRs of v{version} ({type(exc).__name__}): "
+                "close them by hand"
+            ]
+        if not closed:
+            return []
+        action["closed_pull_requests"] = ", ".join(closed)
+        return [f"closed the open promotion PR of v{version}: {x}" for x in closed]
+
     def _promote(self, plan: Plan, n: ArgoCDNotification, model: str, action: dict[str, str]) -> str:
         assert plan.bump is not None and plan.promote_to is not None
         if self.promoter is None:
@@ -460,13 +485,13 @@ class FeedbackService:
             return messages.live(model, env, plan.bump, commit_url, d, n, channel, promotion)
         if plan.notice is Notice.ROLLED_BACK and plan.bump and model and env:
             if d.outcome is Outcome.FAILED:
-                return messages.alert(model, env, d, n, channel, oncall)
+                return messages.alert(model, env, d, n, channel, oncall, notes)
             return messages.rolled_back(
                 model, env, plan.bump, restored, revert_text, d, n, channel, oncall, notes
             )
         if plan.notice is Notice.PAUSED and model and env:
             return messages.paused(model, env, d, n, channel)
-        return messages.alert(model, env, d, n, channel, oncall)
+        return messages.alert(model, env, d, n, channel, oncall, notes)
 
 
 def build_feedback_service(

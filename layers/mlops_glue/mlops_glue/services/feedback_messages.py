@@ -79,15 +79,16 @@ def alert(
     n: ArgoCDNotification,
     channel: str | None,
     oncall: str | None,
+    notes: list[str] | None = None,
 ) -> Message:
-    """ ":rotating_light: <app> sync failed / degraded" with the reasons and no action taken."""
+    """ ":rotating_light: <app> sync failed / degraded" with the reasons (and ``notes``: what was done)."""
     who = f"{oncall} " if oncall else ""
     what = f"*{model}* in *{env}*" if model and env else f"application `{n.app_id}`"
     health = n.health_status or "unknown"
     text = f":rotating_light: {who}{what}: sync {n.sync_phase or 'unknown'}, health {health}"
     if n.sync_message:
         text += f"\n> {n.sync_message[:300]}"
-    text += "".join(f"\n• {r}" for r in decision.reasons)
+    text += "".join(f"\n• {r}" for r in [*decision.reasons, *(notes or [])])
     return _msg(text, decision, n, channel)
 
 

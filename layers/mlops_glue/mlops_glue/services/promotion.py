@@ -19,6 +19,7 @@ from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.adapters.values_yaml import ValuesEditError, read_value, set_value
 from mlops_glue.config import Environment, GlueConfig
 from mlops_glue.decisions.promote import (
+    blocked_prefixes,
     evaluate_gate,
     guard_reasons,
     intent_for,
@@ -120,23 +121,40 @@ class PromotionService:
         if intent.action == "gate":
             return self.gate(model, version, inputs=inputs)
         if intent.action == "block":
-            block_version(self.store, model, version, intent.reason, now=self.now())
-            return self._finish(
-                Decision(
-                    decision_id=make_decision_id("block", model, version, input_id),
-                    model=model,
-                    kind=Kind.NOTIFY_ONLY,
-                    outcome=Outcome.ACTED,
-                    reasons=[intent.reason, "blocklisted: never promoted automatically"],
-                    inputs=inputs,
-                    config_hash=self.config.hash(),
-                    action={"blocklisted": version},
-                    created_at=self.now(),
-                )
-            )
+            return self.block(model, version, intent.reason, inputs=inputs, input_id=input_id)
         return self.promote(
             model, version, intent.env or cfg.production_environment, reason=intent.reason, inputs=inputs
         )
+
+    def block(self, model: str, version: str, reason: str, *, inputs: list[str], input_id: str) -> Decision:
+        """Blocklist ``version`` and close its open promotion PRs (a human could still merge them).
+
+        A GitOps failure while closing gives ``failed`` with ``evidence.retryable`` (the webhook answers
+        503 and MLflow redelivers; blocklisting again is a no-op).
+        """
+        block_version(self.store, model, version, reason, now=self.now())
+        decision = Decision(
+            decision_id=make_decision_id("block", model, version, input_id),
+            model=model,
+            kind=Kind.NOTIFY_ONLY,
+            outcome=Outcome.ACTED,
+            reasons=[reason, "blocklisted: never promoted automatically"],
+            evidence={"version": version},
+            inputs=inputs,
+            config_hash=self.config.hash(),
+            action={"blocklisted": version},
+            created_at=self.now(),
+        )
+        try:
+            closed = close_blocked_promotions(self.config, self.repo, model, version, reason)
+        except GitOpsError as exc:
+            decision.outcome = Outcome.FAILED
+            decision.reasons.append(f"closing the open promotion pull requests of v{version} failed: {exc}")
+            decision.evidence["retryable"] = True
+            return self._finish(decision)
+        if closed:
+            decision.action["closed_pull_requests"] = ", ".join(closed)
+        return self._finish(decision)
 
     def gate(
         self, model: str, version: str, *, inputs: list[str], decision_id: str | None = None
@@ -395,6 +413,24 @@ class PromotionService:
         return decision
 
 
+def close_blocked_promotions(
+    config: GlueConfig, repo: GitOpsRepo, model: str, version: str, reason: str
+) -> tuple[str, ...]:
+    """Close the open promotion PRs of a blocked ``version`` in every environment of ``model``.
+
+    Shared by the blocked tag (here) and the rollback of the feedback flow. Returns what was closed
+    (PR URLs, or branch names on plain git); raises GitOpsError when the repository is unreachable.
+    """
+    comment = (
+        f"Closed by mlops-glue: {model} v{version} is blocked and must not be promoted. "
+        f"Reason: {reason[:300]}"
+    )
+    closed: list[str] = []
+    for prefix in blocked_prefixes(model, version, config.model(model).promote):
+        closed += repo.close_pull_requests(prefix, comment)
+    return tuple(closed)
+
+
 def build_promotion_service(
     config: GlueConfig,
     store: StateStore,
@@ -459,6 +495,12 @@ _ICONS = {
 }
 
 
+def _icon(decision: Decision) -> str:
+    if decision.outcome is Outcome.ACTED and "blocklisted" in decision.action:
+        return ":no_entry:"  # a block is an action, but nothing ships
+    return _ICONS[decision.outcome]
+
+
 def _headline(decision: Decision) -> str:
     a = decision.action
     who = f"*{decision.model}*"
@@ -470,8 +512,12 @@ def _headline(decision: Decision) -> str:
     if decision.outcome is Outcome.ACTED and "commit" in a:
         link = f"<{a['url']}|{a['commit'][:10]}>" if a.get("url") else f"`{a['commit'][:10]}`"
         return f"{who}{v} bumped in *{decision.environment}*: commit {link}"
-    if decision.outcome is Outcome.ACTED and "blocklisted" in a:
-        return f"{who} v{a['blocklisted']} blocklisted: it will not be promoted automatically"
+    if "blocklisted" in a:
+        head = f"{who} v{a['blocklisted']} blocklisted: it will not be promoted automatically"
+        if decision.outcome is Outcome.FAILED:
+            return f"{head}, but its open promotion PRs could not be closed (retrying): close them by hand"
+        closed = a.get("closed_pull_requests")
+        return f"{head}; closed its open promotion PRs: {closed}" if closed else head
     if decision.outcome is Outcome.REJECTED and a.get("tag", "").endswith("failed"):
         return f"{who}{v} failed the gate: not promoted"
     if decision.outcome is Outcome.REJECTED:
@@ -481,7 +527,7 @@ def _headline(decision: Decision) -> str:
 
 def promotion_message(decision: Decision, channel: str | None = None) -> Message:
     """The Slack Block Kit notice of a promotion decision (gate failed, bumped, PR opened, refused)."""
-    headline = f"{_ICONS[decision.outcome]} {_headline(decision)}"
+    headline = f"{_icon(decision)} {_headline(decision)}"
     reasons = decision.reasons[1:] if decision.outcome is Outcome.REJECTED else decision.reasons
     failing = [r for r in reasons if r.startswith("✗")] or reasons
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": headline}}]
