@@ -8,8 +8,10 @@ reported to the caller as :class:`Issue` values; only I/O failures raise :class:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +27,23 @@ import pyarrow.parquet as pq
 
 CSV_BLOCK = 4 << 20
 S3_BUFFER = 8 << 20
+
+
+def use_lean_memory_pool() -> None:
+    """Let Arrow allocate with mimalloc, which hands freed buffers back promptly.
+
+    pyarrow's default pool here is jemalloc, which keeps them: streaming a 5,000,000-row CSV peaked at
+    406 MB against 293 MB with mimalloc (and 292 MB at 1,000,000 rows), and read 1.8x slower (bench/).
+    A pool chosen explicitly with Arrow's own ``ARROW_DEFAULT_MEMORY_POOL`` is left alone.
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    with contextlib.suppress(NotImplementedError):  # a build without mimalloc keeps its default
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+
+
+use_lean_memory_pool()
+
 
 Progress = Callable[[float], None]
 
