@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
+from feedback_support import CONFIG, NOW
 from gitops_fixtures import bare_repo, make_git_repo  # noqa: F401 (pytest fixtures)
 from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
 from mlops_glue.config import GlueConfig, parse_config
-
-CONFIG = """
-models:
-  fraud-detection:
-    promote:
-      environments:
-        staging: {file: models/fraud-detection/values-staging.yaml, key: model.version, mode: commit}
-        production: {file: models/fraud-detection/values-production.yaml, key: model.version, mode: pull_request}
-      auto_rollback: true
-      auto_promote: {staging: production}
-    notify: {slack_channel: "#ml-fraud", oncall: "@ml-oncall"}
-  churn:
-    promote:
-      environments:
-        staging: {argocd_app: churn-stg}
-      auto_rollback: false
-gitops: {backend: git, repo: /tmp/unused, branch: main}
-slack: {default_channel: "#ml-deploys"}
-argocd: {secret: mlops-glue/argocd-token}
-"""
-
-NOW = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -62,7 +41,3 @@ def notifier() -> MemoryNotifier:
 @pytest.fixture
 def clock() -> Callable[[], datetime]:
     return lambda: NOW
-
-
-def texts(notifier: MemoryNotifier) -> list[str]:
-    return [m.text for m in notifier.messages]

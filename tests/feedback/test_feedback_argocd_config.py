@@ -17,7 +17,7 @@ from argocd_render import (
     sample_events,
     webhook,
 )
-from conftest_paths import CATALOG, EVENTS
+from feedback_support import CATALOG, EVENTS
 from mlops_glue.config import ArgoCD
 from mlops_glue.decisions.feedback import TRIGGERS, parse_notification
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from argocd_render import application, body
-from conftest import texts
+from feedback_support import texts
 from gitops_fixtures import STAGING_VERSION, GitRepoFactory, bare_branches, bare_file, bare_log, git
 from mlops_glue import guards
 from mlops_glue.adapters.gitops import GitOpsError

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from argocd_render import TOKEN, application, body, function_url_event
-from conftest import CONFIG
-from conftest_paths import ROOT
+from feedback_support import CONFIG, ROOT
 from gitops_fixtures import GitRepoFactory, bare_log
 from mlops_glue import runtime
 from mlops_glue.adapters.gitops import GitOpsError
@@ -21,7 +20,8 @@ from mlops_glue.adapters.secrets import StaticSecrets
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import DynamoStateStore
 from mlops_glue.services.promotion import build_promotion_service
-from tests_conftest_loader import load_event
+
+from tests.conftest import load_event
 
 
 def _load_app() -> ModuleType:

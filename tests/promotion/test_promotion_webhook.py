@@ -22,13 +22,11 @@ from mlops_glue.webhooks import (
     verify,
 )
 
+from tests.conftest import load_event
+
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"  # vendored copy of ../shared/specs (tests/test_specs.py)
 SECRET = "s3cr3t-spike-key"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))
 
 
 CAPTURE_DAY = datetime(2026, 11, 23, 8, 25, tzinfo=UTC)
