@@ -102,23 +102,50 @@ def test_state_store_optimistic_concurrency(stack: dict[str, str], aws: Any) -> 
         assert got is not None and got.data == {"rows": 2} and got.version == v2
 
 
-def test_update_never_loses_an_increment_under_threads(stack: dict[str, str], aws: Any) -> None:
+def test_update_never_loses_an_increment_under_threads() -> None:
+    # moto's in-process DynamoDB does not make a conditional put atomic across threads, so the
+    # threaded race runs on the memory store; the DynamoDB store's side of it is the next test
+    store = MemoryStateStore()
+
+    def bump(doc: dict[str, Any] | None) -> dict[str, Any]:
+        return {"n": (doc or {"n": 0})["n"] + 1}
+
+    def worker() -> None:
+        for _ in range(25):
+            store.update("COUNTER", "#", bump)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = store.get("COUNTER")
+    assert got is not None and got.data["n"] == 100
+
+
+def _lose_one_race(store: StateStore) -> list[int]:
+    """update() whose first attempt is overtaken by another writer; returns what each attempt read."""
+    store.put("RACE", "#", {"n": 0}, None)
+    calls: list[int] = []
+
+    def bump(doc: dict[str, Any] | None) -> dict[str, Any]:
+        calls.append((doc or {})["n"])
+        if len(calls) == 1:  # another writer lands between our read and our conditional write
+            cur = store.get("RACE")
+            assert cur is not None
+            store.put("RACE", "#", {"n": cur.data["n"] + 10}, cur.version)
+        return {"n": (doc or {"n": 0})["n"] + 1}
+
+    store.update("RACE", "#", bump)
+    return calls
+
+
+def test_update_retries_after_losing_a_race(stack: dict[str, str], aws: Any) -> None:
     for store in _stores(stack, aws):
-
-        def bump(doc: dict[str, Any] | None) -> dict[str, Any]:
-            return {"n": (doc or {"n": 0})["n"] + 1}
-
-        def worker(s: StateStore = store) -> None:
-            for _ in range(10):
-                s.update("COUNTER", "#", bump)
-
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        got = store.get("COUNTER")
-        assert got is not None and got.data["n"] == 40
+        calls = _lose_one_race(store)
+        got = store.get("RACE")
+        assert calls == [0, 10]  # the first attempt lost the race and was recomputed on fresh data
+        assert got is not None and got.data == {"n": 11} and got.version == 3
 
 
 def test_decision_log_by_model_newest_first(stack: dict[str, str], aws: Any) -> None:
