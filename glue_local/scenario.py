@@ -23,7 +23,7 @@ from mlops_glue.adapters.state import StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.records import Decision, Outcome
 
-from glue_local import argocd_render
+from glue_local import argocd_render, servers
 from glue_local.aws_local import LocalStack, SqsEventSource, pattern_matches
 from glue_local.cloudwatch import evaluate, eventbridge
 from glue_local.functions import LocalFunction
@@ -109,14 +109,11 @@ def _clip(text: str, width: int) -> str:
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll ``check()`` until truthy (asynchronous deliveries: webhooks); DemoError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+    """:func:`glue_local.servers.wait_for`, failing the step with a DemoError."""
+    try:
+        return servers.wait_for(check, what, timeout)
+    except TimeoutError as exc:
+        raise DemoError(str(exc)) from None
 
 
 @dataclass

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -43,6 +44,20 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | N
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll ``check()`` until it returns something truthy (asynchronous deliveries such as webhooks).
+
+    Raises TimeoutError naming ``what`` after ``timeout`` seconds; a wait, never a timing assertion.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class _Context:

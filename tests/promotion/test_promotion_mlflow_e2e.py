@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ import pytest
 from gitops_fixtures import bare_file, bare_log, seed_bare_repo, values_text
 from mlops_glue import runtime
 from mlops_glue.localfront import LocalFront
+
+from glue_local.servers import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +41,6 @@ def front() -> Iterator[LocalFront]:
     """The local Function URL front; each test routes /mlflow to its handler."""
     with LocalFront({}) as f:
         yield f
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll until ``check()`` is truthy (a wait for asynchronous delivery, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
