@@ -30,6 +30,11 @@ PRODUCTION = f"models/{MODEL}/values-production.yaml"
 SERVER_THREADS = ("LocalFront", "ArgoStandin", "SlackStandin", "mlflow-start")
 
 
+def _new_server_threads(before: set[threading.Thread]) -> list[str]:
+    """Server threads started since ``before`` still alive (another suite's session servers don't count)."""
+    return [t.name for t in threading.enumerate() if t.name in SERVER_THREADS and t not in before]
+
+
 def _children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
@@ -40,20 +45,25 @@ def _answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+Demo = tuple[DemoResult, list[str], set[int], set[threading.Thread]]
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, list[str], set[int]]]:
-    before = _children()
+def demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Demo]:
+    before, threads_before = _children(), set(threading.enumerate())
     env_before = dict(os.environ)
     lines: list[str] = []
     result = run(tmp_path_factory.mktemp("demo") / "run", lines.append)
     assert dict(os.environ) == env_before  # the run's environment is put back
-    yield result, lines, before
+    yield result, lines, before, threads_before
 
 
 def test_the_batches_accumulate_into_one_retraining_and_the_drifted_batch_into_another(
-    demo: tuple[DemoResult, list[str], set[int]],
+    demo: Demo,
 ) -> None:
-    result, _, _ = demo
+    result, _, _, _ = demo
     assert result.argo_rejected == []  # every submission valid against the swagger and the template
     kinds = [w["metadata"]["labels"]["mlops-glue/kind"] for w in result.workflows]
     assert kinds == ["retrain", "retrain", "emergency-retrain"]
@@ -91,9 +101,9 @@ def test_the_batches_accumulate_into_one_retraining_and_the_drifted_batch_into_a
 
 
 def test_the_gate_tags_mlflow_and_only_the_passing_version_reaches_staging(
-    demo: tuple[DemoResult, list[str], set[int]],
+    demo: Demo,
 ) -> None:
-    result, _, _ = demo
+    result, _, _, _ = demo
     tags = result.mlflow_tags
     assert "validation_status" not in tags["1"]  # the champion, registered before the webhook
     assert (
@@ -106,9 +116,9 @@ def test_the_gate_tags_mlflow_and_only_the_passing_version_reaches_staging(
 
 
 def test_gitops_history_commit_pull_request_branch_and_revert(
-    demo: tuple[DemoResult, list[str], set[int]],
+    demo: Demo,
 ) -> None:
-    result, _, _ = demo
+    result, _, _, _ = demo
     bare = result.bare_repo
     assert bare_log(bare) == [
         f"Roll back {MODEL} v3 in staging",
@@ -132,8 +142,8 @@ def test_gitops_history_commit_pull_request_branch_and_revert(
     assert "version: 1\n" in bare_file(bare, PRODUCTION)  # production changes only through review
 
 
-def test_decisions_blocklist_and_slack(demo: tuple[DemoResult, list[str], set[int]]) -> None:
-    result, lines, _ = demo
+def test_decisions_blocklist_and_slack(demo: Demo) -> None:
+    result, lines, _, _ = demo
     got = Counter((d.kind.value, d.environment, d.outcome.value) for d in result.decisions)
     assert got == Counter(
         {
@@ -173,11 +183,10 @@ def test_decisions_blocklist_and_slack(demo: tuple[DemoResult, list[str], set[in
     assert "Where to look" in out and f"decisions list {MODEL}" in out
 
 
-def test_nothing_is_left_running(demo: tuple[DemoResult, list[str], set[int]]) -> None:
-    result, _, before = demo
+def test_nothing_is_left_running(demo: Demo) -> None:
+    result, _, before, threads_before = demo
     assert _children() <= before  # the MLflow server (its process group) and every git/CLI child are gone
-    alive = [t.name for t in threading.enumerate() if t.name in SERVER_THREADS]
-    assert alive == []
+    assert _new_server_threads(threads_before) == []
     for name, url in result.endpoints.items():
         port = urlsplit(url).port
         assert port is not None and not _answers(port), f"{name} still answers on {url}"
@@ -186,7 +195,7 @@ def test_nothing_is_left_running(demo: tuple[DemoResult, list[str], set[int]]) -
 
 def test_ctrl_c_during_start_stops_everything(tmp_path: Path) -> None:
     """An interrupt while MLflow is still starting: run() re-raises it after stopping every piece."""
-    before, env_before = _children(), dict(os.environ)
+    before, env_before, threads_before = _children(), dict(os.environ), set(threading.enumerate())
     seen: list[str] = []
 
     def printer(text: str) -> None:
@@ -198,5 +207,5 @@ def test_ctrl_c_during_start_stops_everything(tmp_path: Path) -> None:
         run(tmp_path / "run", printer)
     assert any("Starting the local pieces" in s for s in seen)
     assert _children() <= before
-    assert [t.name for t in threading.enumerate() if t.name in SERVER_THREADS] == []
+    assert _new_server_threads(threads_before) == []
     assert dict(os.environ) == env_before
