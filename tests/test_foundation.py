@@ -170,3 +170,27 @@ def test_decision_log_by_model_newest_first(stack: dict[str, str], aws: Any) -> 
         assert [d.decision_id for d in got] == ["d-2", "d-1", "d-0"]
         one = store.get_decision("d-1")
         assert one is not None and one.reasons == ["reason 1"]
+
+
+def test_idempotency_records_live_in_the_state_table_and_expire_with_its_ttl(
+    stack: dict[str, str], aws: Any
+) -> None:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from mlops_glue.adapters.state import idempotency_layer
+
+    ddb = aws.client("dynamodb")
+    ttl = ddb.describe_time_to_live(TableName=stack["StateTable"])["TimeToLiveDescription"]
+    layer = idempotency_layer(stack["StateTable"], static_pk="idempotency#test", client=ddb)
+    calls: list[str] = []
+
+    @idempotent_function(data_keyword_argument="event", persistence_store=layer, config=IdempotencyConfig())
+    def act(event: dict[str, str]) -> str:
+        calls.append(event["id"])
+        return "done"
+
+    assert act(event={"id": "e-1"}) == "done" and act(event={"id": "e-1"}) == "done"
+    assert calls == ["e-1"]  # the replay did not act again
+    items = ddb.scan(TableName=stack["StateTable"])["Items"]
+    records = [i for i in items if i["pk"]["S"] == "idempotency#test"]
+    assert len(records) == 1
+    assert ttl["AttributeName"] in records[0]  # the table's TTL attribute: the record expires

@@ -39,6 +39,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_glue import runtime
 from mlops_glue.adapters.secrets import SecretsError
+from mlops_glue.adapters.state import idempotency_layer
 from mlops_glue.config import ConfigError
 from mlops_glue.decisions.feedback import ArgoCDNotification, InvalidNotificationError, parse_notification
 from mlops_glue.services.feedback import (
@@ -65,13 +66,8 @@ def _answer(status: int, body: dict[str, Any], retry_after: int | None = None) -
 @lru_cache(maxsize=4)
 def _persistence(table: str) -> DynamoDBPersistenceLayer:
     """Idempotency records live in the state table (``pk = idempotency#argocd-notification``)."""
-    return DynamoDBPersistenceLayer(
-        table_name=table,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value="idempotency#argocd-notification",
-        expiry_attr="expires_at",
-    )
+    layer: DynamoDBPersistenceLayer = idempotency_layer(table, static_pk="idempotency#argocd-notification")
+    return layer
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:

@@ -16,7 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_glue import runtime
-from mlops_glue.webhooks import Delivery, WebhookEndpoint, WebhookEvent, persistence_layer
+from mlops_glue.adapters.state import idempotency_layer
+from mlops_glue.webhooks import Delivery, WebhookEndpoint, WebhookEvent
 
 logger = Logger()
 tracer = Tracer()
@@ -45,7 +46,7 @@ def endpoint() -> WebhookEndpoint:
     return WebhookEndpoint(
         _secret,
         _process,
-        persistence=persistence_layer(s.state_table),
+        persistence=idempotency_layer(s.state_table),
         window=runtime.config().mlflow.replay_window,
     )
 

@@ -123,9 +123,9 @@ def argo_submitter() -> ArgoRestSubmitter:
 def data_arrival() -> DataArrival:
     """The data-arrival service (S3 function): DynamoDB state + Powertools idempotency, S3, Argo, Slack."""
     import boto3
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from mlops_glue.adapters.s3 import S3ObjectStore
+    from mlops_glue.adapters.state import idempotency_layer
     from mlops_glue.services.arrival_metrics import EmfMetrics
     from mlops_glue.services.data_arrival import DataArrival, Workspace
 
@@ -142,12 +142,8 @@ def data_arrival() -> DataArrival:
         workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
         metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
         s3_client=s3,
-        idempotency=DynamoDBPersistenceLayer(
-            table_name=s.state_table,
-            key_attr="pk",
-            sort_key_attr="sk",
-            expiry_attr="expires_at",
-            boto3_client=boto3.client("dynamodb", endpoint_url=s.aws_endpoint_url),
+        idempotency=idempotency_layer(
+            s.state_table, client=boto3.client("dynamodb", endpoint_url=s.aws_endpoint_url)
         ),
     )
 

@@ -246,12 +246,3 @@ class WebhookEndpoint:
             return {"status": "ignored", "reason": "delivery id reused with another body", "duplicate": True}
         except IdempotencyPersistenceLayerError as exc:
             raise RetryableError(f"idempotency store unavailable: {exc}") from exc
-
-
-def persistence_layer(table_name: str, client: Any | None = None) -> Any:
-    """Powertools' DynamoDB idempotency layer on the state table (``pk``/``sk`` keys)."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    return DynamoDBPersistenceLayer(
-        table_name=table_name, key_attr="pk", sort_key_attr="sk", boto3_client=client
-    )

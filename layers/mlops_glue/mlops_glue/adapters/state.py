@@ -232,3 +232,22 @@ class DynamoStateStore(StateStore):
             Limit=limit,
         )
         return [Decision.model_validate_json(i["record"]["S"]) for i in resp.get("Items", [])]
+
+
+def idempotency_layer(table_name: str, *, static_pk: str | None = None, client: Any | None = None) -> Any:
+    """Powertools' DynamoDB idempotency layer on the state table.
+
+    Its records use the table's ``pk``/``sk`` keys (``pk`` = ``static_pk`` or Powertools' default
+    ``idempotency#<function>``) and its TTL attribute ``expires_at``, so they expire with everything else.
+    """
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    kwargs: dict[str, Any] = {"static_pk_value": static_pk} if static_pk else {}
+    return DynamoDBPersistenceLayer(
+        table_name=table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        expiry_attr="expires_at",
+        boto3_client=client,
+        **kwargs,
+    )
