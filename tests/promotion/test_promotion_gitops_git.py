@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gitops_fixtures import GitRepoFactory, bare_branches, bare_file, bare_log, git, values_text
@@ -213,3 +214,30 @@ def test_unreachable_remote_names_what_failed(tmp_path: Path) -> None:
 
 def test_seeded_values_match_the_documented_template(bare_repo: Path) -> None:
     assert bare_file(bare_repo, STAGING) == values_text("fraud-detection", "staging", "1")
+
+
+def test_the_token_travels_in_the_environment_never_in_argv(
+    bare_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import subprocess
+
+    from mlops_glue.adapters import gitops_git
+
+    seen: list[tuple[list[str], dict[str, str]]] = []
+    real_run = subprocess.run
+
+    def spy(cmd: list[str], **kwargs: Any) -> Any:
+        seen.append((list(cmd), dict(kwargs.get("env") or {})))
+        return real_run(cmd, **kwargs)
+
+    monkeypatch.setattr(gitops_git.subprocess, "run", spy)
+    (tmp_path / "clone").mkdir()
+    repo = GitRepo(str(bare_repo), token="ghs_s3cr3t", workdir=tmp_path / "clone")
+    assert "version" in repo.read("models/fraud-detection/values-staging.yaml")
+    assert seen, "git was not called"
+    basic = base64.b64encode(b"x-access-token:ghs_s3cr3t").decode()
+    for argv, env in seen:
+        assert not any("s3cr3t" in a or basic in a for a in argv)
+        assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+        assert env["GIT_CONFIG_VALUE_0"] == f"Authorization: Basic {basic}"

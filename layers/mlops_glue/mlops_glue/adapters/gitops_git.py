@@ -113,10 +113,15 @@ class GitRepo(GitOpsRepo):
             "-c",
             "core.autocrlf=false",
         ]
-        if self._token:
-            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
-            config += ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        if self._token:
+            # through the environment (git >= 2.31), never argv: a process list shows every argument
+            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+            env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+            )
         proc = subprocess.run(
             ["git", *config, *args],
             cwd=cwd or self.path,
@@ -126,7 +131,7 @@ class GitRepo(GitOpsRepo):
             check=False,
         )
         if check and proc.returncode != 0:
-            # the message names the subcommand only: the arguments may hold a credential header
+            # the message names the subcommand only, and stderr is redacted
             raise GitOpsError(
                 f"git {args[0]} failed ({proc.returncode}): {_redact(proc.stderr.strip())[:500]}"
             )
