@@ -18,7 +18,7 @@ from argocd_render import application, body
 from feedback_support import texts
 from gitops_fixtures import STAGING_VERSION, GitRepoFactory, bare_branches, bare_file, bare_log, git
 from mlops_glue import guards
-from mlops_glue.adapters.gitops import GitOpsError
+from mlops_glue.adapters.gitops import GitOpsConflictError, GitOpsError, WriteResult
 from mlops_glue.adapters.registry import MemoryRegistry
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
@@ -400,3 +400,86 @@ def test_unknown_app_and_unknown_revision_are_ignored_and_recorded(world: World,
     assert missing.decision.evidence["notification"]["healthStatus"] == "Degraded"  # kept for replay
     assert bare_log(bare_repo) == log
     assert any(":rotating_light:" in t for t in texts(world.notifier))  # degraded: still an alert
+
+
+# ------------------------------------------------------------------------------ a revert that does not apply
+
+
+def test_revert_conflict_is_retried_by_the_next_delivery_on_what_git_holds_then(
+    world: World, bare_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bump = world.bump("12")
+    real_revert = world.repo.revert
+
+    def pin_then_revert(sha: str, message: str, trailers: dict[str, str]) -> WriteResult:
+        """A person pins v11 between our reading of Git and our revert: a real conflict."""
+
+        def edit(work: Path) -> list[str]:
+            f = work / STAGING
+            f.write_text(f.read_text().replace("version: 12", "version: 11"))
+            return []
+
+        human_commit(bare_repo, tmp_path, edit, "pin fraud-detection to 11")
+        monkeypatch.setattr(world.repo, "revert", real_revert)
+        return real_revert(sha, message, trailers)
+
+    monkeypatch.setattr(world.repo, "revert", pin_then_revert)
+
+    first = world.notify("on-health-degraded", bump, health="Degraded")
+
+    assert first.decision.kind is Kind.ROLLBACK and first.decision.outcome is Outcome.FAILED
+    assert "did not apply" in first.decision.reasons[-1] and "revert it by hand" in first.decision.reasons[-1]
+    assert staging_version(bare_repo) == "11"  # the failed revert left the person's pin alone
+    assert any(":rotating_light:" in t for t in texts(world.notifier))
+
+    # the sync failure of the same revision (same decision) is not stuck behind a "done" claim: it
+    # plans again on the repository as it is now: the person's pin is the latest change, so
+    # automation pauses for the model (as for any human edit of our version)
+    again = world.notify("on-sync-failed", bump, phase="Failed", message="apply failed")
+
+    d = again.decision
+    assert not again.duplicate and d.decision_id == first.decision.decision_id
+    assert d.outcome is Outcome.ACTED and "changed the version from our v12 to v11" in d.reasons[0]
+    assert guards.active_pause(world.store, "fraud-detection", "staging") is not None
+    assert world.store.get_decision(d.decision_id) == d
+    assert staging_version(bare_repo) == "11"  # never a commit over the person's pin
+    assert "12" in guards.blocked_versions(world.store, "fraud-detection")
+    # and once that outcome is recorded, a further repeat is a duplicate
+    assert world.notify("on-health-degraded", bump, health="Degraded").duplicate
+
+
+def test_revert_that_lost_a_race_is_not_lost(
+    world: World, bare_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bump = world.bump("12")
+    real_revert = world.repo.revert
+
+    def raced(sha: str, message: str, trailers: dict[str, str]) -> WriteResult:
+        monkeypatch.setattr(world.repo, "revert", real_revert)
+        raise GitOpsConflictError(f"main kept moving: revert of {sha[:12]} not pushed")
+
+    monkeypatch.setattr(world.repo, "revert", raced)
+    first = world.notify("on-health-degraded", bump, health="Degraded")
+    assert first.decision.outcome is Outcome.FAILED and staging_version(bare_repo) == "12"
+
+    again = world.notify("on-sync-failed", bump, phase="Failed", message="apply failed")
+
+    assert not again.duplicate and again.decision.outcome is Outcome.ACTED
+    assert staging_version(bare_repo) == "1"
+    assert [s for s in bare_log(bare_repo) if s.startswith("Roll back")] == [
+        "Roll back fraud-detection v12 in staging"
+    ]
+    assert world.notify("on-health-degraded", bump, health="Degraded").duplicate
+
+
+def test_a_done_claim_never_answers_in_progress(world: World, bare_repo: Path) -> None:
+    """A claim released "done" over a failed decision (written before failed outcomes reopened it)."""
+    bump = world.bump("12")
+    first = world.notify("on-health-degraded", bump, health="Degraded")
+    failed = first.decision.model_copy(update={"outcome": Outcome.FAILED})
+    world.store.record_decision(failed)
+    world.store.update(f"CLAIM#{failed.decision_id}", "#", lambda _cur: {"status": "done", "at": "x"})
+
+    again = world.notify("on-sync-failed", bump, phase="Failed")
+
+    assert again.duplicate and again.decision == failed

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from argocd_render import TOKEN, application, body, function_url_event
 from feedback_support import CONFIG, ROOT
-from gitops_fixtures import GitRepoFactory, bare_log
+from gitops_fixtures import GitRepoFactory, bare_branches, bare_log
 from mlops_glue import runtime
 from mlops_glue.adapters.gitops import GitOpsError
 from mlops_glue.adapters.registry import MemoryRegistry
@@ -164,3 +164,45 @@ def test_no_shared_secret_configured_refuses_everything(
     runtime.config.cache_clear()
     status, answer = env.call(load_event("argocd_on_deployed.json"))
     assert status == 500 and "no shared secret" in answer["error"]
+
+
+def test_auto_promotion_during_a_git_outage_answers_503_and_the_retry_opens_the_pr_once(
+    env: Env, bare_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = runtime.state_store()
+    promo = build_promotion_service(runtime.config(), store, env.repo, runtime.registry(), env.notifier)
+    bump = promo.promote("fraud-detection", "12", "staging", reason="t", inputs=["t"]).action["commit"]
+    away = bare_repo.with_name("gone.git")
+    real_open = env.repo.open_pull_request
+
+    def outage(*args: Any, **kwargs: Any) -> Any:
+        """The remote disappears while the production pull request is pushed (real git failure)."""
+        bare_repo.rename(away)
+        try:
+            return real_open(*args, **kwargs)
+        finally:
+            away.rename(bare_repo)
+
+    monkeypatch.setattr(env.repo, "open_pull_request", outage)
+    event = function_url_event(body("on-deployed", application(revision=bump)))
+
+    status, answer = env.call(event)
+
+    assert status == 503 and "auto_promote of v12 to production failed" in answer["error"]
+    production = [b for b in bare_branches(bare_repo) if "/production/" in b]
+    assert production == []
+    failed = [d for d in store.decisions_for("fraud-detection") if d.kind.value == "notify_only"]
+    assert failed and failed[0].outcome.value == "failed"
+    assert not [m for m in env.notifier.messages if m.text.startswith(":white_check_mark:")]
+
+    # Argo CD retries once the repository is back: the promotion happens, exactly once
+    monkeypatch.setattr(env.repo, "open_pull_request", real_open)
+    status, answer = env.call(event)
+    assert status == 200 and answer["outcome"] == "acted" and not answer["duplicate"]
+    assert answer["action"]["promotion_branch"].startswith("mlops-glue/fraud-detection/production/v12-")
+    status, again = env.call(event)
+    assert status == 200 and again["duplicate"]
+    production = [b for b in bare_branches(bare_repo) if "/production/" in b]
+    assert production == [answer["action"]["promotion_branch"]]
+    live = [m for m in env.notifier.messages if m.text.startswith(":white_check_mark:")]
+    assert len(live) == 1

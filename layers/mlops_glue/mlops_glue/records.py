@@ -26,6 +26,27 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+# the git trailers of our commits on values files: a synced revision maps back to its decision
+TRAILER_DECISION_ID = "Glue-Decision-Id"
+TRAILER_MODEL = "Glue-Model"
+TRAILER_VERSION = "Glue-Version"
+TRAILER_ENVIRONMENT = "Glue-Environment"
+TRAILER_REVERTS = "Glue-Reverts"  # on our rollback commits: the bump commit they revert
+
+
+def bump_trailers(
+    decision_id: str, model: str, env: str, version: str | None = None, reverts: str | None = None
+) -> dict[str, str]:
+    """The trailers of one of our version bumps (a promotion, or a rollback with ``reverts``)."""
+    out = {TRAILER_DECISION_ID: decision_id, TRAILER_MODEL: model}
+    if version:
+        out[TRAILER_VERSION] = version
+    out[TRAILER_ENVIRONMENT] = env
+    if reverts:
+        out[TRAILER_REVERTS] = reverts
+    return out
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -61,10 +82,3 @@ class Decision(BaseModel):
         env = f"/{self.environment}" if self.environment else ""
         why = "; ".join(self.reasons) if self.reasons else "no reason recorded"
         return f"{self.kind.value} {self.model}{env}: {self.outcome.value} — {why}"
-
-    def trailers(self) -> dict[str, str]:
-        """Git trailers and Kubernetes annotations carrying this decision."""
-        out = {"Glue-Decision-Id": self.decision_id, "Glue-Model": self.model}
-        if self.environment:
-            out["Glue-Environment"] = self.environment
-        return out

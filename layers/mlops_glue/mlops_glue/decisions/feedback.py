@@ -31,7 +31,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlops_glue.adapters.gitops import CommitInfo
 from mlops_glue.config import GlueConfig
 from mlops_glue.names import InvalidNameError, check_version
-from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
+from mlops_glue.records import (
+    TRAILER_DECISION_ID,
+    TRAILER_ENVIRONMENT,
+    TRAILER_MODEL,
+    TRAILER_REVERTS,
+    TRAILER_VERSION,
+    Decision,
+    Kind,
+    Outcome,
+    make_decision_id,
+)
 
 TRIGGERS = ("on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded")
 Trigger = Literal["on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded"]
@@ -42,12 +52,6 @@ _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _K8S = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
 # "This reverts commit <sha>." — the message `git revert` and GitHub's revert button write
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,64})")
-
-TRAILER_DECISION = "Glue-Decision-Id"
-TRAILER_MODEL = "Glue-Model"
-TRAILER_VERSION = "Glue-Version"
-TRAILER_ENV = "Glue-Environment"
-TRAILER_REVERTS = "Glue-Reverts"  # on our rollback commits: the bump commit they revert
 
 
 class InvalidNotificationError(ValueError):
@@ -181,17 +185,17 @@ def our_bump(commit: CommitInfo | None, model: str, env: str) -> Bump | None:
     if commit is None:
         return None
     t = commit.trailers
-    if t.get(TRAILER_MODEL) != model or t.get(TRAILER_ENV) != env or not t.get(TRAILER_DECISION):
+    if t.get(TRAILER_MODEL) != model or t.get(TRAILER_ENVIRONMENT) != env or not t.get(TRAILER_DECISION_ID):
         return None
     reverts = t.get(TRAILER_REVERTS) or None
     raw = t.get(TRAILER_VERSION, "")
     if not raw and reverts:
-        return Bump(commit.sha, "", t[TRAILER_DECISION], reverts)  # a rollback: version read from the file
+        return Bump(commit.sha, "", t[TRAILER_DECISION_ID], reverts)  # a rollback: version read from the file
     try:
         version = check_version(raw)
     except InvalidNameError:
         return None
-    return Bump(commit.sha, version, t[TRAILER_DECISION], reverts)
+    return Bump(commit.sha, version, t[TRAILER_DECISION_ID], reverts)
 
 
 def reverted_sha(commit: CommitInfo) -> str | None:
@@ -301,7 +305,7 @@ def _what(n: ArgoCDNotification) -> str:
     return f"sync {n.sync_phase or 'unknown'}, health {n.health_status or 'unknown'}"
 
 
-def unknown_app(config: GlueConfig, n: ArgoCDNotification, config_hash: str) -> Plan:
+def unknown_app(config: GlueConfig, n: ArgoCDNotification, now: datetime) -> Plan:
     """An application no model maps to: a notice at most (``argocd.notify_unknown_apps``)."""
     d = Decision(
         decision_id=make_decision_id("argocd", n.app_id, n.synced_revision, n.trigger),
@@ -311,7 +315,8 @@ def unknown_app(config: GlueConfig, n: ArgoCDNotification, config_hash: str) -> 
         reasons=[f"application {n.app_id} is not mapped to a configured model and environment"],
         evidence=_evidence(n),
         inputs=[n.identity],
-        config_hash=config_hash,
+        config_hash=config.hash(),
+        created_at=now,
     )
     notify = config.argocd.notify_unknown_apps
     return Plan(d, Notice.FOREIGN if notify else Notice.NONE)

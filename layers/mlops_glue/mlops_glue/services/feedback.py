@@ -33,7 +33,7 @@ from mlops_glue.adapters.values_yaml import read_value, version_editor
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
-from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.services import feedback_messages as messages
 from mlops_glue.services.promotion import close_blocked_promotions
 
@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 # a claim older than this is considered abandoned (a Lambda that timed out): the next delivery takes over
 CLAIM_TTL = timedelta(minutes=5)
-# where the version before a bump may be recorded in the bump's decision (evidence) or trailers
-_PREVIOUS_KEYS = ("previous_version",)  # recorded by PromotionService.promote
-_COMMIT_KEYS = ("commit", "sha", "commit_sha")
 
 
 class FeedbackInProgressError(Exception):
@@ -115,7 +112,7 @@ class FeedbackService:
         """Decide and act on ``n`` once; a repeat returns the recorded decision (``duplicate``)."""
         target = policy.app_target(self.config, n.app)
         if target is None:
-            return self._run(policy.unknown_app(self.config, n, self.config.hash()), n, None, None, None)
+            return self._run(policy.unknown_app(self.config, n, self.now()), n, None, None, None)
         model, env = target
         did = policy.decision_id_for(n, policy.signal(n))
         prior = self._prior(did)
@@ -170,13 +167,11 @@ class FeedbackService:
         return Deployment(path, synced, change, later, head_version, previous)
 
     def _previous_version(self, bump: Bump) -> str | None:
-        """The version before our bump, from the bump's decision record (or a trailer), if recorded."""
+        """The version before our bump, as ``PromotionService.promote`` recorded it in the bump's decision."""
         d = self.store.get_decision(bump.decision_id)
-        if d is not None:
-            for key in _PREVIOUS_KEYS:
-                value = d.evidence.get(key)
-                if isinstance(value, str | int) and str(value) and str(value) != bump.version:
-                    return str(value)
+        value = d.evidence.get("previous_version") if d is not None else None
+        if isinstance(value, str | int) and str(value) and str(value) != bump.version:
+            return str(value)
         return None
 
     def _history(self, model: str, env: str, dep: Deployment) -> History:
@@ -197,7 +192,7 @@ class FeedbackService:
                 continue
             if d.kind not in (Kind.PROMOTE, Kind.ROLLBACK):
                 continue
-            sha = next((d.action[k] for k in _COMMIT_KEYS if d.action.get(k)), None)
+            sha = d.action.get("commit")  # what PromotionService.promote and _revert record
             if not sha or not policy.is_commit_id(sha):
                 continue
             bump = policy.our_bump(self.repo.get_commit(sha), model, env)
@@ -234,6 +229,11 @@ class FeedbackService:
 
         return self.store.update(*self._claim_key(decision_id), take) is not None
 
+    def _claim_status(self, decision_id: str) -> str | None:
+        cur = self.store.get(*self._claim_key(decision_id))
+        status = cur.data.get("status") if cur is not None else None
+        return str(status) if status is not None else None
+
     def _release(self, decision_id: str, status: str) -> None:
         doc = {"status": status, "at": self.now().isoformat()}
         self.store.update(*self._claim_key(decision_id), lambda _cur: doc)
@@ -253,6 +253,8 @@ class FeedbackService:
             return FeedbackResult(prior, duplicate=True)
         if not self._claim(did):
             prior = self._prior(did)
+            if prior is None and self._claim_status(did) == "done":
+                prior = self.store.get_decision(did)  # done means done, whatever its outcome: never 503
             if prior is not None:
                 return FeedbackResult(prior, duplicate=True)
             raise FeedbackInProgressError(f"{n.identity} is being handled by another delivery")
@@ -269,7 +271,9 @@ class FeedbackService:
             self._release(did, "failed")
             raise FeedbackActionError(f"{n.identity}: {type(exc).__name__}: {exc}") from exc
         self.store.record_decision(decision)
-        self._release(did, "done")
+        # a failed outcome (a revert that did not apply) leaves the claim open to the next delivery:
+        # it plans again on what Git holds then, so the rollback is retried, never silently dropped
+        self._release(did, "failed" if decision.outcome is Outcome.FAILED else "done")
         logger.info("argocd feedback: %s", decision.summary(), extra={"decision_id": did})
         return FeedbackResult(decision)
 
@@ -350,19 +354,6 @@ class FeedbackService:
                 decision.evidence["slack_error"] = posted.error or "unknown"
         return decision
 
-    def _trailers(
-        self, d: Decision, model: str, env: str, version: str | None, reverts: str
-    ) -> dict[str, str]:
-        out = {
-            policy.TRAILER_DECISION: d.decision_id,
-            policy.TRAILER_MODEL: model,
-            policy.TRAILER_ENV: env,
-            policy.TRAILER_REVERTS: reverts,
-        }
-        if version:
-            out[policy.TRAILER_VERSION] = version
-        return out
-
     def _revert(
         self, plan: Plan, model: str, env: str, dep: Deployment, action: dict[str, str]
     ) -> tuple[str | None, str, bool]:
@@ -372,7 +363,7 @@ class FeedbackService:
         message = (
             f"Roll back {model} v{bump.version} in {env}\n\n{d.reasons[0]}\n\nThis reverts commit {bump.sha}."
         )
-        trailers = self._trailers(d, model, env, dep.previous_version, bump.sha)
+        trailers = bump_trailers(d.decision_id, model, env, dep.previous_version, reverts=bump.sha)
         try:
             res = self.repo.revert(bump.sha, message, trailers)
         except GitOpsConflictError as exc:
@@ -403,7 +394,7 @@ class FeedbackService:
             branch,
             title,
             body,
-            self._trailers(d, model, env, plan.restore_version, bump.sha),
+            bump_trailers(d.decision_id, model, env, plan.restore_version, reverts=bump.sha),
         )
         if pr is None:
             return f"{dep.path} already holds v{plan.restore_version}"
@@ -455,6 +446,11 @@ class FeedbackService:
             inputs=[n.identity, f"decision:{plan.decision.decision_id}"],
             decision_id=make_decision_id(Kind.PROMOTE.value, "auto", model, version, nxt),
         )
+        if promoted.outcome is Outcome.FAILED and promoted.evidence.get("retryable"):
+            # GitOps, registry or state store down: fail this notification so Argo CD retries it;
+            # recording "live" as acted would lose the promotion for good
+            why = "; ".join(promoted.reasons[-1:]) or "no reason recorded"
+            raise FeedbackActionError(f"auto_promote of v{version} to {nxt} failed, retry: {why}")
         action["promotion_decision"] = promoted.decision_id
         for k, v in promoted.action.items():
             action[f"promotion_{k}"] = v

@@ -29,7 +29,7 @@ from mlops_glue.decisions.promote import (
 )
 from mlops_glue.guards import active_pause, block_version, blocked_versions
 from mlops_glue.names import InvalidNameError, check_name, check_version
-from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -289,12 +289,7 @@ class PromotionService:
 
         target = self._environment(model, env)
         path = self.config.values_file(model, env)
-        trailers = {
-            "Glue-Decision-Id": did,
-            "Glue-Model": model,
-            "Glue-Version": version,
-            "Glue-Environment": env,
-        }
+        trailers = bump_trailers(did, model, env, version)
 
         replaced: dict[str, str] = {}  # the version our edit replaces, for a later rollback
 
