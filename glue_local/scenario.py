@@ -173,7 +173,7 @@ class Loop:
         return out
 
     def window(self) -> dict[str, Any]:
-        from mlops_glue.services.data_arrival import window_key
+        from mlops_glue.keys import window_key
 
         got = self.timeline.store.get(*window_key(MODEL))
         return dict(got.data) if got else {}

@@ -13,7 +13,7 @@ from mlops_glue.adapters.argo import MemorySubmitter
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
 from mlops_glue.config import GlueConfig, parse_config
-from mlops_glue.decisions.emergency import last_dataset_key
+from mlops_glue.keys import last_dataset_key
 from mlops_glue.services.alarms import AlarmService
 
 from tests.conftest import load_event

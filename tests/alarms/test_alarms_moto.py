@@ -21,8 +21,8 @@ from mlops_glue import runtime
 from mlops_glue.adapters.slack import SlackNotifier
 from mlops_glue.adapters.state import DynamoStateStore
 from mlops_glue.config import parse_config
-from mlops_glue.decisions.emergency import last_dataset_key
 from mlops_glue.devstack import create_stack
+from mlops_glue.keys import last_dataset_key
 from mlops_glue.services import training
 from mlops_glue.services.alarms import template_parameters
 

@@ -12,7 +12,9 @@ import pytest
 from mlops_glue.adapters.argo import ArgoUnavailableError, MemorySubmitter
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
-from mlops_glue.decisions.emergency import alarm_key, last_dataset_key, ledger_key
+from mlops_glue.decisions.emergency import alarm_key
+from mlops_glue.keys import emergency_ledger_key as ledger_key
+from mlops_glue.keys import last_dataset_key, retrain_ledger_key
 from mlops_glue.records import Outcome
 from mlops_glue.services.alarms import (
     AlarmService,
@@ -213,7 +215,7 @@ def test_exhausted_emergency_budget_rejects_and_tells_on_call(
     [msg] = alerts(notifier)
     assert "NO emergency retraining: emergency budget" in msg.text
     # the normal retraining ledger is separate and untouched
-    assert store.get("MODEL#fraud-detection", "LEDGER#retrain") is None
+    assert store.get(*retrain_ledger_key("fraud-detection")) is None
 
 
 def test_argo_down_releases_the_reservation_records_the_failure_and_the_retry_trains(

@@ -10,8 +10,8 @@ from arrival_helpers import MODEL, config_text
 from mlops_glue import runtime
 from mlops_glue.adapters.state import DynamoStateStore
 from mlops_glue.cli import main
+from mlops_glue.keys import window_key
 from mlops_glue.records import Decision, Kind, Outcome
-from mlops_glue.services.data_arrival import window_key
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from mlops_glue.adapters.argo import MemorySubmitter, Submission, Submitted
 from mlops_glue.drift import count_batch
 from mlops_glue.drift.synth import make_table
+from mlops_glue.keys import window_key
 from mlops_glue.services import data_arrival as da
 
 FILES, ROWS_PER_FILE, MIN_NEW_ROWS, THREADS = 2000, 10, 700, 4
@@ -96,7 +97,7 @@ def test_storm_counts_every_row_once_and_triggers_each_window_once(profile: Any,
     assert all(m["rows"] == MIN_NEW_ROWS for m in manifests)
     keys = [o["key"] for m in manifests for o in m["objects"]]
     assert len(keys) == len(set(keys))  # no file in two windows
-    w = h.store.get(*da.window_key(MODEL))
+    w = h.store.get(*window_key(MODEL))
     assert w is not None and w.data["pending"] == []
     open_objects, _ = da._unpack(base64.b64decode(w.data["payload"]["inline"]))
     open_keys = {v[1] for v in open_objects.values()}

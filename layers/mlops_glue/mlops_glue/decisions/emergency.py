@@ -43,19 +43,9 @@ def alarm_name_for(stage: str, model: str, kind: str) -> str:
     return f"{ALARM_PREFIX.format(stage=stage)}{model}-{kind}"
 
 
-def ledger_key(model: str) -> tuple[str, str]:
-    """The emergency ledger (separate from ``LEDGER#retrain``)."""
-    return f"MODEL#{model}", "LEDGER#emergency"
-
-
 def alarm_key(alarm_name: str) -> tuple[str, str]:
     """The alarm's own state document: last state seen, identities handled, the alert to thread under."""
     return f"ALARM#{alarm_name}", "STATE"
-
-
-def last_dataset_key(model: str) -> tuple[str, str]:
-    """Written by the data-arrival flow after each submitted window."""
-    return f"MODEL#{model}", "LAST_DATASET"
 
 
 @dataclass(frozen=True)

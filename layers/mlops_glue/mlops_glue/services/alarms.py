@@ -13,6 +13,7 @@ Exactly once, without a lock service:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import emergency
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.emergency import AlarmChange, Plan
+from mlops_glue.keys import emergency_ledger_key, last_dataset_key
 from mlops_glue.records import Decision, Outcome, utcnow
 
 logger = logging.getLogger(__name__)
@@ -357,32 +359,25 @@ class AlarmService:
         model, _ = emergency.model_for_alarm(change, self.cfg, self.stage)
         ledger = last = None
         if model is not None:
-            led = self.store.get(*emergency.ledger_key(model))
+            led = self.store.get(*emergency_ledger_key(model))
             ledger = led.data if led else None
-            ds = self.store.get(*emergency.last_dataset_key(model))
+            ds = self.store.get(*last_dataset_key(model))
             last = ds.data if ds else None
-        plan = emergency.decide(
+        decide = functools.partial(
+            emergency.decide,
             change,
             self.cfg,
             stage=self.stage,
             now=now,
             alarm_doc=alarm_doc,
-            ledger=ledger,
             last_dataset=last,
         )
+        plan = decide(ledger=ledger)
         submitted = None
         if plan.train:
             won, ledger = self._reserve(plan, now)
             if not won:  # another emergency took the slot meanwhile: decide again on the fresh ledger
-                plan = emergency.decide(
-                    change,
-                    self.cfg,
-                    stage=self.stage,
-                    now=now,
-                    alarm_doc=alarm_doc,
-                    ledger=ledger,
-                    last_dataset=last,
-                )
+                plan = decide(ledger=ledger)
         if plan.train:
             submitted = self._submit_training(plan)
         self.store.record_decision(plan.decision)
@@ -417,7 +412,7 @@ class AlarmService:
                 return None  # a retried delivery of this very decision: already reserved
             return record_run(ledger, now, model_cfg.retrain.budget.gpu_hours_per_run, did)
 
-        self.store.update(*emergency.ledger_key(plan.decision.model), reserve)
+        self.store.update(*emergency_ledger_key(plan.decision.model), reserve)
         return not lost, seen[0] if seen else None
 
     def _release(self, plan: Plan) -> None:
@@ -428,7 +423,7 @@ class AlarmService:
             kept = [r for r in runs if r.get("decision_id") != did]
             return None if len(kept) == len(runs) else {**(ledger or {}), "runs": kept}
 
-        self.store.update(*emergency.ledger_key(plan.decision.model), drop)
+        self.store.update(*emergency_ledger_key(plan.decision.model), drop)
 
     def _submit_training(self, plan: Plan) -> Submitted:
         submit = self._submit

@@ -1,0 +1,37 @@
+"""State-store keys shared by more than one flow: one place, so a writer and its readers cannot drift apart.
+
+Each function returns ``(pk, sk)`` for :class:`~mlops_glue.adapters.state.StateStore`. A model's
+documents share the partition ``MODEL#<model>``; ``guards.py`` keeps its own (blocklist, pauses).
+"""
+
+from __future__ import annotations
+
+
+def model_pk(model: str) -> str:
+    """The partition of every per-model document."""
+    return f"MODEL#{model}"
+
+
+def window_key(model: str) -> tuple[str, str]:
+    """The model's open data window and its closed, not yet submitted windows (data arrival; CLI)."""
+    return model_pk(model), "WINDOW"
+
+
+def retrain_ledger_key(model: str) -> tuple[str, str]:
+    """Runs of normal retrainings, for cooldown and budget (written by data arrival)."""
+    return model_pk(model), "LEDGER#retrain"
+
+
+def emergency_ledger_key(model: str) -> tuple[str, str]:
+    """Runs of emergency retrainings, a budget separate from normal ones (written by the alarm flow)."""
+    return model_pk(model), "LEDGER#emergency"
+
+
+def last_dataset_key(model: str) -> tuple[str, str]:
+    """The latest submitted data window's manifest: written by data arrival, read by the alarm flow."""
+    return model_pk(model), "LAST_DATASET"
+
+
+def outbox_key(model: str) -> tuple[str, str]:
+    """Slack notices of the data-arrival flow that failed to post, waiting for the sweep."""
+    return model_pk(model), "OUTBOX"
