@@ -16,6 +16,7 @@ import pytest
 import yaml
 from arrival_helpers import BUCKET, MODEL, PREFIX, config_text, parquet_bytes
 from mlops_glue import runtime
+from mlops_glue.cli import main
 from mlops_glue.drift import Profile
 from mlops_glue.drift.synth import make_table
 
@@ -140,17 +141,23 @@ def test_batch_counts_streams_from_s3_submits_and_reports_only_bad_records(
     assert runtime.data_arrival().window(MODEL)["window"]["rows"] == 0
 
 
-def test_argo_4xx_keeps_the_message_for_replay_and_the_sweep_submits_later(
-    deployed: dict[str, Any], argo: ArgoStandin, lambda_context: Any
+def test_argo_4xx_fails_the_decision_not_the_message_and_a_human_resubmits(
+    deployed: dict[str, Any], argo: ArgoStandin, lambda_context: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3, app = deployed["s3"], deployed["app"]
     objs = [put(s3, f"{PREFIX}p{i}.parquet", parquet_bytes(make_table(150, seed=i))) for i in range(2)]
     shipped = dict(argo.templates)
     argo.templates.clear()  # the WorkflowTemplate is not deployed yet: Argo answers 400 "not found"
     resp = app.handler(sqs_event(objs), lambda_context)
-    assert resp == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}  # the message that closed the window
-    assert argo.workflows == {} and "not found" in argo.rejected[0]
+    assert resp == {"batchItemFailures": []}  # retrying cannot help: no poison pill in the DLQ
+    assert argo.workflows == {} and len(argo.rejected) == 1 and "not found" in argo.rejected[0]
     argo.templates.update(shipped)
+    sweep = app.handler(load_event("scheduler_sweep.json"), lambda_context)
+    assert sweep["submitted"] == [] and sweep["failed"] == [] and len(argo.rejected) == 1
+    (entry,) = runtime.data_arrival().window(MODEL)["window"]["rejected"]
+    assert main(["window", "resubmit", MODEL, entry["window_id"]]) == 0
+    assert entry["decision_id"] in capsys.readouterr().out
+    assert main(["window", "resubmit", MODEL, entry["window_id"]]) == 1  # nothing left to re-queue
     assert app.handler(load_event("scheduler_sweep.json"), lambda_context)["submitted"]
     assert len(argo.workflows) == 1
 

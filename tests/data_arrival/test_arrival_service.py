@@ -10,9 +10,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from arrival_helpers import BUCKET, MODEL, PREFIX, Harness, eb_event, make_config, write_parquet
-from mlops_glue.adapters.argo import ArgoRejectedError, MemorySubmitter
+from mlops_glue.adapters.argo import ArgoRejectedError, ArgoUnavailableError, MemorySubmitter
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.drift.synth import make_table
+from mlops_glue.keys import last_dataset_key, outbox_key, retrain_ledger_key, window_key
 from mlops_glue.records import Outcome
 from mlops_glue.services import data_arrival as da
 from mlops_glue.services.data_arrival import DataArrival, DriveError
@@ -33,7 +34,7 @@ def send(svc: DataArrival, key: str, n: int, **kw: Any) -> list[da.ObjectResult]
 
 
 def window(h: Harness) -> dict[str, Any]:
-    got = h.store.get(*da.window_key(MODEL))
+    got = h.store.get(*window_key(MODEL))
     assert got is not None
     return got.data
 
@@ -63,9 +64,9 @@ def test_rows_trigger_submits_one_workflow_with_manifest_report_and_records(
     assert d.reasons == ["600 new rows in 3 files ≥ min_new_rows 600"]
     assert d.action["workflow"] == sub.name and d.config_hash == harness.cfg.hash()
     assert len(d.inputs) == 3 and d.evidence["thresholds"]["min_new_rows"] == 600
-    last = harness.store.get(*da.last_dataset_key(MODEL))
+    last = harness.store.get(*last_dataset_key(MODEL))
     assert last is not None and last.data["manifest_uri"] == sub.parameters["dataset-manifest"]
-    ledger = harness.store.get(*da.ledger_key(MODEL))
+    ledger = harness.store.get(*retrain_ledger_key(MODEL))
     assert ledger is not None and [r["decision_id"] for r in ledger.data["runs"]] == [d.decision_id]
     (msg,) = harness.notifier.messages
     assert msg.channel == "#ml-fraud" and sub.name in msg.text
@@ -232,7 +233,7 @@ def test_markers_folders_and_unknown_suffixes_are_recorded_as_ignored(harness: H
     ]
 
 
-def test_argo_rejection_is_recorded_alerted_once_and_kept_for_replay(
+def test_argo_rejection_fails_once_without_poisoning_later_messages_or_sweeps(
     profile: Any, local_counter: Counter, tmp_path: Path
 ) -> None:
     h = Harness(
@@ -244,18 +245,72 @@ def test_argo_rejection_is_recorded_alerted_once_and_kept_for_replay(
     )
     svc = h.service(counter=local_counter[1])
     key = put_file(local_counter, tmp_path, "x.parquet", make_table(200, seed=80))
-    with pytest.raises(DriveError, match="template not found"):
+    (res,) = send(svc, key, 1)  # Argo's 4xx does not fail the message: retrying cannot help
+    assert res.status == "counted" and res.closed
+    (entry,) = window(h)["rejected"]
+    assert window(h)["pending"] == [] and entry["window_id"] == res.window_id
+    assert "HTTP 404 template not found" in entry["last_error"]
+    failed = h.store.get_decision(entry["decision_id"])
+    assert failed is not None and failed.outcome == Outcome.FAILED
+    assert "Argo rejected the submission" in failed.reasons[-1] and "template not found" in failed.reasons[-1]
+    assert h.metrics.total("Decisions", model=MODEL, outcome="failed") == 1
+    alerts = [m for m in h.notifier.messages if "NOT submitted" in m.text]
+    assert len(alerts) == 1 and "@ml-oncall" in alerts[0].text
+    assert f"window resubmit {MODEL} {entry['window_id']}" in json.dumps(alerts[0].blocks)
+    # a later object of the same model is processed normally, and the sweep neither raises nor resubmits
+    h.submitter.fail_with = ArgoRejectedError("HTTP 403 forbidden")  # any further submission would show
+    (later,) = send(svc, put_file(local_counter, tmp_path, "y.parquet", make_table(100, seed=81)), 2)
+    assert later.status == "counted" and not later.closed and window(h)["rows"] == 100
+    report = svc.sweep()
+    assert report.failed == [] and report.submitted == []
+    assert len(window(h)["rejected"]) == 1 and window(h)["pending"] == []
+    assert len([m for m in h.notifier.messages if "NOT submitted" in m.text]) == 1
+    assert h.metrics.total("Decisions", model=MODEL, outcome="failed") == 1
+    assert (
+        "rejected" in svc.window(MODEL)["window"]
+        and "evidence" not in svc.window(MODEL)["window"]["rejected"][0]
+    )
+    # the rejection survives the next window closing; after the fix a human re-queues it
+    h.submitter.fail_with = None
+    (closing,) = send(svc, put_file(local_counter, tmp_path, "z.parquet", make_table(100, seed=82)), 3)
+    assert closing.closed and len(h.submitter.submissions) == 1
+    assert [e["window_id"] for e in window(h)["rejected"]] == [entry["window_id"]]
+    (sub,) = svc.resubmit(MODEL, entry["window_id"])
+    assert sub.name.endswith(entry["decision_id"]) or entry["decision_id"] in sub.name
+    assert window(h)["rejected"] == [] and window(h)["pending"] == []
+    d = h.store.get_decision(entry["decision_id"])
+    assert d is not None and d.outcome == Outcome.ACTED
+    with pytest.raises(KeyError, match="no window"):
+        da.requeue_rejected(h.store, MODEL, entry["window_id"])
+
+
+def test_argo_unavailable_keeps_the_window_pending_alerts_once_and_retries(
+    profile: Any, local_counter: Counter, tmp_path: Path
+) -> None:
+    h = Harness(
+        make_config(min_new_rows=200),
+        profile,
+        submitter=MemorySubmitter(
+            fail_with=ArgoUnavailableError("HTTP 503 after 4 retries"), phase="Succeeded"
+        ),
+    )
+    svc = h.service(counter=local_counter[1])
+    key = put_file(local_counter, tmp_path, "x.parquet", make_table(200, seed=80))
+    with pytest.raises(DriveError, match="503"):
         send(svc, key, 1)
     (entry,) = window(h)["pending"]
     failed = h.store.get_decision(entry["decision_id"])
     assert failed is not None and failed.outcome == Outcome.FAILED
-    assert "HTTP 404 template not found" in failed.reasons[-1]
+    assert "HTTP 503 after 4 retries" in failed.reasons[-1]
     with pytest.raises(DriveError):
         send(svc, key, 1, receive_count=2)  # SQS redelivers: counted once, submission retried
-    assert window(h)["rows"] == 0 and len(window(h)["pending"]) == 1
+    assert window(h)["rows"] == 0 and len(window(h)["pending"]) == 1 and window(h)["rejected"] == []
     alerts = [m for m in h.notifier.messages if "NOT submitted" in m.text]
-    assert len(alerts) == 1 and "@ml-oncall" in alerts[0].text
-    h.submitter.fail_with = None  # the template is fixed: the sweep (or a DLQ replay) submits it
+    assert (
+        len(alerts) == 1 and "@ml-oncall" in alerts[0].text and "dlq replay" in json.dumps(alerts[0].blocks)
+    )
+    assert len(svc.sweep().failed) == 1  # still down: the sweep reports it
+    h.submitter.fail_with = None  # Argo is back: the sweep (or a DLQ replay) submits it
     assert len(svc.sweep().submitted) == 1
     assert window(h)["pending"] == []
     d = h.store.get_decision(entry["decision_id"])
@@ -269,7 +324,7 @@ def test_slack_down_never_blocks_the_training_and_the_notice_is_resent(
     svc = h.service(counter=local_counter[1])
     send(svc, put_file(local_counter, tmp_path, "s.parquet", make_table(200, seed=90)), 1)
     assert len(h.submitter.submissions) == 1
-    outbox = h.store.get(*da.outbox_key(MODEL))
+    outbox = h.store.get(*outbox_key(MODEL))
     assert outbox is not None and len(outbox.data["items"]) == 1
     h.notifier.fail = False
     assert svc.sweep().notices_resent == 1

@@ -1,4 +1,5 @@
-"""Operations: ``window show MODEL``, ``decisions list MODEL`` / ``decisions show ID``, ``dlq replay``.
+"""Operations: ``window show MODEL`` / ``window resubmit MODEL WINDOW_ID``, ``decisions list MODEL`` /
+``decisions show ID``, ``dlq replay``.
 
 They read the deployed state table (``STATE_TABLE``) through the same adapters as the functions.
 Exit codes: 0 ok, 1 nothing found, 2 error with a one-line reason on stderr.
@@ -19,6 +20,12 @@ def register(subparsers: Any) -> None:
     show = wsub.add_parser("show", help="a model's open window and its pending retrainings")
     show.add_argument("model")
     show.set_defaults(func=_window_show)
+    again = wsub.add_parser(
+        "resubmit", help="put a window Argo rejected (4xx) back in pending; the next sweep submits it"
+    )
+    again.add_argument("model")
+    again.add_argument("window_id")
+    again.set_defaults(func=_window_resubmit)
 
     decisions = subparsers.add_parser("decisions", help="the decision log ('why did this run?')")
     dsub = decisions.add_subparsers(dest="command", required=True)
@@ -51,8 +58,8 @@ def _fail(exc: BaseException) -> int:
 
 def _window_show(args: argparse.Namespace) -> int:
     from mlops_glue import runtime
+    from mlops_glue.keys import window_key
     from mlops_glue.names import check_name
-    from mlops_glue.services.data_arrival import window_key
 
     try:
         model = check_name(args.model, "model name")
@@ -65,9 +72,28 @@ def _window_show(args: argparse.Namespace) -> int:
     doc = dict(got.data)
     payload = doc.pop("payload", None) or {}
     doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
-    for entry in doc.get("pending", []):
+    for entry in [*doc.get("pending", []), *doc.get("rejected", [])]:
         entry.pop("evidence", None)
     print(json.dumps({"model": model, "version": got.version, **doc}, indent=2, default=str))
+    return 0
+
+
+def _window_resubmit(args: argparse.Namespace) -> int:
+    from mlops_glue import runtime
+    from mlops_glue.names import check_name
+    from mlops_glue.services.data_arrival import requeue_rejected
+
+    try:
+        model = check_name(args.model, "model name")
+        entry = requeue_rejected(runtime.state_store(), model, args.window_id)
+    except KeyError as exc:
+        print(f"mlops-glue: {exc.args[0]}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        return _fail(exc)
+    print(
+        f"{model} {entry['window_id']} is pending again ({entry['decision_id']}); the next sweep submits it"
+    )
     return 0
 
 

@@ -88,18 +88,27 @@ def deferred_message(d: Decision, channel: str | None = None) -> Message:
 
 
 def failure_message(
-    d: Decision, error: str, channel: str | None = None, oncall: str | None = None
+    d: Decision,
+    error: str,
+    channel: str | None = None,
+    oncall: str | None = None,
+    *,
+    rejected: bool = False,
 ) -> Message:
-    """A submission finally failed: the error, the data it was for, and that the event is kept for replay."""
+    """A submission failed: the error, the data it was for, and how it gets submitted (retry or a human)."""
     who = f"{oncall} " if oncall else ""
     title = f"Retraining {d.model} NOT submitted"
+    window_id = d.action.get("window_id") or d.evidence.get("window_id", "WINDOW_ID")
+    then = (
+        "\nArgo rejected the request: it is not retried. The window and its manifest are kept; fix the cause,"
+        f" then `mlops-glue window resubmit {d.model} {window_id}`."
+        if rejected
+        else "\nThe window is kept; the sweep retries, and the event stays in the queue / DLQ for `mlops-glue dlq replay`."
+    )
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": title}},
         _section(f"{who}*{error[:500]}*"),
-        _section(
-            "\n".join(f"• {r}" for r in d.reasons)
-            + "\nThe window is kept; the sweep retries, and the event stays in the queue / DLQ for `mlops-glue dlq replay`."
-        ),
+        _section("\n".join(f"• {r}" for r in d.reasons) + then),
         _context(d),
     ]
     return Message(text=f"{who}{title}: {error[:300]}", blocks=blocks, channel=channel)

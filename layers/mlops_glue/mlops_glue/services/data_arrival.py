@@ -18,8 +18,11 @@ Per object (one S3 "Object Created" event, delivered at least once, in any order
    budget: recorded with reasons, the sweep looks again);
 6. ``drive`` submits every pending window: manifest of the window's objects with their versions,
    HTML drift report, Argo workflow named after the decision id (a repeat is "already exists"), ledger
-   and ``LAST_DATASET``, decision record, Slack. A failed submission keeps the window pending, records the
-   failure, alerts once and raises so the SQS message is retried and then kept in the DLQ.
+   and ``LAST_DATASET``, decision record, Slack. An unavailable Argo keeps the window pending, records
+   the failure, alerts once and raises so the SQS message is retried and then kept in the DLQ. A 4xx
+   (Argo rejected the request) is recorded FAILED with Argo's answer, alerted once and moved to the
+   window's ``rejected`` list, so it is not resubmitted on every message (a poison pill); a human
+   re-queues it with ``mlops-glue window resubmit``.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
+from mlops_glue.adapters.argo import ArgoError, ArgoRejectedError, Submitted, WorkflowSubmitter
 from mlops_glue.adapters.s3 import ObjectMissingError, ObjectStore, S3Uri, put_json
 from mlops_glue.adapters.slack import Message, Notifier
 from mlops_glue.adapters.state import ConflictError, StateError, StateStore
 from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdict, decide_window
+from mlops_glue.keys import last_dataset_key, outbox_key, retrain_ledger_key, window_key
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
@@ -59,6 +63,7 @@ INLINE_MAX = 48 * 1024  # compressed payload bytes kept in the DynamoDB item (li
 MAX_ATTEMPTS = 200  # optimistic-concurrency retries of one window write (a storm makes many)
 MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
 IN_FLIGHT_TTL = 30.0  # seconds an Argo "in flight" answer is reused within one execution environment
+MAX_REJECTED = 20  # windows Argo rejected, kept in the window document for ``window show`` / resubmit
 MARKER_NAMES = ("_SUCCESS", "_committed", "_started", "_temporary", "_metadata", "_common_metadata")
 
 
@@ -303,22 +308,6 @@ def _unpack(blob: bytes) -> tuple[dict[str, list[Any]], Payload]:
     return p.objects, p
 
 
-def window_key(model: str) -> tuple[str, str]:
-    return f"MODEL#{model}", "WINDOW"
-
-
-def ledger_key(model: str) -> tuple[str, str]:
-    return f"MODEL#{model}", "LEDGER#retrain"
-
-
-def last_dataset_key(model: str) -> tuple[str, str]:
-    return f"MODEL#{model}", "LAST_DATASET"
-
-
-def outbox_key(model: str) -> tuple[str, str]:
-    return f"MODEL#{model}", "OUTBOX"
-
-
 def _new_window(
     seq: int, now: datetime, previous: str | None, pending: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -460,36 +449,14 @@ class DataArrival:
         why = skip_reason(ref, mcfg)
         if why is not None:
             logger.info("object skipped", extra={"uri": ref.uri, "model": model, "reason": why})
-            self._record(
-                Decision(
-                    decision_id=make_decision_id("retrain-ignore", ref.oid),
-                    model=model,
-                    kind=Kind.RETRAIN,
-                    outcome=Outcome.IGNORED,
-                    reasons=[f"{ref.key}: {why}"],
-                    inputs=[ref.uri],
-                    config_hash=self.cfg.hash(),
-                )
-            )
-            return ObjectResult("skipped", model, reason=why).to_dict()
+            return self._ignore(model, ref, why).to_dict()
         profile = self.profile(model)
         try:
             counts = self._count(profile, ref)
         except Exception as exc:
             if _is_missing(exc):
                 why = f"object version no longer exists: {type(exc).__name__}"
-                self._record(
-                    Decision(
-                        decision_id=make_decision_id("retrain-ignore", ref.oid),
-                        model=model,
-                        kind=Kind.RETRAIN,
-                        outcome=Outcome.IGNORED,
-                        reasons=[f"{ref.key}: {why}"],
-                        inputs=[ref.uri],
-                        config_hash=self.cfg.hash(),
-                    )
-                )
-                return ObjectResult("skipped", model, reason=why).to_dict()
+                return self._ignore(model, ref, why).to_dict()
             raise
         rows = int(counts.rows)
         problems = self._file_problems(counts)
@@ -497,6 +464,22 @@ class DataArrival:
             return self._reject(model, ref, rows, problems).to_dict()
         self.metrics.emit("RowsReceived", rows, "Count", {"model": model})
         return self._merge(model, mcfg, ref, counts.to_bytes(), rows, receive_count).to_dict()
+
+    def _ignore(self, model: str, ref: ObjectRef, why: str) -> ObjectResult:
+        """Record why an object routed to ``model`` is not counted (not data, or gone) and skip it."""
+        self._record(
+            Decision(
+                decision_id=make_decision_id("retrain-ignore", ref.oid),
+                model=model,
+                kind=Kind.RETRAIN,
+                outcome=Outcome.IGNORED,
+                reasons=[f"{ref.key}: {why}"],
+                inputs=[ref.uri],
+                config_hash=self.cfg.hash(),
+                created_at=self.clock(),
+            )
+        )
+        return ObjectResult("skipped", model, reason=why)
 
     @staticmethod
     def _file_problems(counts: Any) -> list[str]:
@@ -531,6 +514,7 @@ class DataArrival:
             evidence={"verdict": "data_quality", "rows": rows, "problems": problems[:20]},
             inputs=[ref.uri],
             config_hash=self.cfg.hash(),
+            created_at=self.clock(),
         )
         self._record(d)
         self._notify(model, msgs.rejected_message(d, self._channel(model)))
@@ -649,6 +633,7 @@ class DataArrival:
                     ),
                     "model": model,
                     "previous_payload_uri": uri,  # closed windows' blobs are kept (the manifest's source)
+                    "rejected": list(doc.get("rejected", [])),
                 }
                 closed = (doc["window_id"],)
             else:
@@ -715,7 +700,7 @@ class DataArrival:
         trigger, _ = readiness(stats, mcfg.retrain, now)
         if trigger is None:
             return decide_window(stats, mcfg.retrain, now, ledger=None)
-        ledger_doc = self.store.get(*ledger_key(model))
+        ledger_doc = self.store.get(*retrain_ledger_key(model))
         runs = list((ledger_doc.data if ledger_doc else {}).get("runs", []))
         known = {r.get("decision_id") for r in runs}
         gpu = mcfg.retrain.budget.gpu_hours_per_run
@@ -792,6 +777,7 @@ class DataArrival:
             evidence={**verdict.evidence, "defer": list(verdict.defer)},
             inputs=_inputs(objects),
             config_hash=self.cfg.hash(),
+            created_at=self.clock(),
         )
         self._record(d)
         if "budget" in verdict.defer:
@@ -810,7 +796,9 @@ class DataArrival:
                 continue
             try:
                 done.append(self._submit(model, claimed))
-            except ArgoError as exc:
+            except ArgoRejectedError as exc:  # Argo said no (4xx): retrying the same request cannot help
+                self._rejected(model, claimed, exc)
+            except ArgoError as exc:  # unavailable: keep it pending, the message and the sweep retry
                 errors.append(self._failed(model, claimed, exc))
         if errors:
             raise DriveError("; ".join(errors))
@@ -868,6 +856,7 @@ class DataArrival:
             evidence={**entry["evidence"], "trigger": entry["trigger"], "window_id": entry["window_id"]},
             inputs=_inputs(objects),
             config_hash=self.cfg.hash(),
+            created_at=self.clock(),
         )
 
     def _submit(self, model: str, entry: dict[str, Any]) -> Submitted:
@@ -891,7 +880,7 @@ class DataArrival:
         )
         now = self.clock()
         gpu = mcfg.retrain.budget.gpu_hours_per_run
-        self.store.update(*ledger_key(model), lambda led: record_run(led, now, gpu, d.decision_id))
+        self.store.update(*retrain_ledger_key(model), lambda led: record_run(led, now, gpu, d.decision_id))
         self._set_last_dataset(model, entry, manifest_uri)
         d.action = {
             "workflow": submitted.name,
@@ -955,6 +944,55 @@ class DataArrival:
             extra={"model": model, "decision_id": d.decision_id, "error": error[:300]},
         )
         return f"{model}/{entry['window_id']}: {error}"
+
+    def _rejected(self, model: str, entry: dict[str, Any], exc: ArgoRejectedError) -> None:
+        """Argo refused the submission: record FAILED with its answer, alert once, stop submitting it.
+
+        The entry moves from ``pending`` to ``rejected`` in the window document (shown by
+        ``mlops-glue window show``); its payload blob, hence the manifest, is kept. After fixing the
+        cause a human runs ``mlops-glue window resubmit MODEL WINDOW_ID`` to put it back in ``pending``.
+        Raising instead would fail every later message of the model into the DLQ (a poison pill).
+        """
+        objects, _ = _unpack(self.objects.get_bytes(entry["payload_uri"]))
+        d = self._decision_for(model, entry, objects)
+        d.outcome = Outcome.FAILED
+        error = f"{type(exc).__name__}: {exc}"
+        d.reasons = [*d.reasons, f"Argo rejected the submission, not retried: {error}"[:600]]
+        d.action = {"error": error[:500], "window_id": entry["window_id"], "rejected": "true"}
+        self._record(d)
+        self.metrics.emit("Decisions", 1, "Count", {"model": model, "outcome": Outcome.FAILED.value})
+        now = self.clock()
+        moved: list[bool] = []
+
+        def reject(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            moved.clear()
+            if not doc:
+                return None
+            pending = doc.get("pending", [])
+            hit = [e for e in pending if e["window_id"] == entry["window_id"]]
+            if not hit:
+                return None  # already resolved by another driver
+            e = {**hit[0], "lease_until": None, "last_error": error[:300], "rejected_at": now.isoformat()}
+            doc["pending"] = [x for x in pending if x["window_id"] != entry["window_id"]]
+            doc["rejected"] = [*doc.get("rejected", []), e][-MAX_REJECTED:]
+            moved.append(True)
+            return doc
+
+        self.store.update(*window_key(model), reject)
+        if moved:
+            mcfg = self.cfg.model(model)
+            self._notify(
+                model, msgs.failure_message(d, error, self._channel(model), mcfg.notify.oncall, rejected=True)
+            )
+        logger.error(
+            "retraining rejected by Argo",
+            extra={"model": model, "decision_id": d.decision_id, "error": error[:300]},
+        )
+
+    def resubmit(self, model: str, window_id: str) -> list[Submitted]:
+        """Put a window Argo rejected back in ``pending`` (after the cause is fixed) and submit it."""
+        requeue_rejected(self.store, model, window_id)
+        return self.drive(model)
 
     def _manifest(self, model: str, entry: dict[str, Any], objects: dict[str, list[Any]]) -> dict[str, Any]:
         mcfg = self.cfg.model(model)
@@ -1057,9 +1095,35 @@ class DataArrival:
         doc = dict(got.data)
         payload = doc.pop("payload", None) or {}
         doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
-        for e in doc.get("pending", []):
+        for e in [*doc.get("pending", []), *doc.get("rejected", [])]:
             e.pop("evidence", None)
         return {"model": model, "version": got.version, "window": doc}
+
+
+def requeue_rejected(store: StateStore, model: str, window_id: str) -> dict[str, Any]:
+    """Move a rejected window back to ``pending`` (the next message, sweep or ``drive`` submits it).
+
+    Returns the entry; KeyError when the model has no rejected window ``window_id``.
+    """
+    found: list[dict[str, Any]] = []
+
+    def requeue(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        found.clear()
+        rejected = (doc or {}).get("rejected", [])
+        hit = [e for e in rejected if e["window_id"] == window_id]
+        if doc is None or not hit:
+            return None
+        e = {k: v for k, v in hit[0].items() if k != "rejected_at"}
+        e.update(lease_until=None, alerted=False)
+        doc["rejected"] = [x for x in rejected if x["window_id"] != window_id]
+        doc["pending"] = [*doc.get("pending", []), e]
+        found.append(e)
+        return doc
+
+    store.update(*window_key(model), requeue)
+    if not found:
+        raise KeyError(f"{model} has no window {window_id!r} rejected by Argo")
+    return found[0]
 
 
 def _inputs(objects: dict[str, list[Any]]) -> list[str]:
