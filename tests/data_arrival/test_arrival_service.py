@@ -9,11 +9,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from arrival_helpers import BUCKET, MODEL, PREFIX, Harness, eb_event, make_config, write_parquet
+from arrival_helpers import BUCKET, MODEL, PREFIX, Harness, config_text, eb_event, make_config, write_parquet
 from mlops_glue.adapters.argo import ArgoRejectedError, ArgoUnavailableError, MemorySubmitter
-from mlops_glue.adapters.slack import MemoryNotifier
+from mlops_glue.adapters.slack import MemoryNotifier, Message
+from mlops_glue.config import parse_config
 from mlops_glue.drift.synth import make_table
 from mlops_glue.keys import last_dataset_key, outbox_key, retrain_ledger_key, window_key
+from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Outcome
 from mlops_glue.services import data_arrival as da
 from mlops_glue.services.data_arrival import DataArrival, DriveError
@@ -330,6 +332,20 @@ def test_slack_down_never_blocks_the_training_and_the_notice_is_resent(
     assert svc.sweep().notices_resent == 1
     assert len(h.notifier.messages) == 1 and "Retraining" in h.notifier.messages[0].text
     assert svc.sweep().notices_resent == 0
+
+
+def test_the_sweep_resends_every_configured_models_notices_of_every_flow(profile: Any) -> None:
+    doc = json.loads(config_text())
+    doc["models"]["churn"] = {}  # no data section: only promotion / feedback post for it
+    h = Harness(parse_config(json.dumps(doc)), profile, notifier=MemoryNotifier(fail=True))
+    alert = Message(":rotating_light: churn degraded in staging", [{"type": "section"}], "#ml", "1.0001")
+    assert not post_or_keep(h.notifier, h.store, "churn", alert).ok
+    svc = h.service()
+    report = svc.sweep()
+    assert (report.notices_resent, report.notices_waiting) == (0, 1)
+    h.notifier.fail = False
+    assert svc.sweep().notices_resent == 1 and h.notifier.messages == [alert]
+    assert svc.sweep().notices_resent == 0 and h.notifier.messages == [alert]
 
 
 def test_large_windows_spill_to_s3_and_stay_consistent(

@@ -25,6 +25,8 @@ from mlops_glue.adapters.state import MemoryStateStore
 from mlops_glue.adapters.values_yaml import read_value
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions.feedback import parse_notification
+from mlops_glue.keys import outbox_key
+from mlops_glue.outbox import resend
 from mlops_glue.records import Kind, Outcome
 from mlops_glue.services.feedback import (
     FeedbackInProgressError,
@@ -296,6 +298,29 @@ def test_auto_rollback_off_alerts_only(world: World, bare_repo: Path, tmp_path: 
     assert "auto_rollback is off" in r.decision.reasons
     assert bare_log(bare_repo) == log
     assert any(":rotating_light:" in t and "churn" in t for t in texts(world.notifier))
+
+
+def test_an_alert_slack_refused_waits_in_the_outbox_and_is_resent_once(world: World, bare_repo: Path) -> None:
+    # auto_rollback off: the alert is the only action, so a Slack outage must not lose it
+    bump = world.promotion.promote("churn", "7", "staging", reason="t", inputs=["t"]).action["commit"]
+    before = len(world.notifier.messages)
+    world.notifier.fail = True
+
+    r = world.notify("on-health-degraded", bump, app="churn-stg", health="Degraded")
+
+    assert r.decision.outcome is Outcome.DEFERRED and len(world.notifier.messages) == before
+    recorded = world.store.get_decision(r.decision.decision_id)
+    assert recorded is not None and recorded.evidence["slack_kept"] is True
+    assert "unavailable" in recorded.evidence["slack_error"]
+    kept = world.store.get(*outbox_key("churn"))
+    assert kept is not None and len(kept.data["items"]) == 1
+    assert world.notify("on-health-degraded", bump, app="churn-stg", health="Degraded").duplicate
+    assert len(world.store.get(*outbox_key("churn")).data["items"]) == 1  # type: ignore[union-attr]
+    world.notifier.fail = False
+    assert resend(world.notifier, world.store, world.config.models) == (1, 0)
+    assert resend(world.notifier, world.store, world.config.models) == (0, 0)
+    alerts = [t for t in texts(world.notifier)[before:] if ":rotating_light:" in t]
+    assert len(alerts) == 1 and "churn" in alerts[0] and len(world.notifier.messages) == before + 1
 
 
 # ------------------------------------------------------------------------------ humans

@@ -14,6 +14,8 @@ from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
 from mlops_glue.config import parse_config
 from mlops_glue.guards import block_version, blocked_versions, pause
+from mlops_glue.keys import outbox_key
+from mlops_glue.outbox import resend
 from mlops_glue.records import Outcome
 from mlops_glue.services.promotion import PromotionService, build_promotion_service, promotion_message
 from mlops_glue.webhooks import WebhookEvent, parse_event
@@ -299,3 +301,22 @@ def test_blocked_prefixes_name_every_environment_and_only_that_version() -> None
     v12 = pr_branch("fraud-detection", "production", "12", PRODUCTION, "model.version")
     assert v1.startswith(version_prefix("fraud-detection", "production", "1"))
     assert not any(v12.startswith(p) for p in prefixes)
+
+
+def test_a_notice_slack_refused_waits_in_the_outbox_and_is_resent_once(env: Env, bare_repo: Path) -> None:
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+    env.slack.fail = True
+
+    d = env.service.gate("fraud-detection", "2", inputs=["mlflow-delivery:abc"])
+
+    assert d.outcome is Outcome.ACTED and "version: 2\n" in bare_file(bare_repo, STAGING)  # never undone
+    assert env.slack.messages == []
+    kept = env.store.get(*outbox_key("fraud-detection"))
+    assert kept is not None and [i["channel"] for i in kept.data["items"]] == ["#ml-fraud"]
+    json.dumps(kept.data)  # plain JSON, as the DynamoDB store keeps it
+    assert resend(env.slack, env.store, env.config.models) == (0, 1)  # still down: kept, in order
+    env.slack.fail = False
+    assert resend(env.slack, env.store, env.config.models) == (1, 0)
+    assert resend(env.slack, env.store, env.config.models) == (0, 0)
+    [msg] = env.slack.messages
+    assert msg == promotion_message(d, "#ml-fraud")

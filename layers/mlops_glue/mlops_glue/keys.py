@@ -33,5 +33,5 @@ def last_dataset_key(model: str) -> tuple[str, str]:
 
 
 def outbox_key(model: str) -> tuple[str, str]:
-    """Slack notices of the data-arrival flow that failed to post, waiting for the sweep."""
+    """Slack notices of any flow that failed to post, waiting for the sweep (``mlops_glue.outbox``)."""
     return model_pk(model), "OUTBOX"

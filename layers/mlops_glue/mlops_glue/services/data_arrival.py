@@ -51,7 +51,8 @@ from mlops_glue.adapters.state import ConflictError, StateError, StateStore
 from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdict, decide_window
-from mlops_glue.keys import last_dataset_key, outbox_key, retrain_ledger_key, window_key
+from mlops_glue.keys import last_dataset_key, retrain_ledger_key, window_key
+from mlops_glue.outbox import post_or_keep, resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
@@ -227,6 +228,7 @@ class SweepReport:
     submitted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     notices_resent: int = 0
+    notices_waiting: int = 0
 
 
 @dataclass(frozen=True)
@@ -1044,7 +1046,13 @@ class DataArrival:
                 report.submitted.extend(s.name for s in self.drive(model))
             except (DriveError, StateError) as exc:
                 report.failed.append(f"{model}: {exc}")
-            report.notices_resent += self.resend_notices(model)
+        # every flow's kept notices (promotion, feedback too): this sweep is the one scheduled function
+        try:
+            report.notices_resent, report.notices_waiting = resend(
+                self.notifier, self.store, list(self.cfg.models)
+            )
+        except StateError as exc:
+            report.failed.append(f"outbox: {exc}")
         return report
 
     # ---------------------------------------------------------------- notices and records
@@ -1054,31 +1062,7 @@ class DataArrival:
 
     def _notify(self, model: str, message: Message) -> None:
         """Post; a failure never undoes the action: the notice waits in the model's outbox for the sweep."""
-        posted = self.notifier.post(message)
-        if posted.ok:
-            return
-        logger.warning("Slack notice kept for retry", extra={"model": model, "error": posted.error})
-        item = {"text": message.text, "blocks": message.blocks, "channel": message.channel}
-        self.store.update(
-            *outbox_key(model), lambda doc: {"items": [*((doc or {}).get("items", [])), item][-50:]}
-        )
-
-    def resend_notices(self, model: str) -> int:
-        """Post the notices that failed earlier; returns how many went out."""
-        got = self.store.get(*outbox_key(model))
-        items = list((got.data if got else {}).get("items", []))
-        sent = 0
-        for item in items:
-            if not self.notifier.post(
-                Message(item["text"], item.get("blocks") or [], item.get("channel"))
-            ).ok:
-                break
-            sent += 1
-        if sent:
-            self.store.update(
-                *outbox_key(model), lambda doc: {"items": list((doc or {}).get("items", []))[sent:]}
-            )
-        return sent
+        post_or_keep(self.notifier, self.store, model, message)
 
     def _record(self, d: Decision) -> None:
         self.store.record_decision(d)

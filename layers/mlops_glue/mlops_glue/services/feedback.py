@@ -27,12 +27,13 @@ from typing import Any, Protocol
 from mlops_glue import guards
 from mlops_glue.adapters.gitops import CommitInfo, GitOpsConflictError, GitOpsRepo
 from mlops_glue.adapters.registry import ModelRegistry
-from mlops_glue.adapters.slack import Message, Notifier
-from mlops_glue.adapters.state import StateStore
+from mlops_glue.adapters.slack import Message, Notifier, Posted
+from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.adapters.values_yaml import read_value, version_editor
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
+from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.services import feedback_messages as messages
 from mlops_glue.services.promotion import close_blocked_promotions
@@ -349,10 +350,23 @@ class FeedbackService:
             commit_url,
         )
         if msg is not None:
-            posted = self.notifier.post(msg)
-            if not posted.ok:
-                decision.evidence["slack_error"] = posted.error or "unknown"
+            self._post(model if mc else None, msg, decision)
         return decision
+
+    def _post(self, model: str | None, msg: Message, decision: Decision) -> None:
+        """Post; a failure is noted in the evidence and the alert waits in the model's outbox for the sweep."""
+        if not model:  # not a configured model: the sweep would never resend it; the evidence is all
+            posted = self.notifier.post(msg)
+        else:
+            try:
+                posted = post_or_keep(self.notifier, self.store, model, msg)
+                if not posted.ok:
+                    decision.evidence["slack_kept"] = True
+            except StateError as exc:
+                logger.error("Slack alert for %s lost (store down): %s", decision.decision_id, exc)
+                posted = Posted(False, error=f"not posted, not kept: {exc}")
+        if not posted.ok:
+            decision.evidence["slack_error"] = posted.error or "unknown"
 
     def _revert(
         self, plan: Plan, model: str, env: str, dep: Deployment, action: dict[str, str]

@@ -29,6 +29,7 @@ from mlops_glue.decisions.promote import (
 )
 from mlops_glue.guards import active_pause, block_version, blocked_versions
 from mlops_glue.names import InvalidNameError, check_name, check_version
+from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent
 
@@ -402,9 +403,16 @@ class PromotionService:
                 if decision.model in self.config.models
                 else None
             )
-            posted = self.notifier.post(promotion_message(decision, channel))
-            if not posted.ok:
-                logger.warning("Slack notice for %s not posted: %s", decision.decision_id, posted.error)
+            message = promotion_message(decision, channel)
+            try:  # a failed post of a configured model waits in its outbox for the sweep
+                if decision.model in self.config.models:
+                    posted = post_or_keep(self.notifier, self.store, decision.model, message)
+                else:
+                    posted = self.notifier.post(message)
+                if not posted.ok:
+                    logger.warning("Slack notice for %s not posted: %s", decision.decision_id, posted.error)
+            except StateError as exc:
+                logger.error("Slack notice for %s lost (store down): %s", decision.decision_id, exc)
         return decision
 
 
