@@ -177,8 +177,9 @@ def _story(
 ) -> DemoResult:
     """Start everything (each stop registered on ``stack``), tell the story, collect the result."""
     from mlops_glue.config import parse_config
-    from mlops_glue.localfront import LocalFront
     from mlops_glue.services.alarms import template_parameters
+
+    from glue_local.localfront import LocalFront
 
     log_path = workdir / "functions.log"
     log = stack.enter_context(open(log_path, "a", encoding="utf-8", buffering=1))  # noqa: SIM115

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import IO, Any
 
-from mlops_glue.localfront import LocalContext
-
 from glue_local.aws_local import FunctionDef
+from glue_local.localfront import LocalContext
 
 
 @dataclass

@@ -22,7 +22,7 @@ import yaml
 from glue_local.argo_api import SpecViolationError, submit_path_ok, validate
 
 
-class _Server:
+class LocalServer:
     """A threaded HTTP server on 127.0.0.1 with a free port, started and stopped explicitly."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
@@ -48,6 +48,13 @@ class _Server:
         self._httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+
+    def __enter__(self) -> Any:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class _JsonHandler(BaseHTTPRequestHandler):
@@ -87,7 +94,7 @@ def load_templates(folder: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 @dataclass
-class ArgoStandin(_Server):
+class ArgoStandin(LocalServer):
     """``POST /api/v1/workflows/{ns}/submit`` and ``GET /api/v1/workflows/{ns}``, validated and recorded."""
 
     templates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -229,7 +236,7 @@ class Posted:
 
 
 @dataclass
-class SlackStandin(_Server):
+class SlackStandin(LocalServer):
     """An incoming webhook (``POST /hooks/...``) and ``chat.postMessage`` with a bot token."""
 
     token: str | None = None

@@ -56,24 +56,12 @@ def stack(aws: Any) -> dict[str, str]:
     return create_stack(ROOT / "template.yaml", params, aws)
 
 
-class FakeLambdaContext:
-    """Enough of the Lambda context for Powertools' decorators."""
-
-    function_name = "mlops-glue-test"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mlops-glue-test"
-    memory_limit_in_mb = 512
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/mlops-glue-test"
-    log_stream_name = "2026/11/23/[$LATEST]test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> Any:
+    """Enough of the Lambda context for Powertools' decorators (the demo's LocalContext)."""
+    from glue_local.localfront import LocalContext
+
+    return LocalContext("mlops-glue-test")
 
 
 @pytest.fixture(autouse=True)

@@ -166,9 +166,9 @@ class Harness:
             **kw,
         )
         if svc.idempotency_config is not None:
-            from tests.conftest import FakeLambdaContext
+            from glue_local.localfront import LocalContext
 
-            svc.idempotency_config.register_lambda_context(FakeLambdaContext())  # type: ignore[arg-type]
+            svc.idempotency_config.register_lambda_context(LocalContext("mlops-glue-test"))  # type: ignore[arg-type]
         return svc
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from gitops_fixtures import bare_file, bare_log, seed_bare_repo, values_text
 from mlops_glue import runtime
-from mlops_glue.localfront import LocalFront
 
+from glue_local.localfront import LocalFront
 from glue_local.servers import wait_for
 
 pytestmark = pytest.mark.slow

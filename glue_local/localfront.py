@@ -1,6 +1,6 @@
 """A local HTTP front for Function URL handlers: turns an ``http.server`` request into the Lambda event.
 
-The local demo and the end-to-end tests point real senders (MLflow's webhooks, Argo CD's
+Not shipped in the Lambda layer. The local demo and the end-to-end tests point real senders (MLflow's webhooks, Argo CD's
 notifications) at it; each request becomes a Lambda Function URL event (payload format 2.0, the shape
 of ``shared/specs/aws-events/lambdaFunctionUrlEvent.json``), the handler runs in-process, and its
 ``{"statusCode", "headers", "body"}`` answer goes back to the sender. Local use only (127.0.0.1).
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from glue_local.standins import LocalServer
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -85,10 +86,10 @@ def function_url_event(
     return event
 
 
-class LocalFront:
+class LocalFront(LocalServer):
     """A threaded HTTP server on 127.0.0.1 routing path prefixes to in-process Function URL handlers."""
 
-    def __init__(self, routes: dict[str, tuple[str, Handler]], port: int = 0) -> None:
+    def __init__(self, routes: dict[str, tuple[str, Handler]]) -> None:
         """``routes``: path prefix → (function name, handler)."""
         self.routes = dict(routes)
         self.requests: list[dict[str, Any]] = []  # (event, status) of every request, for the demo's story
@@ -115,14 +116,7 @@ class LocalFront:
 
             do_POST = do_GET = do_PUT = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Request)
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Request)
 
     def dispatch(
         self, method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
@@ -146,21 +140,3 @@ class LocalFront:
         status = int(result["statusCode"])
         self.requests.append({"path": path, "status": status, "body": data.decode(errors="replace")[:2000]})
         return status, {str(k): str(v) for k, v in (result.get("headers") or {}).items()}, data
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="LocalFront", daemon=True)
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalFront:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
