@@ -1,6 +1,6 @@
 """Local AWS for the demo: the stack from ``template.yaml`` on moto's server, and AWS's deliveries.
 
-* Stack: :func:`mlops_glue.devstack.create_stack` creates the template's tables, queues and alarms;
+* Stack: :func:`glue_local.devstack.create_stack` creates the template's tables, queues and alarms;
   this adds what the template refers to but leaves to others — the data bucket (Terraform creates it:
   versioned, EventBridge notifications on), the data-arrival EventBridge rule (created from the
   template's own ``DataArrivalRule``), the secrets and the configuration parameter (the template's
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_glue.devstack import Resolver, create_stack, load_template
+from glue_local.devstack import Resolver, create_stack, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"

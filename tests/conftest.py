@@ -42,7 +42,7 @@ def aws() -> Iterator[Any]:
 @pytest.fixture
 def stack(aws: Any) -> dict[str, str]:
     """The template's tables, queues and alarms created on moto, stage ``dev``."""
-    from mlops_glue.devstack import create_stack
+    from glue_local.devstack import create_stack
 
     params = {
         "Stage": "dev",

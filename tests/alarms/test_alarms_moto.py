@@ -21,12 +21,12 @@ from mlops_glue import runtime
 from mlops_glue.adapters.slack import SlackNotifier
 from mlops_glue.adapters.state import DynamoStateStore
 from mlops_glue.config import parse_config
-from mlops_glue.devstack import create_stack
 from mlops_glue.keys import last_dataset_key
 from mlops_glue.services import training
 from mlops_glue.services.alarms import template_parameters
 
 from glue_local.cloudwatch import evaluate, eventbridge, sns
+from glue_local.devstack import create_stack
 from glue_local.standins import ArgoStandin, SlackStandin
 from tests.alarms.conftest import CONFIG, MANIFEST
 from tests.conftest import ROOT
@@ -165,7 +165,7 @@ def test_degraded_metric_to_one_emergency_workflow_and_one_alert_then_recovery_i
 
 
 def test_the_template_routes_only_our_alarms_with_retries_and_a_dlq() -> None:
-    from mlops_glue.devstack import load_template
+    from glue_local.devstack import load_template
 
     res = load_template(ROOT / "template.yaml")["Resources"]
     fn = res["CloudwatchAlarmFunction"]["Properties"]

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 import yaml
-from mlops_glue.devstack import Resolver, load_template
 from mlops_glue.services.training import P_DATASET, P_DECISION, P_MODEL, P_REASON
 
 from glue_local.argo_api import validate
+from glue_local.devstack import Resolver, load_template
 from tests.conftest import ROOT
 
 
