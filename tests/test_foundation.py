@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from mlops_glue.adapters.state import ConflictError, DynamoStateStore, MemoryStateStore, StateStore
 from mlops_glue.config import ConfigError, parse_config, parse_duration
-from mlops_glue.names import InvalidNameError, check_name, check_version
+from mlops_glue.names import InvalidNameError, canonical_version, check_name, check_version, version_number
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
 
 CONFIG = """
@@ -78,6 +78,21 @@ def test_versions() -> None:
     for bad in ["../1", "1/2", "", "1 2", "~1", "1..2"]:
         with pytest.raises(InvalidNameError):
             check_version(bad)
+
+
+@pytest.mark.parametrize("good", ["1", "12", "999999999999999999", 7])
+def test_canonical_versions_accept_mlflow_numbers(good: object) -> None:
+    assert canonical_version(good) == str(good)
+    assert version_number(good) == int(str(good))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["012", "+3", " 3", "3 ", "3.0", "0", "-1", "", "abc", "v3", "1e3", "0x1f", True, None, 3.0, "1" * 19],
+)
+def test_canonical_versions_reject_lookalikes(bad: object) -> None:
+    with pytest.raises(InvalidNameError, match="positive integers"):
+        canonical_version(bad)
 
 
 def test_decision_id_is_stable_and_distinct() -> None:

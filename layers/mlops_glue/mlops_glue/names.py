@@ -6,6 +6,7 @@ import re
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$")
 _VERSION = re.compile(r"^[0-9A-Za-z](?:[0-9A-Za-z._-]{0,62})$")
+_CANONICAL = re.compile(r"[1-9][0-9]{0,17}")
 
 
 class InvalidNameError(ValueError):
@@ -34,3 +35,23 @@ def check_version(value: str) -> str:
     ):
         raise InvalidNameError(f"invalid version {value!r}")
     return value
+
+
+def canonical_version(value: object) -> str:
+    """The canonical form of an MLflow model version: a positive integer without sign, zeros or spaces.
+
+    MLflow numbers registered versions 1, 2, 3, … and sends them as strings. Every blocklist, pause and
+    ordering check takes the canonical form, so ``"012"``, ``"+3"``, ``" 3"``, ``"3.0"``, ``"0"`` or
+    ``True`` can never slip past a check of ``12`` or ``3``: they are rejected, not guessed at.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _CANONICAL.fullmatch(value):
+        shown = repr(value)[:40]
+        raise InvalidNameError(f"invalid model version {shown}: MLflow versions are positive integers")
+    return value
+
+
+def version_number(value: object) -> int:
+    """The canonical version as an integer, for ordering (raises InvalidNameError like canonical_version)."""
+    return int(canonical_version(value))
