@@ -293,19 +293,18 @@ def test_persistent_conflict_gives_up_with_a_conflict_error(gh: FakeGitHub, repo
 
 def test_pull_request_opened_reused_and_older_one_closed(gh: FakeGitHub, repo: GitHubRepo) -> None:
     first = repo.open_pull_request(
-        PROD, bump("1", "2"), "glue/m/production/v2-a", "Promote v2", "why", {"Glue-Version": "2"}
+        {PROD: bump("1", "2")}, "glue/m/production/v2-a", "Promote v2", "why", {"Glue-Version": "2"}
     )
-    again = repo.open_pull_request(PROD, bump("1", "2"), "glue/m/production/v2-a", "Promote v2", "why", {})
+    again = repo.open_pull_request({PROD: bump("1", "2")}, "glue/m/production/v2-a", "Promote v2", "why", {})
     newer = repo.open_pull_request(
-        PROD,
-        bump("1", "3"),
+        {PROD: bump("1", "3")},
         "glue/m/production/v3-b",
         "Promote v3",
         "why",
         {},
         supersede_prefix="glue/m/production/",
     )
-    nothing = repo.open_pull_request(PROD, lambda t: t, "glue/m/production/v1-c", "t", "b", {})
+    nothing = repo.open_pull_request({PROD: lambda t: t}, "glue/m/production/v1-c", "t", "b", {})
 
     assert first is not None and first.number == 1 and not first.reused
     assert again is not None and again.reused and again.number == 1
@@ -330,7 +329,7 @@ def test_close_pull_requests_comments_and_closes_only_the_matching_open_ones(
         ("mlops-glue/m/staging/v12-c", "12"),
     ]:
         path = STAGING if "/staging/" in branch else PROD
-        assert repo.open_pull_request(path, bump("1", new), branch, f"Promote {branch}", "why", {})
+        assert repo.open_pull_request({path: bump("1", new)}, branch, f"Promote {branch}", "why", {})
     gh.log.clear()
 
     closed = repo.close_pull_requests("mlops-glue/m/production/v12-", "v12 is blocked: rolled back")

@@ -403,8 +403,7 @@ class FeedbackService:
             [*d.reasons, "", f"Reverts the version change of {bump.sha}.", f"Decision: {d.decision_id}"]
         )
         pr = self.repo.open_pull_request(
-            dep.path,
-            version_editor(self._key(model, env), plan.restore_version, dep.path),
+            {dep.path: version_editor(self._key(model, env), plan.restore_version, dep.path)},
             branch,
             title,
             body,

@@ -313,8 +313,7 @@ class PromotionService:
                 decision.action = {"commit": res.sha or "", "url": res.url or "", "file": path}
             else:
                 pr = self.repo.open_pull_request(
-                    path,
-                    edit,
+                    {path: edit},
                     pr_branch(model, env, version, path, target.key),
                     title,
                     body,
