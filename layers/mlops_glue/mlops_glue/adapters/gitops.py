@@ -16,6 +16,10 @@ class GitOpsError(Exception):
     """The GitOps repository could not be read or written."""
 
 
+class GitOpsMissingFileError(GitOpsError):
+    """A file the change edits does not exist on the branch (a configuration error: not retried)."""
+
+
 class GitOpsConflictError(GitOpsError):
     """The branch moved under us (409/422 on a stale sha, or a rejected push) after every retry."""
 

@@ -22,13 +22,15 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from mlops_glue import targets
 from mlops_glue.adapters.gitops import (
     CommitInfo,
     Edits,
     GitOpsConflictError,
     GitOpsError,
+    GitOpsMissingFileError,
     GitOpsRepo,
     PullRequest,
     WriteResult,
@@ -41,11 +43,11 @@ _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update 
 
 
 def check_repo_path(path: str) -> str:
-    """Return ``path`` when it is a relative path inside the repository (no ``..``, no absolute path)."""
-    p = PurePosixPath(path)
-    if not path or p.is_absolute() or ".." in p.parts or "\\" in path or path.startswith("-"):
-        raise GitOpsError(f"refusing path {path!r}: it must stay inside the repository")
-    return str(p)
+    """Return ``path`` when it is a relative path inside the repository (GitOpsError otherwise)."""
+    try:
+        return targets.check_repo_path(path)
+    except targets.TargetError as exc:
+        raise GitOpsError(str(exc)) from None
 
 
 def _redact(text: str) -> str:
@@ -187,7 +189,7 @@ class GitRepo(GitOpsRepo):
         try:
             return file.read_bytes().decode("utf-8")
         except FileNotFoundError:
-            raise GitOpsError(f"{path} does not exist on {self.branch}") from None
+            raise GitOpsMissingFileError(f"{path} does not exist on {self.branch}") from None
         except UnicodeDecodeError as exc:
             raise GitOpsError(f"{path} is not UTF-8 text: {exc}") from exc
 
