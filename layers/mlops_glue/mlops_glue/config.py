@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -135,6 +136,21 @@ class Gate(_Model):
     min_improvement: float = 0.0
 
 
+def _target_path(v: str) -> str:
+    parse_path(v)  # a TargetError (a ValueError) names the segment
+    return v
+
+
+def _value_template(v: str) -> str:
+    parse_template(v)
+    return v
+
+
+TargetPath = Annotated[str, AfterValidator(_target_path)]
+ValueTemplate = Annotated[str, AfterValidator(_value_template)]
+RepoPath = Annotated[str, AfterValidator(check_repo_path)]
+
+
 class DocumentSelector(_Model):
     """One document of a multi-document file, by its ``kind`` and ``metadata.name``."""
 
@@ -145,36 +161,17 @@ class DocumentSelector(_Model):
 class Target(_Model):
     """One value a promotion writes: a file, optionally one of its documents, a path, the value to write."""
 
-    file: str | None = Field(None, description="repository path; default from gitops.path_template")
+    file: RepoPath | None = Field(None, description="repository path; default from gitops.path_template")
     document: DocumentSelector | None = Field(None, description="for a multi-document file: {kind, name}")
-    path: str = Field(
+    path: TargetPath = Field(
         "model.version", description="e.g. spec.source.helm.parameters[name=model.version].value"
     )
-    value: str = Field(
+    value: ValueTemplate = Field(
         "{version}", description="template: {version} {model} {env} {run_id} {source} {alias} {tags.NAME}"
     )
     image: Literal["tag", "digest"] | None = Field(
         None, description="the path holds an image reference: edit only its tag (or @sha256 digest)"
     )
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, v: str) -> str:
-        parse_path(v)  # a TargetError (a ValueError) names the segment
-        return v
-
-    @field_validator("value")
-    @classmethod
-    def _value(cls, v: str) -> str:
-        parse_template(v)
-        return v
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, v: str | None) -> str | None:
-        if v is not None:
-            check_repo_path(v)
-        return v
 
 
 class Environment(_Model):
@@ -185,10 +182,12 @@ class Environment(_Model):
     environment and ``commit`` for every other one, whether the environment is listed or not.
     """
 
-    file: str | None = Field(None, description="values file; default from gitops.path_template")
+    file: RepoPath | None = Field(None, description="values file; default from gitops.path_template")
     document: DocumentSelector | None = None
-    key: str = Field("model.version", description="the path of the value (same syntax as targets[].path)")
-    value: str = "{version}"
+    key: TargetPath = Field(
+        "model.version", description="the path of the value (same syntax as targets[].path)"
+    )
+    value: ValueTemplate = "{version}"
     image: Literal["tag", "digest"] | None = None
     targets: tuple[Target, ...] = Field(default=(), description="several edits in one commit or pull request")
     mode: Literal["commit", "pull_request"] | None = Field(
@@ -202,8 +201,6 @@ class Environment(_Model):
         shorthand = {"file", "document", "key", "value", "image"} & self.model_fields_set
         if self.targets and shorthand:
             raise ValueError(f"use either targets or {', '.join(sorted(shorthand))}, not both")
-        if not self.targets:
-            Target(file=self.file, document=self.document, path=self.key, value=self.value, image=self.image)
         return self
 
     def edit_targets(self) -> tuple[Target, ...]:

@@ -552,7 +552,7 @@ def _headline(decision: Decision) -> str:
         return f"{head}; closed its open promotion PRs: {closed}" if closed else head
     if decision.outcome is Outcome.REJECTED and a.get("tag", "").endswith("failed"):
         return f"{who}{v} failed the gate: not promoted"
-    if decision.outcome is Outcome.REJECTED:
+    if decision.outcome in (Outcome.REJECTED, Outcome.IGNORED):
         return f"{who}{v} not promoted to *{decision.environment}*"
     return f"Promotion of {who}{v} to *{decision.environment}* {decision.outcome.value}"
 
