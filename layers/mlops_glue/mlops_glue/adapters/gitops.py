@@ -16,8 +16,8 @@ class GitOpsError(Exception):
     """The GitOps repository could not be read or written."""
 
 
-class GitOpsMissingFileError(GitOpsError):
-    """A file the change edits does not exist on the branch (a configuration error: not retried)."""
+class GitOpsFileError(GitOpsError):
+    """A file the change edits is missing, a directory or not UTF-8 text (not an outage: not retried)."""
 
 
 class GitOpsConflictError(GitOpsError):

@@ -30,7 +30,7 @@ from mlops_glue.adapters.gitops import (
     Edits,
     GitOpsConflictError,
     GitOpsError,
-    GitOpsMissingFileError,
+    GitOpsFileError,
     GitOpsRepo,
     PullRequest,
     WriteResult,
@@ -189,9 +189,11 @@ class GitRepo(GitOpsRepo):
         try:
             return file.read_bytes().decode("utf-8")
         except FileNotFoundError:
-            raise GitOpsMissingFileError(f"{path} does not exist on {self.branch}") from None
+            raise GitOpsFileError(f"{path} does not exist on {self.branch}") from None
+        except IsADirectoryError:
+            raise GitOpsFileError(f"{path} is a directory") from None
         except UnicodeDecodeError as exc:
-            raise GitOpsError(f"{path} is not UTF-8 text: {exc}") from exc
+            raise GitOpsFileError(f"{path} is not UTF-8 text: {exc}") from exc
 
     def _write_worktree(self, path: str, text: str) -> None:
         (self.path / check_repo_path(path)).write_bytes(text.encode("utf-8"))

@@ -85,9 +85,14 @@ def _short(exc: Exception) -> str:
     return " ".join(str(exc).split())[:300]
 
 
+MAX_BYTES = 2 * 1024 * 1024  # GitOps files are small; a larger one is not ours to rewrite
+
+
 def _parse(text: str, where: str) -> tuple[list[Any], list[Any]]:
     from ruamel.yaml.error import YAMLError
 
+    if len(text) > MAX_BYTES:
+        raise ValuesEditError(f"{where} is larger than {MAX_BYTES // 1024 // 1024} MiB: edit it by hand")
     try:
         nodes = list(_yaml("rt").compose_all(text))
         data = list(_yaml("safe").load_all(text))

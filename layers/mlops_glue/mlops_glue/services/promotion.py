@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mlops_glue.adapters.gitops import GitOpsError, GitOpsMissingFileError, GitOpsRepo
+from mlops_glue.adapters.gitops import GitOpsError, GitOpsFileError, GitOpsRepo
 from mlops_glue.adapters.registry import ModelRegistry, ModelVersion, RegistryError
 from mlops_glue.adapters.slack import Message, Notifier
 from mlops_glue.adapters.state import StateError, StateStore
@@ -356,7 +356,7 @@ class PromotionService:
                     decision.action["superseded"] = ", ".join(closed)
                 if pr.merged_sha:
                     decision.action["merged"] = pr.merged_sha
-        except (TargetError, GitOpsMissingFileError) as exc:
+        except (TargetError, GitOpsFileError) as exc:
             return self._settle(base, reasons, Outcome.FAILED, f"not deployed: {exc}; nothing was written")
         except GitOpsError as exc:
             return self._failed(did, model, env, inputs, f"writing {', '.join(change.files)}: {exc}", base)
