@@ -168,6 +168,7 @@ def test_argocd_application_helm_parameter(make: Make) -> None:
 
     branch = d.action["branch"]
     assert flow.backend.file(app, branch) == APPLICATION.replace('value: "v3"', 'value: "v4"')
+    assert trailers(flow, branch) == ours(d, "production", "4")
     body = flow.backend.pr_body(branch)
     assert '-          value: "v3"\n+          value: "v4"\n' in body
     assert "spec.source.helm.parameters[name=model.version].value" in body
@@ -231,7 +232,13 @@ def test_pinned_image_digest_edit_keeps_repository_and_tag(make: Make) -> None:
 
     d = flow.promote("4", image_digest=DIGEST_NEW)
 
-    assert flow.backend.file(path, d.action["branch"]) == PINNED.replace(DIGEST_OLD, DIGEST_NEW)
+    branch = d.action["branch"]
+    assert flow.backend.file(path, branch) == PINNED.replace(DIGEST_OLD, DIGEST_NEW)
+    assert trailers(flow, branch) == ours(d, "production", "4")
+    assert (
+        f"-          image: 'registry.example.com/models/fraud-detection:v3@{DIGEST_OLD}'\n"
+        in flow.backend.pr_body(branch)
+    )
 
 
 def test_kustomize_images_new_tag(make: Make) -> None:
@@ -245,6 +252,7 @@ def test_kustomize_images_new_tag(make: Make) -> None:
 
     assert d.outcome is Outcome.ACTED, d.reasons
     assert flow.backend.file(path) == KUSTOMIZATION.replace("newTag: v3", "newTag: v4")
+    assert trailers(flow) == ours(d, "staging", "4")
 
 
 def test_applicationset_list_element_leaves_the_other_models_untouched(make: Make) -> None:
@@ -258,6 +266,7 @@ def test_applicationset_list_element_leaves_the_other_models_untouched(make: Mak
 
     assert d.outcome is Outcome.ACTED, d.reasons
     assert flow.backend.file(path) == APPLICATION_SET.replace('version: "3"', 'version: "4"')
+    assert trailers(flow) == ours(d, "staging", "4")
 
 
 @pytest.mark.parametrize("mode", ["commit", "pull_request"])
