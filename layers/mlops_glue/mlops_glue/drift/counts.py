@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlops_glue.drift import source as io_
+from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.drift.profile import (
     ColumnProfile,
     Profile,
@@ -300,11 +301,13 @@ def _unf(x: float | str) -> float:
 
 
 class _Counter:
-    """Counts one source's batches into fresh column counts."""
+    """Counts one source's pieces into fresh column counts, the columns of a piece in threads."""
 
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
+    def __init__(self, profile: Profile, pool: ColumnPool) -> None:
+        self.profile, self.pool = profile, pool
         self.window = WindowCounts.empty(profile)
+        self.by_name = {c.name: c for c in profile.compared}
+        self.binners = profile.binners  # built here, before any thread reads them
         self.index = {
             c.name: {_key(v, c): i for i, v in enumerate(c.categories or [])}
             for c in profile.compared
@@ -314,19 +317,23 @@ class _Counter:
     def reset(self) -> None:
         self.window = WindowCounts.empty(self.profile)
 
-    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+    def add(self, piece: io_.Piece) -> None:
         w = self.window
-        w.rows += batch.num_rows
-        for name in batch.schema.names:
-            counts = w.columns.get(name)
-            if counts is None:
-                continue
-            col = self.profile.column(name)
-            arr = batch.column(name)
-            if isinstance(counts, NumericCounts):
-                self._numeric(counts, col, arr)
-            else:
-                self._categorical(counts, col, arr)
+        w.rows += piece.rows
+        table = piece.table
+        jobs = [
+            (counts, self.by_name[name], table.column(i))
+            for i, name in enumerate(table.schema.names)
+            if (counts := w.columns.get(name)) is not None
+        ]
+        self.pool.map(self._one, jobs)
+
+    def _one(self, job: tuple[ColumnCounts, ColumnProfile, Any]) -> None:
+        counts, col, arr = job
+        if isinstance(counts, NumericCounts):
+            self._numeric(counts, col, arr)
+        else:
+            self._categorical(counts, col, arr)
 
     def _numeric(self, out: NumericCounts, col: ColumnProfile, arr: Any) -> None:
         x, nulls, nonfinite = numeric_values(arr)
@@ -334,7 +341,7 @@ class _Counter:
         out.nonfinite += nonfinite
         if len(x) == 0:
             return
-        c, o, e = bin_sums(self.profile.binners[col.name], x, out.at_edge is not None)
+        c, o, e = bin_sums(self.binners[col.name], x, out.at_edge is not None)
         out.counts += c
         out.offsets += o
         if out.at_edge is not None:
@@ -394,41 +401,36 @@ def count_batch(
     s3_client: Any = None,
     source_id: str | None = None,
     progress: io_.Progress | None = None,
+    threads: int | None = None,
 ) -> WindowCounts:
     """Count one CSV or Parquet batch (path, ``s3://`` URI or binary file object) into ``profile``'s bins.
 
-    Data problems are recorded, never raised; :class:`SourceError` for I/O failures.
+    Parquet row groups are read in column batches (bounded memory at any width), CSV in blocks sized to
+    its width; the columns of each piece are counted in ``threads`` threads (default: the cores this
+    process may use). Data problems are recorded, never raised; :class:`SourceError` for I/O failures.
     """
     src = io_.open_source(source, fmt=fmt, s3_client=s3_client)
     sid = source_id or src.uri
-    counter = _Counter(profile)
     stats = io_.ReadStats()
-    try:
-        if src.fmt == "parquet":
-            schema = io_.parquet_schema(src)
-            names = list(schema.names)
-            check = _schema_check(profile, names, {n: schema.field(n).type for n in names})
-            wanted = [c.name for c in profile.compared if c.name in names and c.name not in check["retyped"]]
-            dictionary = [
-                c.name
-                for c in profile.compared
-                if c.name in wanted and c.kind == "categorical" and c.family == "string"
-            ]
-            batches: Iterable[Any] = io_.iter_parquet(src, wanted, dictionary, progress)
-        else:
-            names = io_.csv_header(src)
-            check = _schema_check(profile, names, None)
-            types = {c.name: _csv_type(c) for c in profile.compared if c.name in names}
-            batches = io_.iter_csv(src, types, stats, progress, include=list(types))
-        for batch in batches:
-            if io_.is_restart(batch):
-                counter.reset()
-                continue
-            counter.add(batch)
-    except io_.DataFormatError as exc:
-        return replace(
-            WindowCounts.empty(profile), files=1, read_errors=1, errors=(f"{sid}: {exc}",), sources=(sid,)
-        )
+    with ColumnPool(threads) as pool:
+        counter = _Counter(profile, pool)
+        try:
+            if src.fmt == "parquet":
+                check = _count_parquet(profile, src, counter, progress)
+            else:
+                names = io_.csv_header(src)
+                check = _schema_check(profile, names, None)
+                types = {c.name: _csv_type(c) for c in profile.compared if c.name in names}
+                block = io_.csv_block_size(len(names))
+                for batch in io_.iter_csv(src, types, stats, progress, block_size=block, include=list(types)):
+                    if io_.is_restart(batch):
+                        counter.reset()
+                        continue
+                    counter.add(io_.Piece(batch, batch.num_rows))
+        except io_.DataFormatError as exc:
+            return replace(
+                WindowCounts.empty(profile), files=1, read_errors=1, errors=(f"{sid}: {exc}",), sources=(sid,)
+            )
     w = counter.window
     w.files, w.sources = 1, (sid,)
     if w.rows == 0:
@@ -444,3 +446,20 @@ def count_batch(
         if c.n == 0 and bad:  # nothing in the column parses: it changed type (e.g. numbers -> text)
             w.retyped[f"{name}: string"] = rows
     return w
+
+
+def _count_parquet(
+    profile: Profile, src: io_.Source, counter: _Counter, progress: io_.Progress | None
+) -> dict[str, Any]:
+    """Count a Parquet source row group by row group, each in column batches; its schema check."""
+    compared = {c.name: c for c in profile.compared}
+    with io_.ParquetReader(src, []) as probe:
+        schema = probe.file.schema_arrow
+    names = list(schema.names)
+    check = _schema_check(profile, names, {n: schema.field(n).type for n in names})
+    wanted = [n for n in names if n in compared and n not in check["retyped"]]
+    dictionary = [n for n in wanted if compared[n].kind == "categorical" and compared[n].family == "string"]
+    with io_.ParquetReader(src, dictionary) as reader:
+        for piece in reader.pieces(reader.row_major(wanted), progress):
+            counter.add(piece)
+    return check

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mlops_glue.drift import source as io_
 from mlops_glue.drift.binning import Binner
+from mlops_glue.drift.parallel import ColumnPool
 
 PROFILE_VERSION: Literal[1] = 1
 DEFAULT_BINS = 1000
@@ -36,8 +37,18 @@ INT_CATEGORICAL_MAX = 10
 FEW_VALUES = 5
 SMALL_REFERENCE = 1000
 """Evidently's switch: references of at most this many values are judged by exact tests (p-values)."""
-SAMPLE_SIZE = 200_000
-"""Values per column sampled in the first pass to place the bin edges (counts are exact regardless)."""
+SAMPLE_SIZE = 50_000
+"""Values per column sampled in the first pass to place the bin edges (counts are exact regardless): 50
+per bin, as in the binned-vs-exact tests (tests/drift/test_drift_stats.py)."""
+PASS1_ROWS = 200_000
+"""Rows of a Parquet reference, in row groups spread over the file, that the first pass reads."""
+SAMPLE_BUDGET = 64 << 20
+"""Bytes of samples held at once (Parquet: one batch of columns; CSV: every column, capped to fit)."""
+MAX_BIN_RATIO = 3.0
+"""A bin holding more than this many times the share the first-pass sample gave it means the edges,
+placed on part of the file, do not fit the whole: the column is read again over every row group."""
+DISTINCT_BUDGET = 2_000_000
+"""Distinct categorical values tracked over all columns (a wide file of huge cardinality stays bounded)."""
 _DISTINCT_LIMIT = 100_000  # distinct values tracked per categorical column before the rest go to "other"
 
 Family = Literal["numeric", "string", "bool", "temporal", "other"]
@@ -291,28 +302,49 @@ def square_sum(x: np.ndarray[Any, Any]) -> float:
 
 
 class _Pass1:
-    """First pass over one column: type, null counts, a small distinct set and a uniform sample."""
+    """First pass over one column: type, a small distinct set and a uniform sample of its values.
 
-    def __init__(self, name: str, dtype: pa.DataType, seed: int) -> None:
+    The sample is a Bernoulli sample (each value kept with probability ``rate``); when it grows past twice
+    its cap every kept value is kept again with probability 1/2 and the rate halves, so it stays a
+    uniform sample of at most ``2 * cap`` values whatever the row count.
+    """
+
+    def __init__(self, name: str, dtype: pa.DataType, seed: int, cap: int, rate: float = 1.0) -> None:
         self.name, self.dtype, self.family = name, dtype, family_of(dtype)
         self.rng = np.random.default_rng(seed)
         self.distinct: set[Any] | None = set()
-        self.sample: np.ndarray[Any, Any] = np.empty(0)
-        self.keys: np.ndarray[Any, Any] = np.empty(0)
+        self.cap, self.rate = cap, rate
+        self.parts: list[np.ndarray[Any, Any]] = []
+        self.kept = 0
 
     def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        if self.family == "numeric":
-            x, _, _ = numeric_values(arr)
-            if self.distinct is not None:
-                self.distinct.update(np.unique(x[:1_000_000]).tolist())
-                if len(self.distinct) > max(INT_CATEGORICAL_MAX, FEW_VALUES):
-                    self.distinct = None
-            keys = self.rng.random(len(x))
-            self.sample = np.concatenate([self.sample, x])
-            self.keys = np.concatenate([self.keys, keys])
-            if len(self.sample) > SAMPLE_SIZE:
-                keep = np.argpartition(self.keys, SAMPLE_SIZE)[:SAMPLE_SIZE]
-                self.sample, self.keys = self.sample[keep], self.keys[keep]
+        if self.family != "numeric":
+            return
+        x, _, _ = numeric_values(arr)
+        if self.distinct is not None:
+            self._track(x)
+        # a subset is a copy; all of it is copied too: a view would hold the whole Arrow buffer
+        x = x[self.rng.random(len(x)) < self.rate] if self.rate < 1.0 else x.copy()
+        self.parts.append(x)
+        self.kept += len(x)
+        while self.kept > 2 * self.cap:
+            x = np.concatenate(self.parts)
+            x = x[self.rng.random(len(x)) < 0.5]
+            self.parts, self.kept, self.rate = [x], len(x), self.rate / 2
+
+    def _track(self, x: np.ndarray[Any, Any]) -> None:
+        limit = max(INT_CATEGORICAL_MAX, FEW_VALUES)
+        assert self.distinct is not None
+        if len(np.unique(x[:4096])) > limit:  # a continuous column shows itself in its first values
+            self.distinct = None
+            return
+        self.distinct.update(np.unique(x).tolist())
+        if len(self.distinct) > limit:
+            self.distinct = None
+
+    @property
+    def sample(self) -> np.ndarray[Any, Any]:
+        return np.concatenate(self.parts) if self.parts else np.empty(0)
 
     def kind(self) -> Kind:
         if self.family in ("string", "bool"):
@@ -332,14 +364,28 @@ def _edges(sample: np.ndarray[Any, Any], bins: int) -> np.ndarray[Any, Any]:
     Edges are rounded to 12 significant digits (any edges are valid: the counts are exact) to keep the
     document short.
     """
+    return _layout(sample, bins)[0]
+
+
+def _layout(sample: np.ndarray[Any, Any], bins: int) -> tuple[np.ndarray[Any, Any], bool]:
+    """:func:`_edges` and whether they are the sample's distinct values (discrete), from one sort."""
     if len(sample) == 0:
-        return np.zeros(1)
-    uniq = np.unique(sample)
+        return np.zeros(1), False
+    x = np.sort(sample)
+    first = np.empty(len(x), dtype=bool)
+    first[0] = True
+    np.not_equal(x[1:], x[:-1], out=first[1:])
+    uniq = x[first]
     if len(uniq) <= bins:
-        return np.asarray(uniq, dtype=np.float64)
-    qs = np.quantile(sample, np.linspace(0, 1, bins + 1)[1:-1])
+        return np.asarray(uniq, dtype=np.float64), True
+    # np.quantile's default (linear) on the sorted sample, without sorting it again
+    pos = np.linspace(0, 1, bins + 1)[1:-1] * (len(x) - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, len(x) - 1)
+    frac = pos - lo
+    qs = x[lo] + (x[hi] - x[lo]) * frac
     rounded = np.array([float(f"{q:.12g}") for q in qs])
-    return np.asarray(np.unique(np.concatenate([[uniq[0]], rounded])), dtype=np.float64)
+    return np.asarray(np.unique(np.concatenate([[uniq[0]], rounded])), dtype=np.float64), False
 
 
 class _Pass2Numeric:
@@ -352,6 +398,7 @@ class _Pass2Numeric:
         self.nulls = self.nonfinite = 0
         self.shift, self.s1, self.s2 = shift, 0.0, 0.0
         self.lo, self.hi = math.inf, -math.inf
+        self.expected: np.ndarray[Any, Any] | None = None  # per-bin shares the pass-1 sample predicted
 
     def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
         x, nulls, nonfinite = numeric_values(arr)
@@ -368,6 +415,43 @@ class _Pass2Numeric:
         self.s1 += float(d.sum())
         self.s2 += square_sum(d)
         self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
+
+    def edges_fit(self) -> bool:
+        """Whether the edges placed from a part of the file fit the whole of it.
+
+        Discrete edges (the values themselves) fit when every value is an edge; quantile edges when no bin
+        holds more than :data:`MAX_BIN_RATIO` times the share the sample gave it (at least one bin's worth).
+        Counts are exact either way: a misfit only makes bins uneven, which widens the Wasserstein bound.
+        """
+        n = int(self.counts.sum())
+        if n == 0:
+            return True
+        if self.eq is not None:
+            return bool(self.counts[0] == 0 and np.array_equal(self.counts[1:], self.eq[1:]))
+        if self.expected is None:
+            return True
+        share = self.counts / n
+        floor = 1.0 / len(self.counts)
+        return bool(np.all(share <= MAX_BIN_RATIO * np.maximum(self.expected, floor)))
+
+
+class _Categories:
+    """Exact value counts of a categorical column (up to ``limit`` distinct values, the rest "other")."""
+
+    def __init__(self, family: Family, limit: int) -> None:
+        self.family, self.limit = family, limit
+        self.table: dict[Any, int] = {}
+        self.nulls = self.other = 0
+
+    def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
+        values, counts, nulls = category_keys(arr, self.family)
+        self.nulls += nulls
+        table = self.table
+        for v, c in zip(values, counts.tolist(), strict=True):
+            if v in table or len(table) < self.limit:
+                table[v] = table.get(v, 0) + c
+            else:
+                self.other += c
 
 
 def category_keys(
@@ -415,8 +499,17 @@ def build_profile(
     fmt: str | None = None,
     s3_client: Any = None,
     progress: io_.Progress | None = None,
+    threads: int | None = None,
+    sample_size: int = SAMPLE_SIZE,
 ) -> Profile:
-    """Profile a CSV or Parquet reference in two streamed passes (edges from a sample, then exact counts).
+    """Profile a CSV or Parquet reference in two streamed passes: bin edges from a sample, exact counts.
+
+    Parquet: the first pass reads only row groups spread over the file (at least :data:`PASS1_ROWS`
+    rows), one batch of columns at a time; the second reads every row group in column batches and counts
+    exactly. A column whose edges turn out not to fit the whole file (ordered data: see
+    :meth:`_Pass2Numeric.edges_fit`), or that proves numeric where the part looked categorical, is read
+    again alone with both passes over every row group. CSV: both passes read the whole file (types are
+    inferred over all of it), in blocks sized to its width. Columns are handled in ``threads`` threads.
 
     Raises :class:`ProfileError` when the reference is unusable (unreadable, empty, no columns) and
     :class:`SourceError` when it cannot be read at all.
@@ -424,141 +517,281 @@ def build_profile(
     if bins < 10:
         raise ValueError("bins must be >= 10")
     src = io_.open_source(source, fmt=fmt, s3_client=s3_client)
-    stats = io_.ReadStats()
-
-    def batches(columns: dict[str, pa.DataType] | None, phase: float) -> Any:
-        def prog(f: float) -> None:
-            if progress:
-                progress(phase + f / 2)
-
+    b = _Build(bins, category_cap, sample_size, progress)
+    with ColumnPool(threads) as pool:
+        b.pool = pool
         try:
-            if src.fmt == "parquet":
-                yield from io_.iter_parquet(src, None, [], prog)
-            else:
-                yield from io_.iter_csv(src, columns or {}, stats, prog, widen=columns is None)
+            rows = b.parquet(src) if src.fmt == "parquet" else b.csv(src)
         except io_.DataFormatError as exc:
             raise ProfileError(f"{src.uri}: {exc}") from exc
-
-    # pass 1: schema, kinds, samples for the edges
-    first: dict[str, _Pass1] = {}
-    rows = 0
-    for batch in batches(None, 0.0):
-        if io_.is_restart(batch):  # a CSV column needed a wider type: start over
-            first, rows = {}, 0
-            continue
-        if not first:
-            first = {
-                n: _Pass1(n, t, i)
-                for i, (n, t) in enumerate(zip(batch.schema.names, batch.schema.types, strict=True))
-            }
-        for name, p1 in first.items():
-            if name in batch.schema.names:
-                p1.add(batch.column(name))
-        rows += batch.num_rows
-    if not first or rows == 0:
-        raise ProfileError(f"{src.uri}: the reference has no rows")
-    if stats.bad_rows:
-        raise ProfileError(
-            f"{src.uri}: {stats.bad_rows} malformed rows in the reference ({stats.bad_row_examples[0]})"
-        )
-
-    kinds = {name: p.kind() for name, p in first.items()}
-    numeric: dict[str, _Pass2Numeric] = {}
-    for name, p in first.items():
-        if kinds[name] == "numeric":
-            shift = float(np.mean(p.sample)) if len(p.sample) else 0.0
-            edges = _edges(p.sample, bins)
-            discrete = len(np.unique(p.sample)) <= bins  # edges are the values themselves
-            numeric[name] = _Pass2Numeric(edges, shift, discrete)
-    cats: dict[str, dict[Any, int]] = {name: {} for name in first if kinds[name] == "categorical"}
-    cat_nulls: dict[str, int] = dict.fromkeys(cats, 0)
-    cat_other: dict[str, int] = dict.fromkeys(cats, 0)
-    other_nulls: dict[str, int] = {name: 0 for name in first if kinds[name] == "ignored"}
-
-    # pass 2: exact counts (CSV typed as pass 1 inferred, so both passes read the same values)
-    types = {name: p.dtype for name, p in first.items()}
-    for batch in batches(types, 0.5):
-        if io_.is_restart(batch):  # pragma: no cover - the same inferred types cannot fail twice
-            continue
-        for name in batch.schema.names:
-            col = batch.column(name)
-            if name in numeric:
-                numeric[name].add(col)
-            elif name in cats:
-                values, counts, nulls = category_keys(col, first[name].family)
-                cat_nulls[name] += nulls
-                table = cats[name]
-                for v, c in zip(values, counts.tolist(), strict=True):
-                    if v in table or len(table) < _DISTINCT_LIMIT:
-                        table[v] = table.get(v, 0) + c
-                    else:
-                        cat_other[name] += c
-            elif name in other_nulls:
-                other_nulls[name] += col.null_count
-
     sha = io_.sha256_of(src) if src.fmt else None
-    columns: list[ColumnProfile] = []
-    for name, p in first.items():
-        base: dict[str, Any] = {"name": name, "dtype": str(p.dtype), "family": p.family, "kind": kinds[name]}
-        if name in numeric:
-            q = numeric[name]
+    return Profile(
+        created_at=datetime.now(UTC),
+        source=SourceInfo(
+            uri=src.uri,
+            format=src.fmt,
+            size=src.size,
+            version_id=src.version_id,
+            etag=src.etag,
+            sha256=sha,
+        ),
+        rows=rows,
+        bins=bins,
+        category_cap=category_cap,
+        columns=[b.column(name, rows) for name in b.first],
+    )
+
+
+def spread_row_groups(row_counts: list[int], want: int) -> list[int]:
+    """Row groups evenly spread over the file whose rows add up to at least ``want`` (all if fewer)."""
+    n = len(row_counts)
+    if sum(row_counts) <= want:
+        return list(range(n))
+    k = max(1, math.ceil(want / (sum(row_counts) / n)))
+    while True:
+        picked = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
+        if sum(row_counts[i] for i in picked) >= want or len(picked) == n:
+            return picked
+        k += 1
+
+
+class _Build:
+    """The state of one profile build: per column its first-pass summary and its exact counts."""
+
+    def __init__(self, bins: int, category_cap: int, sample_size: int, progress: io_.Progress | None) -> None:
+        self.bins, self.category_cap, self.sample_size, self.progress = (
+            bins,
+            category_cap,
+            sample_size,
+            progress,
+        )
+        self.pool: Any = None
+        self.first: dict[str, _Pass1] = {}
+        self.kinds: dict[str, Kind] = {}
+        self.numeric: dict[str, _Pass2Numeric] = {}
+        self.cats: dict[str, _Categories] = {}
+        self.other_nulls: dict[str, int] = {}
+
+    def _phase(self, start: float, span: float) -> io_.Progress | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda f: progress(start + f * span)
+
+    # ------------------------------------------------------------------ pass 1 -> kinds and edges
+
+    def _settle(self, names: list[str]) -> None:
+        """Kinds, edges and fresh second-pass state for columns whose first pass is done."""
+
+        def one(name: str) -> None:
+            p = self.first[name]
+            kind = self.kinds[name] = p.kind()
+            self.numeric.pop(name, None)
+            self.cats.pop(name, None)
+            self.other_nulls.pop(name, None)
+            if kind == "numeric":
+                sample = p.sample
+                edges, discrete = _layout(sample, self.bins)
+                q = _Pass2Numeric(edges, float(np.mean(sample)) if len(sample) else 0.0, discrete)
+                if len(sample):
+                    q.expected = np.bincount(q.binner(sample), minlength=len(edges) + 1) / len(sample)
+                self.numeric[name] = q
+            elif kind == "categorical":
+                self.cats[name] = _Categories(p.family, self._distinct_limit)
+            else:
+                self.other_nulls[name] = 0
+            p.parts = []  # the sample is no longer needed
+
+        self.pool.map(one, names)
+
+    @property
+    def _distinct_limit(self) -> int:
+        """Distinct values tracked per categorical column: 100,000, less when many columns share the
+        budget of :data:`DISTINCT_BUDGET` (never below ten times the category cap)."""
+        n = sum(1 for p in self.first.values() if p.family in ("string", "bool")) or 1
+        return min(_DISTINCT_LIMIT, max(10 * self.category_cap, DISTINCT_BUDGET // n))
+
+    # ------------------------------------------------------------------ pass 2 -> exact counts
+
+    def _count(self, piece: io_.Piece) -> None:
+        table = piece.table
+        names = table.schema.names
+
+        def one(i: int) -> None:
+            name, col = names[i], table.column(i)
+            if name in self.numeric:
+                self.numeric[name].add(col)
+            elif name in self.cats:
+                self.cats[name].add(col)
+            elif name in self.other_nulls:
+                self.other_nulls[name] += col.null_count
+
+        self.pool.map(one, range(table.num_columns))
+
+    # ------------------------------------------------------------------ Parquet
+
+    def parquet(self, src: io_.Source) -> int:
+        with io_.ParquetReader(src, []) as reader:
+            schema = reader.file.schema_arrow
+            rows = int(sum(reader.row_counts))
+            if not schema.names or rows == 0:
+                raise ProfileError(f"{src.uri}: the reference has no rows")
+            names = list(schema.names)
+            part = spread_row_groups(reader.row_counts, PASS1_ROWS)
+            self._parquet_pass1(reader, names, part, self._phase(0.0, 0.3))
+            self._parquet_pass2(reader, names, self._phase(0.3, 0.7))
+            if len(part) < len(reader.row_counts):
+                redo = self._misfits()
+                if redo:  # read those columns again, alone, both passes over every row group
+                    every = list(range(len(reader.row_counts)))
+                    self._parquet_pass1(reader, redo, every, None)
+                    self._parquet_pass2(reader, redo, None)
+        return rows
+
+    def _parquet_pass1(
+        self, reader: io_.ParquetReader, names: list[str], groups: list[int], progress: io_.Progress | None
+    ) -> None:
+        """Column batches outer, the chosen row groups inner: only one batch's samples are held at once."""
+        schema = reader.file.schema_arrow
+        part_rows = sum(reader.row_counts[i] for i in groups)
+        rate = min(1.0, self.sample_size / part_rows) if part_rows else 1.0
+        for name in names:
+            if name not in self.first:
+                self.first[name] = _Pass1(
+                    name, schema.field(name).type, len(self.first), self.sample_size, rate
+                )
+            else:
+                p = self.first[name]
+                self.first[name] = _Pass1(name, p.dtype, int(p.rng.integers(1 << 31)), self.sample_size, rate)
+        sizes: dict[str, int] = {}
+        for i in groups:
+            for k, v in io_._column_sizes(reader.file.metadata, i, set(names)).items():
+                sizes[k] = max(sizes.get(k, 0), v)
+        per_batch = max(1, SAMPLE_BUDGET // (16 * self.sample_size))
+        batches = [
+            run[j : j + per_batch]
+            for run in io_.column_batches(sizes, names, reader.budget)
+            for j in range(0, len(run), per_batch)
+        ]
+        plan = [(i, batch, 0) for batch in batches for i in groups]
+        pieces = reader.pieces(plan, progress)
+        for batch in batches:
+            for _ in groups:
+                self._sample(next(pieces).table, self.first)
+            self._settle(batch)
+
+    def _sample(self, table: pa.Table | pa.RecordBatch, first: dict[str, _Pass1]) -> None:
+        names = table.schema.names
+
+        def one(j: int) -> None:
+            first[names[j]].add(table.column(j))
+
+        self.pool.map(one, range(table.num_columns))
+
+    def _parquet_pass2(
+        self, reader: io_.ParquetReader, names: list[str], progress: io_.Progress | None
+    ) -> None:
+        string_cats = [
+            n for n in names if self.kinds[n] == "categorical" and self.first[n].family == "string"
+        ]
+        with io_.ParquetReader(reader.source, string_cats, reader.budget) as dict_reader:
+            for piece in dict_reader.pieces(dict_reader.row_major(names), progress):
+                self._count(piece)
+
+    def _misfits(self) -> list[str]:
+        """Columns whose kind or edges, settled on part of the file, do not fit the whole of it."""
+        out = [name for name, q in self.numeric.items() if not q.edges_fit()]
+        for name, c in self.cats.items():
+            p = self.first[name]
+            if p.family == "numeric":
+                n = len(c.table)
+                is_int = pa.types.is_integer(p.dtype)
+                if not (n <= FEW_VALUES or (is_int and n <= INT_CATEGORICAL_MAX)):
+                    out.append(name)
+        return out
+
+    # ------------------------------------------------------------------ CSV
+
+    def csv(self, src: io_.Source) -> int:
+        header = io_.csv_header(src)
+        block = io_.csv_block_size(len(header))
+        # the samples of every column are held at once here: cap them to the budget
+        cap = max(1000, min(self.sample_size, SAMPLE_BUDGET // (16 * max(1, len(header)))))
+        stats = io_.ReadStats()
+        rows = 0
+        first: dict[str, _Pass1] = {}
+        for batch in io_.iter_csv(src, {}, stats, self._phase(0.0, 0.5), block_size=block, widen=True):
+            if io_.is_restart(batch):  # a column needed a wider type: start over
+                first, rows = {}, 0
+                continue
+            if not first:
+                first = {
+                    n: _Pass1(n, t, i, cap)
+                    for i, (n, t) in enumerate(zip(batch.schema.names, batch.schema.types, strict=True))
+                }
+            self._sample(batch, first)
+            rows += batch.num_rows
+        if not first or rows == 0:
+            raise ProfileError(f"{src.uri}: the reference has no rows")
+        if stats.bad_rows:
+            raise ProfileError(
+                f"{src.uri}: {stats.bad_rows} malformed rows in the reference ({stats.bad_row_examples[0]})"
+            )
+        self.first = first
+        self._settle(list(first))
+        types = {name: p.dtype for name, p in first.items()}
+        for batch in io_.iter_csv(src, types, io_.ReadStats(), self._phase(0.5, 0.5), block_size=block):
+            if io_.is_restart(batch):  # pragma: no cover - the same inferred types cannot fail twice
+                continue
+            self._count(io_.Piece(batch, batch.num_rows))
+        return rows
+
+    # ------------------------------------------------------------------ the profile
+
+    def column(self, name: str, rows: int) -> ColumnProfile:
+        p = self.first[name]
+        base: dict[str, Any] = {
+            "name": name,
+            "dtype": str(p.dtype),
+            "family": p.family,
+            "kind": self.kinds[name],
+        }
+        if name in self.numeric:
+            q = self.numeric[name]
             n = int(q.counts.sum())
             mean = q.shift + q.s1 / n if n else None
             var = max(q.s2 / n - (q.s1 / n) ** 2, 0.0) if n else None
-            columns.append(
-                ColumnProfile(
-                    **base,
-                    count=n,
-                    nulls=q.nulls,
-                    nonfinite=q.nonfinite,
-                    distinct=len(q.binner.edges) if q.eq is not None else None,
-                    min=q.lo if n else None,
-                    max=q.hi if n else None,
-                    mean=mean,
-                    std=math.sqrt(var) if var is not None else None,
-                    edges=q.binner.edges.tolist(),
-                    counts=q.counts.tolist(),
-                    offsets=q.offsets.tolist(),
-                    at_edge=q.eq.tolist() if q.eq is not None else None,
-                )
+            return ColumnProfile(
+                **base,
+                count=n,
+                nulls=q.nulls,
+                nonfinite=q.nonfinite,
+                distinct=len(q.binner.edges) if q.eq is not None else None,
+                min=q.lo if n else None,
+                max=q.hi if n else None,
+                mean=mean,
+                std=math.sqrt(var) if var is not None else None,
+                edges=q.binner.edges.tolist(),
+                counts=q.counts.tolist(),
+                offsets=q.offsets.tolist(),
+                at_edge=q.eq.tolist() if q.eq is not None else None,
             )
-        elif name in cats:
-            ranked = sorted(cats[name].items(), key=lambda kv: (-kv[1], str(kv[0])))
-            kept, rest = ranked[:category_cap], ranked[category_cap:]
-            n = sum(cats[name].values()) + cat_other[name]
+        if name in self.cats:
+            c = self.cats[name]
+            ranked = sorted(c.table.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            kept, rest = ranked[: self.category_cap], ranked[self.category_cap :]
+            n = sum(c.table.values()) + c.other
             numbers = [float(v) for v, _ in kept] if p.family == "numeric" else []
-            columns.append(
-                ColumnProfile(
-                    **base,
-                    count=n,
-                    nulls=cat_nulls[name],
-                    distinct=len(cats[name]) if not cat_other[name] else None,
-                    min=min(numbers) if numbers else None,
-                    max=max(numbers) if numbers else None,
-                    categories=[v for v, _ in kept],
-                    category_counts=[c for _, c in kept],
-                    other=cat_other[name] + sum(c for _, c in rest),
-                )
+            return ColumnProfile(
+                **base,
+                count=n,
+                nulls=c.nulls,
+                distinct=len(c.table) if not c.other else None,
+                min=min(numbers) if numbers else None,
+                max=max(numbers) if numbers else None,
+                categories=[v for v, _ in kept],
+                category_counts=[c for _, c in kept],
+                other=c.other + sum(c for _, c in rest),
             )
-        else:
-            columns.append(ColumnProfile(**base, count=rows - other_nulls[name], nulls=other_nulls[name]))
-    info = io_  # keep the module name short below
-    return (
-        Profile(
-            created_at=datetime.now(UTC),
-            source=SourceInfo(
-                uri=src.uri,
-                format=src.fmt,
-                size=src.size,
-                version_id=src.version_id,
-                etag=src.etag,
-                sha256=sha,
-            ),
-            rows=rows,
-            bins=bins,
-            category_cap=category_cap,
-            columns=columns,
-        )
-        if info
-        else Profile.model_validate({})
-    )
+        nulls = self.other_nulls[name]
+        return ColumnProfile(**base, count=rows - nulls, nulls=nulls)
