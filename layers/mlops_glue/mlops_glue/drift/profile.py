@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal
@@ -124,9 +125,10 @@ class ColumnProfile(_Doc):
                 raise ValueError(f"column {self.name!r}: counts/offsets must have len(edges) + 1 entries")
             if self.at_edge is not None and len(self.at_edge) != len(self.counts):
                 raise ValueError(f"column {self.name!r}: at_edge must have len(edges) + 1 entries")
-            if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            edges = np.asarray(self.edges, dtype=np.float64)  # vectorised: a wide profile has 10^6 edges
+            if not np.all(edges[1:] > edges[:-1]):
                 raise ValueError(f"column {self.name!r}: edges must be strictly increasing")
-            if self.edges and not all(math.isfinite(e) for e in self.edges):
+            if not np.all(np.isfinite(edges)):
                 raise ValueError(f"column {self.name!r}: edges must be finite")
             if sum(self.counts) != self.count:
                 raise ValueError(f"column {self.name!r}: bin counts do not add up to count")
@@ -264,16 +266,20 @@ def values_view(arr: pa.Array) -> np.ndarray[Any, Any]:
     return x
 
 
-def numeric_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int]:
-    """Finite float64 values of a numeric column, and its counts of nulls (null or NaN) and infinities."""
+def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
+    """A numeric column as float64 numpy values (nulls as NaN), and its count of nulls."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not pa.types.is_float64(arr.type):
         arr = pc.cast(arr, pa.float64())
-    nulls = arr.null_count
-    x = values_view(arr)  # nulls become NaN
+    return values_view(arr), arr.null_count
+
+
+def numeric_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int]:
+    """Finite float64 values of a numeric column, and its counts of nulls (null or NaN) and infinities."""
+    x, nulls = float_view(arr)  # nulls become NaN
     finite = np.isfinite(x)
     if finite.all():
         return x, nulls, 0
@@ -291,7 +297,7 @@ def bin_sums(binner: Binner, x: np.ndarray[Any, Any], with_eq: bool) -> tuple[An
     offsets = np.bincount(idx, weights=x, minlength=k + 1) - counts * anchor
     eq = None
     if with_eq:
-        on_edge = (idx > 0) & (anchor[idx] == x)
+        on_edge = (idx > 0) & (np.take(anchor, idx) == x)
         eq = np.bincount(idx[on_edge], minlength=k + 1)
     return counts, offsets, eq
 
@@ -313,18 +319,27 @@ class _Pass1:
         self.name, self.dtype, self.family = name, dtype, family_of(dtype)
         self.rng = np.random.default_rng(seed)
         self.distinct: set[Any] | None = set()
-        self.cap, self.rate = cap, rate
+        self.cap, self.rate, self.base_rate = cap, rate, rate
         self.parts: list[np.ndarray[Any, Any]] = []
         self.kept = 0
 
-    def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
+    def add(self, arr: pa.Array | pa.ChunkedArray, rows: np.ndarray[Any, Any] | None = None) -> None:
+        """Add a piece of the column; ``rows``, drawn with probability ``rate`` for every column of the
+        piece at once, are the rows sampled (None: draw here)."""
         if self.family != "numeric":
             return
-        x, _, _ = numeric_values(arr)
+        x, _ = float_view(arr)
         if self.distinct is not None:
-            self._track(x)
-        # a subset is a copy; all of it is copied too: a view would hold the whole Arrow buffer
-        x = x[self.rng.random(len(x)) < self.rate] if self.rate < 1.0 else x.copy()
+            self._track(x[np.isfinite(x)])
+        if self.rate >= 1.0:
+            x = x.copy()  # never keep a view: it would hold the whole Arrow buffer
+        elif rows is None:
+            x = np.take(x, np.flatnonzero(self.rng.random(len(x)) < self.rate))
+        else:
+            x = np.take(x, rows)
+            if self.rate < self.base_rate:  # thinned since: thin the shared rows alike
+                x = x[self.rng.random(len(x)) < self.rate / self.base_rate]
+        x = x[np.isfinite(x)]
         self.parts.append(x)
         self.kept += len(x)
         while self.kept > 2 * self.cap:
@@ -384,8 +399,23 @@ def _layout(sample: np.ndarray[Any, Any], bins: int) -> tuple[np.ndarray[Any, An
     hi = np.minimum(lo + 1, len(x) - 1)
     frac = pos - lo
     qs = x[lo] + (x[hi] - x[lo]) * frac
-    rounded = np.array([float(f"{q:.12g}") for q in qs])
-    return np.asarray(np.unique(np.concatenate([[uniq[0]], rounded])), dtype=np.float64), False
+    return np.asarray(np.unique(np.concatenate([[uniq[0]], _round12(qs)])), dtype=np.float64), False
+
+
+def _round12(q: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``q`` rounded to 12 significant digits of its largest magnitude: k / 10^d is the double nearest
+    the short decimal (IEEE division rounds correctly), so each edge prints short in the document."""
+    top = float(np.max(np.abs(q), initial=0.0))
+    if top == 0.0 or not math.isfinite(top):
+        return q
+    d = 11 - math.floor(math.log10(top))
+    if d > 22:  # 10^d is no longer exact: keep the values as they are
+        return q
+    if d >= 0:
+        scale = 10.0**d
+        return np.asarray(np.rint(q * scale) / scale)
+    scale = 10.0**-d
+    return np.asarray(np.rint(q / scale) * scale)
 
 
 class _Pass2Numeric:
@@ -518,13 +548,15 @@ def build_profile(
         raise ValueError("bins must be >= 10")
     src = io_.open_source(source, fmt=fmt, s3_client=s3_client)
     b = _Build(bins, category_cap, sample_size, progress)
-    with ColumnPool(threads) as pool:
+    with ColumnPool(threads) as pool, ThreadPoolExecutor(1) as hasher:
+        # the sha256 streams in a thread of its own (hashlib releases the GIL) while the passes run
+        digest = hasher.submit(io_.sha256_of, src) if src.independent_reads else None
         b.pool = pool
         try:
             rows = b.parquet(src) if src.fmt == "parquet" else b.csv(src)
         except io_.DataFormatError as exc:
             raise ProfileError(f"{src.uri}: {exc}") from exc
-    sha = io_.sha256_of(src) if src.fmt else None
+        sha = digest.result() if digest is not None else io_.sha256_of(src)
     return Profile(
         created_at=datetime.now(UTC),
         source=SourceInfo(
@@ -566,6 +598,7 @@ class _Build:
             progress,
         )
         self.pool: Any = None
+        self._rng = np.random.default_rng(0)
         self.first: dict[str, _Pass1] = {}
         self.kinds: dict[str, Kind] = {}
         self.numeric: dict[str, _Pass2Numeric] = {}
@@ -677,14 +710,16 @@ class _Build:
         pieces = reader.pieces(plan, progress)
         for batch in batches:
             for _ in groups:
-                self._sample(next(pieces).table, self.first)
+                self._sample(next(pieces).table, self.first, rate)
             self._settle(batch)
 
-    def _sample(self, table: pa.Table | pa.RecordBatch, first: dict[str, _Pass1]) -> None:
+    def _sample(self, table: pa.Table | pa.RecordBatch, first: dict[str, _Pass1], rate: float = 1.0) -> None:
         names = table.schema.names
+        # one draw of rows for the whole piece: the same uniform rows of every column
+        rows = np.flatnonzero(self._rng.random(table.num_rows) < rate) if rate < 1.0 else None
 
         def one(j: int) -> None:
-            first[names[j]].add(table.column(j))
+            first[names[j]].add(table.column(j), rows)
 
         self.pool.map(one, range(table.num_columns))
 

@@ -78,6 +78,8 @@ class Source:
     version_id: str | None = None
     etag: str | None = None
     compression: str | None = None
+    independent_reads: bool = True
+    """Each ``opener()`` call reads on its own (False for a caller's file object: one shared position)."""
 
 
 @dataclass
@@ -228,7 +230,13 @@ def open_source(source: Any, *, fmt: str | None = None, s3_client: Any = None) -
                 source.seek(start)
             return _NoClose(source)  # type: ignore[return-value]  # a binary file object
 
-        return Source(str(getattr(source, "name", "<stream>")), fmt, obj_opener, compression=compression)
+        return Source(
+            str(getattr(source, "name", "<stream>")),
+            fmt,
+            obj_opener,
+            compression=compression,
+            independent_reads=False,
+        )
     raise TypeError(f"unsupported source: {type(source).__name__}")
 
 
@@ -302,7 +310,7 @@ def parquet_schema(src: Source) -> pa.Schema:
             raise DataFormatError(f"not a readable Parquet file: {exc}") from exc
 
 
-COLUMN_BATCH_BYTES = 64 << 20
+COLUMN_BATCH_BYTES = 32 << 20
 """Decoded bytes of columns read at once: a wide row group is read this much at a time, whatever its width."""
 
 

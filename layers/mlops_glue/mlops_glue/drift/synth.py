@@ -96,3 +96,75 @@ def write(table: pa.Table, path: str | Path, *, row_group_size: int = 131_072) -
     else:
         pq.write_table(table, path, row_group_size=row_group_size)
     return path
+
+
+# ------------------------------------------------------------------------------------------ wide
+
+WIDE_CATEGORIES = [f"v{i}" for i in range(8)]
+
+
+def wide_names(columns: int) -> list[str]:
+    """``n0000``… numeric and every tenth column (``c0009``, ``c0019``…) categorical."""
+    return [f"c{j:04d}" if j % 10 == 9 else f"n{j:04d}" for j in range(columns)]
+
+
+def wide_drifted(columns: int) -> list[str]:
+    """The tenth of the columns :func:`wide_table` drifts: numeric ``n0010, n0020…`` (not every
+    hundredth) and categorical ``c0099, c0199…``; sorted."""
+    names = wide_names(columns)
+    return sorted(names[j] for j in range(columns) if (j % 10 == 0 and j % 100 != 0) or j % 100 == 99)
+
+
+def wide_table(rows: int, seed: int, columns: int = 1000, *, drift: bool = False) -> pa.Table:
+    """``rows`` × ``columns``: numeric columns of five distribution families (rounded to 4 decimals, as
+    measured data is), categorical columns of 8 strings, nulls in every 50th column; with ``drift`` the
+    :func:`wide_drifted` columns shift by half a standard deviation (numeric) or reverse their category
+    shares (categorical), the others keep their distribution."""
+    rng = np.random.default_rng(seed)
+    drifted = set(wide_drifted(columns)) if drift else set()
+    cols: dict[str, pa.Array] = {}
+    weights = np.arange(len(WIDE_CATEGORIES), 0, -1, dtype=np.float64)
+    dictionary = pa.array(WIDE_CATEGORIES)
+    for j, name in enumerate(wide_names(columns)):
+        mask = rng.random(rows) < 0.05 if j % 50 == 7 else None
+        if name.startswith("c"):
+            w = weights[::-1] if name in drifted else weights
+            idx = rng.choice(len(w), size=rows, p=w / w.sum()).astype(np.int32)
+            arr = pa.DictionaryArray.from_arrays(pa.array(idx, mask=mask), dictionary).cast(pa.string())
+            cols[name] = arr
+            continue
+        x = _numeric(j % 20, rng, rows, False)
+        if name in drifted:
+            x = x + 0.5 * float(np.std(x))
+        cols[name] = pa.array(np.round(x, 4), mask=mask)
+    return pa.table(cols)
+
+
+def write_wide(
+    path: str | Path,
+    rows: int,
+    seed: int,
+    columns: int = 1000,
+    *,
+    drift: bool = False,
+    row_group_size: int = 65_536,
+) -> Path:
+    """Write :func:`wide_table` data of ``rows`` rows as Parquet (row groups of ``row_group_size``) or CSV,
+    one row group's worth generated at a time (memory stays that of one chunk)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer: Any = None
+    try:
+        for k, start in enumerate(range(0, rows, row_group_size)):
+            t = wide_table(min(row_group_size, rows - start), seed * 100_003 + k, columns, drift=drift)
+            if writer is None:
+                writer = (
+                    pacsv.CSVWriter(path, t.schema)
+                    if path.suffix == ".csv"
+                    else pq.ParquetWriter(path, t.schema)
+                )
+            writer.write_table(t)
+    finally:
+        if writer is not None:
+            writer.close()
+    return path
