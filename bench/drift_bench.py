@@ -1,9 +1,11 @@
 """Drift engine benchmark steps. Each step runs in its own process (``python bench/drift_bench.py STEP
 ARGS``) and prints one JSON line: in-process seconds, peak RSS in MB and the flagged columns.
 
-Steps: ``gen`` (datasets), ``read`` (raw pyarrow read: the floor), ``profile`` (our profile build),
+Steps: ``gen`` (datasets), ``gen-wide`` (the wide datasets), ``read`` (raw pyarrow read: the floor),
+``read-columns`` (raw read of the same column batches our engine reads), ``profile`` (our profile build),
 ``check`` (our check against a prebuilt profile), ``scipy`` (naive: full arrays, ks_2samp / chi-square),
 ``evidently`` (DataDriftPreset), ``read-variant`` (row groups vs iter_batches, CSV block sizes).
+``profile`` and ``check`` take an optional thread count (default: every core).
 """
 
 from __future__ import annotations
@@ -49,6 +51,38 @@ def gen(out: str, rows: str, scale_rows: str) -> dict[str, Any]:
         assert pw is not None
         pw.close()
     return {"seconds": 0.0, "rss_mb": _rss_mb(), "flagged": []}
+
+
+def gen_wide(path: str, rows: str, columns: str, seed: str, drift: str) -> dict[str, Any]:
+    """One wide file (Parquet or CSV by suffix), written a row group at a time; kept if it exists."""
+    from mlops_glue.drift import synth
+
+    if not Path(path).exists():
+        tmp = Path(path).with_name(Path(path).name + ".part" + Path(path).suffix)
+        synth.write_wide(tmp, int(rows), int(seed), int(columns), drift=drift == "drift")
+        tmp.rename(path)
+    return {"seconds": 0.0, "rss_mb": _rss_mb(), "flagged": []}
+
+
+def read_columns(path: str) -> dict[str, Any]:
+    """The floor for our reads: the same column batches of each row group (Parquet), or the same
+    width-sized blocks (CSV), read with pyarrow and nothing else."""
+    import pyarrow.csv as pacsv
+    from mlops_glue.drift import source
+
+    t0 = time.perf_counter()
+    rows = 0
+    src = source.open_source(path)
+    if src.fmt == "parquet":
+        with source.ParquetReader(src, []) as reader:
+            for piece in reader.pieces(reader.row_major(reader.names)):
+                rows += piece.rows
+    else:
+        names = source.csv_header(src)
+        opts = pacsv.ReadOptions(block_size=source.csv_block_size(len(names)))
+        for batch in pacsv.open_csv(path, read_options=opts):
+            rows += batch.num_rows
+    return {"seconds": time.perf_counter() - t0, "rss_mb": _rss_mb(), "flagged": [], "rows": rows}
 
 
 def read(path: str) -> dict[str, Any]:
@@ -97,12 +131,12 @@ def _warm_imports() -> None:
     import scipy.special  # noqa: F401
 
 
-def profile(path: str, out: str) -> dict[str, Any]:
+def profile(path: str, out: str, threads: str = "0") -> dict[str, Any]:
     _warm_imports()
     from mlops_glue.drift import build_profile
 
     t0 = time.perf_counter()
-    p = build_profile(path)
+    p = build_profile(path, threads=int(threads) or None)
     Path(out).write_bytes(p.to_json())
     return {
         "seconds": time.perf_counter() - t0,
@@ -112,7 +146,7 @@ def profile(path: str, out: str) -> dict[str, Any]:
     }
 
 
-def check(profile_path: str, path: str) -> dict[str, Any]:
+def check(profile_path: str, path: str, threads: str = "0") -> dict[str, Any]:
     """Our check end to end inside the process: load the profile, stream-count the batch, evaluate."""
     _warm_imports()
     from mlops_glue.config import DriftSettings
@@ -120,7 +154,7 @@ def check(profile_path: str, path: str) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     p = load_profile(profile_path)
-    counts = count_batch(p, path)
+    counts = count_batch(p, path, threads=int(threads) or None)
     result = evaluate(p, counts, DriftSettings(min_rows=1))
     seconds = time.perf_counter() - t0
     return {
@@ -178,6 +212,8 @@ def evidently(ref: str, cur: str) -> dict[str, Any]:
 
 STEPS = {
     "gen": gen,
+    "gen-wide": gen_wide,
+    "read-columns": read_columns,
     "read": read,
     "read-variant": read_variant,
     "profile": profile,

@@ -101,16 +101,17 @@ def test_counts_do_not_depend_on_the_chunk_size(profile: Any, rows: int, group: 
             assert np.array_equal(merged.columns[name].counts, c.counts)
 
 
-def test_csv_block_size_does_not_change_counts(profile: Any, files: dict[str, Path]) -> None:
+def test_csv_block_size_does_not_change_counts(
+    profile: Any, files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlops_glue.drift import source
 
     small = count_batch(profile, files["same_csv"])
-    old = source.CSV_BLOCK
-    try:
-        source.CSV_BLOCK = 4096
-        tiny = count_batch(profile, files["same_csv"])
-    finally:
-        source.CSV_BLOCK = old
+    monkeypatch.setattr(source, "CSV_BLOCK", 4096)
+    monkeypatch.setattr(source, "CSV_BLOCK_PER_COLUMN", 256)
+    monkeypatch.setattr(source, "CSV_BLOCK_MAX", 4096)
+    assert source.csv_block_size(6) == 4096
+    tiny = count_batch(profile, files["same_csv"])
     same(small, tiny)
 
 

@@ -358,7 +358,7 @@ class ParquetReader:
     bytes whatever the width. Data problems raise :class:`DataFormatError`.
     """
 
-    def __init__(self, src: Source, dictionary: list[str], budget: int = COLUMN_BATCH_BYTES) -> None:
+    def __init__(self, src: Source, dictionary: list[str], budget: int | None = None) -> None:
         self.source = src
         self._fh = src.opener()
         try:
@@ -368,7 +368,7 @@ class ParquetReader:
             if isinstance(exc, SourceError):
                 raise
             raise DataFormatError(f"not a readable Parquet file: {exc}") from exc
-        self.budget = budget
+        self.budget = budget or COLUMN_BATCH_BYTES  # read at call time, so tests can shrink it
         meta = self.file.metadata
         self.row_counts = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 

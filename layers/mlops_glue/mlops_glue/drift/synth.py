@@ -108,11 +108,14 @@ def wide_names(columns: int) -> list[str]:
     return [f"c{j:04d}" if j % 10 == 9 else f"n{j:04d}" for j in range(columns)]
 
 
+_DRIFT_AT = (0, 9, 3, 6)  # position of the drifted column in each run of ten, cycling
+
+
 def wide_drifted(columns: int) -> list[str]:
-    """The tenth of the columns :func:`wide_table` drifts: numeric ``n0010, n0020…`` (not every
-    hundredth) and categorical ``c0099, c0199…``; sorted."""
+    """The tenth of the columns :func:`wide_table` drifts: one in each run of ten, at positions 0, 9, 3,
+    6 in turn (``n0000, c0019, n0023, n0036, n0040…``), so a quarter of them are categorical; sorted."""
     names = wide_names(columns)
-    return sorted(names[j] for j in range(columns) if (j % 10 == 0 and j % 100 != 0) or j % 100 == 99)
+    return sorted(names[j] for j in range(columns) if j % 10 == _DRIFT_AT[(j // 10) % 4])
 
 
 def wide_table(rows: int, seed: int, columns: int = 1000, *, drift: bool = False) -> pa.Table:

@@ -1,0 +1,149 @@
+"""Wide files: column batches, threads and the partial first pass change no count, and hostile wide
+inputs (empty and all-null columns, NaN/inf, huge cardinality, ordered references) get exact counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from mlops_glue.config import DriftSettings
+from mlops_glue.drift import Profile, build_profile, count_batch, evaluate, profile, source, synth
+from mlops_glue.drift.counts import NumericCounts, WindowCounts
+from scipy import stats as sps
+
+LOOSE = DriftSettings(min_rows=1)
+
+
+def columns_of(p: Profile) -> list[dict[str, Any]]:
+    return [c.model_dump() for c in p.columns]
+
+
+def same_counts(a: WindowCounts, b: WindowCounts) -> None:
+    assert a.rows == b.rows and set(a.columns) == set(b.columns)
+    for name, x in a.columns.items():
+        y = b.columns[name]
+        assert np.array_equal(x.counts, y.counts), name
+        if isinstance(x, NumericCounts):
+            assert isinstance(y, NumericCounts)
+            assert np.allclose(x.offsets, y.offsets, rtol=1e-12, atol=1e-9), name
+            assert (x.nulls, x.nonfinite, x.lo, x.hi) == (y.nulls, y.nonfinite, y.lo, y.hi), name
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("wide")
+    return {
+        "ref": synth.write_wide(d / "ref.parquet", 3000, 1, 60, row_group_size=500),
+        "cur": synth.write_wide(d / "cur.parquet", 2500, 2, 60, drift=True, row_group_size=500),
+        "cur_csv": synth.write_wide(d / "cur.csv", 2500, 2, 60, drift=True, row_group_size=500),
+    }
+
+
+def test_the_wide_case_flags_exactly_its_known_tenth(wide: dict[str, Path]) -> None:
+    p = build_profile(wide["ref"])
+    for cur in (wide["cur"], wide["cur_csv"]):
+        r = evaluate(p, count_batch(p, cur), LOOSE)
+        assert sorted(r.drifted_columns) == synth.wide_drifted(60)
+    assert len(synth.wide_drifted(1000)) == 100
+    assert sum(n.startswith("c") for n in synth.wide_drifted(1000)) == 25
+
+
+def test_column_batches_and_threads_change_no_count(
+    wide: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = build_profile(wide["ref"], threads=1)
+    whole = count_batch(p, wide["cur"], threads=1)
+    monkeypatch.setattr(source, "COLUMN_BATCH_BYTES", 1)  # one column per batch
+    batched = count_batch(p, wide["cur"], threads=3)
+    same_counts(whole, batched)
+    assert columns_of(build_profile(wide["ref"], threads=3)) == columns_of(p)
+
+
+def test_a_column_batch_holds_at_most_the_budget() -> None:
+    sizes = {"a": 10, "b": 10, "c": 25, "d": 1}
+    assert source.column_batches(sizes, ["a", "b", "c", "d"], 20) == [["a", "b"], ["c"], ["d"]]
+    assert source.column_batches(sizes, [], 20) == [[]]  # still one (empty) read: the rows count
+
+
+def test_pieces_count_each_row_group_once(wide: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(source, "COLUMN_BATCH_BYTES", 4096)
+    src = source.open_source(wide["cur"])
+    pieces = list(source.iter_parquet(src, None, []))
+    assert len(pieces) > 5 * 10  # many batches per row group
+    assert sum(p.rows for p in pieces) == 2500
+    assert {n for p in pieces for n in p.table.schema.names} == set(synth.wide_names(60))
+
+
+def test_spread_row_groups_cover_the_file() -> None:
+    assert profile.spread_row_groups([10] * 5, 100) == [0, 1, 2, 3, 4]
+    picked = profile.spread_row_groups([100] * 20, 300)
+    assert picked[0] == 0 and picked[-1] == 19 and len(picked) == 3
+
+
+def ordered_reference(path: Path, n: int = 40_000) -> tuple[Path, np.ndarray[Any, Any]]:
+    """A reference sorted by time whose ``trend`` column grows through the file (and ``few``, an
+    integer column with 3 values early and 50 later): the first pass's part does not represent it."""
+    rng = np.random.default_rng(5)
+    trend = np.sort(rng.normal(0, 1, n)) + np.linspace(0, 8, n)
+    few = np.where(np.arange(n) < n // 2, rng.integers(0, 3, n), rng.integers(0, 50, n))
+    pq.write_table(
+        pa.table({"trend": trend, "few": few, "noise": rng.normal(0, 1, n)}), path, row_group_size=2000
+    )
+    return path, trend
+
+
+def test_an_ordered_reference_is_read_again_and_stays_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, trend = ordered_reference(tmp_path / "ordered.parquet")
+    monkeypatch.setattr(profile, "PASS1_ROWS", 4000)  # two row groups of twenty for the first pass
+    p = build_profile(path, sample_size=20_000)
+    col = p.column("trend")
+    assert col.count == len(trend) and col.edges is not None and col.counts is not None
+    share = np.asarray(col.counts) / col.count
+    assert share.max() <= 3.0 / len(
+        share
+    )  # the edges fit the whole file (0.45 in one bin without the re-read)
+    assert p.column("few").kind == "numeric"  # 50 integer values overall: numeric, as Evidently says
+    assert p.column("noise").kind == "numeric"
+    cur = np.random.default_rng(6).normal(4.2, 2.5, 30_000)
+    cur_path = tmp_path / "cur.parquet"
+    pq.write_table(pa.table({"trend": cur, "few": np.zeros(30_000, np.int64), "noise": cur}), cur_path)
+    r = evaluate(p, count_batch(p, cur_path), LOOSE)
+    got = next(c for c in r.columns if c.name == "trend")
+    exact = sps.wasserstein_distance(trend, cur) / np.std(trend)
+    assert abs(got.score - exact) < 1e-3
+
+
+def test_hostile_wide_reference(tmp_path: Path) -> None:
+    n, rng = 3000, np.random.default_rng(9)
+    cols: dict[str, Any] = {f"x{j:03d}": rng.normal(j, 1, n) for j in range(200)}
+    cols["all_null_num"] = pa.nulls(n, pa.float64())
+    cols["all_null_str"] = pa.nulls(n, pa.string())
+    cols["null_typed"] = pa.nulls(n)
+    weird = rng.normal(0, 1, n)
+    weird[::7], weird[1::11], weird[2::13] = np.nan, np.inf, -np.inf
+    cols["weird"] = weird
+    cols["ids"] = pa.array([f"id-{i}" for i in rng.permutation(n)])  # one value per row
+    cols["const"] = np.full(n, 3.5)
+    ref = tmp_path / "hostile.parquet"
+    pq.write_table(pa.table(cols), ref, row_group_size=500)
+    p = build_profile(ref, category_cap=50, threads=2)
+    assert p.rows == n and len(p.columns) == 206
+    w = p.column("weird")
+    assert w.kind == "numeric" and w.nonfinite > 0 and w.nulls > 0
+    assert w.count + w.nulls + w.nonfinite == n
+    assert p.column("all_null_num").count == 0 and p.column("all_null_str").nulls == n
+    assert p.column("null_typed").kind == "ignored"
+    ids = p.column("ids")
+    assert ids.kind == "categorical" and len(ids.categories or []) == 50 and ids.other == n - 50
+    assert p.column("const").kind == "categorical"  # one value: compared as a category
+    cur = tmp_path / "cur.parquet"
+    pq.write_table(pa.table(cols), cur, row_group_size=700)
+    r = evaluate(p, count_batch(p, cur, threads=2), LOOSE)
+    assert r.verdict == "data_quality"  # the all-null columns are a data-quality finding
+    assert not [c for c in r.columns if c.name.startswith("x") and c.drifted]
