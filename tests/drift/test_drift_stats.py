@@ -143,3 +143,24 @@ def test_binner_equals_searchsorted(edges: list[float], values: list[float], hea
         e = np.unique(np.concatenate([e[:2], np.linspace(0, 1e-9, 50)]))
     x = np.asarray(values + e.tolist())  # values on the edges themselves too
     assert np.array_equal(Binner(e)(x), np.searchsorted(e, x, side="right"))
+
+
+def test_kolmogorov_and_rel_entr_equal_scipys() -> None:
+    from scipy import special
+
+    for x in np.linspace(0.0, 10.0, 2001):
+        assert stats.kolmogorov_sf(float(x)) == pytest.approx(float(special.kolmogorov(x)), abs=1e-14)
+    p = np.array([0.5, 0.0, 0.25, 0.25])
+    m = np.array([0.4, 0.1, 0.25, 0.25])
+    assert np.allclose(stats.rel_entr(p, m), special.rel_entr(p, m), rtol=1e-15, atol=0)
+    z = 0.08 / np.sqrt(0.66 * 0.34 * (2 / 1000))  # shares 0.70 and 0.62 of 1,000 each, pooled 0.66
+    assert stats.z_pvalue(300, 1000, 380, 1000) == pytest.approx(float(2 * (1 - special.ndtr(z))), rel=1e-12)
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 7, 11, 40, 999])
+def test_chi_square_p_value_equals_scipys(df: int) -> None:
+    from scipy import special
+
+    for x in np.concatenate([np.linspace(0.0, 5.0 * df + 50.0, 300), [1e-6, 1e4]]):
+        want = float(special.chdtrc(df, x))
+        assert stats.gamma_q(df / 2.0, x / 2.0) == pytest.approx(want, rel=1e-11, abs=1e-14)
