@@ -163,7 +163,7 @@ def kolmogorov_sf(x: float) -> float:
         w = -(math.pi**2) / (8.0 * x * x)
         cdf = math.sqrt(2.0 * math.pi) / x * sum(math.exp((2 * k - 1) ** 2 * w) for k in range(1, 12))
         return 1.0 - cdf
-    return 2.0 * sum((-1) ** (k - 1) * math.exp(-2.0 * k * k * x * x) for k in range(1, 30))
+    return 2.0 * math.fsum((-1.0) ** (k - 1) * math.exp(-2.0 * k * k * x * x) for k in range(1, 30))
 
 
 def std_from_moments(n: int, total: float, total_sq: float) -> float:
