@@ -25,6 +25,7 @@ def register(subparsers: Any) -> None:
     build.add_argument("--bins", type=int, default=None, help="reference-quantile bins per numeric column")
     build.add_argument("--category-cap", type=int, default=None, help="categories kept per column")
     build.add_argument("--format", choices=["csv", "parquet"], default=None)
+    build.add_argument("--threads", type=int, default=None, help="threads counting columns (default: cores)")
     build.set_defaults(func=_build)
 
     drift = subparsers.add_parser("drift", help="drift checks")
@@ -40,7 +41,18 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--threshold", type=float, default=None, help="distance threshold (default 0.1)")
     check.add_argument("--format", choices=["csv", "parquet"], default=None)
+    check.add_argument("--threads", type=int, default=None, help="threads counting columns (default: cores)")
     check.set_defaults(func=_check)
+
+    where = dsub.add_parser(
+        "plan", help="whether a check or profile build of a file fits one Lambda invocation or needs Argo"
+    )
+    where.add_argument("source", help="CSV/Parquet file (path or s3:// URI): only its footer/head is read")
+    where.add_argument("--step", choices=["check", "profile"], default="check")
+    where.add_argument("--memory-mb", type=int, default=10_240, help="the function's memory (default 10,240)")
+    where.add_argument("--format", choices=["csv", "parquet"], default=None)
+    where.add_argument("--json", action="store_true")
+    where.set_defaults(func=_plan)
 
 
 @contextmanager
@@ -65,7 +77,7 @@ def _fail(exc: BaseException) -> int:
 def _build(args: argparse.Namespace) -> int:
     from mlops_glue.drift import ProfileError, SourceError, build_profile
 
-    kwargs: dict[str, Any] = {"fmt": args.format}
+    kwargs: dict[str, Any] = {"fmt": args.format, "threads": args.threads}
     if args.bins is not None:
         kwargs["bins"] = args.bins
     if args.category_cap is not None:
@@ -103,7 +115,7 @@ def _check(args: argparse.Namespace) -> int:
         window = None
         for path in args.current:
             with _progress(f"counting {path}") as progress:
-                counts = count_batch(profile, path, fmt=args.format, progress=progress)
+                counts = count_batch(profile, path, fmt=args.format, progress=progress, threads=args.threads)
             window = counts if window is None else window.merge(counts)
         assert window is not None
         result = evaluate(profile, window, settings)
@@ -123,3 +135,32 @@ def _check(args: argparse.Namespace) -> int:
         if args.html:
             print(f"report: {args.html}")
     return 0 if result.verdict == "no_drift" else 1
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from mlops_glue.drift import capacity, source
+
+    try:
+        src = source.open_source(args.source, fmt=args.format)
+        size = src.size or 0
+        if src.fmt == "parquet":
+            with source.ParquetReader(src, []) as reader:
+                rows, columns = int(sum(reader.row_counts)), len(reader.names)
+        else:
+            columns = len(source.csv_header(src))
+            with src.opener() as fh:
+                head = fh.read(1 << 20)
+            lines = max(head.count(b"\n") - 1, 1)  # the header is not a row
+            rows = int(size * lines / max(len(head), 1)) if len(head) >= (1 << 20) else lines
+    except (source.SourceError, source.DataFormatError, OSError, ValueError) as exc:
+        return _fail(exc)
+    fmt: Any = src.fmt
+    p = capacity.plan(args.step, fmt, rows, columns, size, args.memory_mb)
+    if args.json:
+        print(
+            json.dumps({"runs_in": p.runs_in, "seconds": p.seconds, "budget": p.budget, "reason": p.reason})
+        )
+    else:
+        where = "Lambda" if p.runs_in == "lambda" else "Argo (WorkflowTemplate drift-engine)"
+        print(f"{where}: {p.reason}")
+    return 0
