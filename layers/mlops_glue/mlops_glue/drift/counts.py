@@ -422,7 +422,8 @@ def count_batch(
                 check = _schema_check(profile, names, None)
                 types = {c.name: _csv_type(c) for c in profile.compared if c.name in names}
                 block = io_.csv_block_size(len(names))
-                for batch in io_.iter_csv(src, types, stats, progress, block_size=block, include=list(types)):
+                batches = io_.iter_csv(src, types, stats, progress, block_size=block, include=list(types))
+                for batch in io_.coalesce(io_.prefetched(batches), len(types)):
                     if io_.is_restart(batch):
                         counter.reset()
                         continue

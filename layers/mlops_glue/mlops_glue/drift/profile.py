@@ -755,7 +755,8 @@ class _Build:
         stats = io_.ReadStats()
         rows = 0
         first: dict[str, _Pass1] = {}
-        for batch in io_.iter_csv(src, {}, stats, self._phase(0.0, 0.5), block_size=block, widen=True):
+        first_pass = io_.iter_csv(src, {}, stats, self._phase(0.0, 0.5), block_size=block, widen=True)
+        for batch in io_.coalesce(io_.prefetched(first_pass), len(header)):
             if io_.is_restart(batch):  # a column needed a wider type: start over
                 first, rows = {}, 0
                 continue
@@ -775,7 +776,8 @@ class _Build:
         self.first = first
         self._settle(list(first))
         types = {name: p.dtype for name, p in first.items()}
-        for batch in io_.iter_csv(src, types, io_.ReadStats(), self._phase(0.5, 0.5), block_size=block):
+        second_pass = io_.iter_csv(src, types, io_.ReadStats(), self._phase(0.5, 0.5), block_size=block)
+        for batch in io_.coalesce(io_.prefetched(second_pass), len(header)):
             if io_.is_restart(batch):  # pragma: no cover - the same inferred types cannot fail twice
                 continue
             self._count(io_.Piece(batch, batch.num_rows))
