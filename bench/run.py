@@ -25,7 +25,10 @@ OUT = HERE / "out"
 DATA = OUT / "data"
 # -P: keep bench/ off sys.path, so a bench script can never shadow an installed distribution
 STEP = [sys.executable, "-P", str(HERE / "drift_bench.py")]
-EXTRA = ("package_size.py", "wide.py")  # other benchmarks whose markdown table (lines starting with "|") joins ours
+EXTRA = (
+    "package_size.py",
+    "wide.py",
+)  # other benchmarks whose markdown table (lines starting with "|") joins ours
 
 
 def run_step(*args: str) -> dict[str, Any]:
@@ -50,6 +53,25 @@ def measure(repeats: int, *args: str) -> dict[str, Any]:
     return out
 
 
+BARE = (
+    "import sys, pyarrow.parquet as pq; pf = pq.ParquetFile(sys.argv[1]); "
+    "[pf.read_row_group(i) for i in range(pf.num_row_groups)]"
+)
+"""The bare script the CLI is compared with: only reads the file with pyarrow."""
+
+
+def wall_of(repeats: int, cmd: list[str], *args: str) -> dict[str, Any]:
+    """Median wall time of a command (exit 0 or 1: a drift verdict is not a failure)."""
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=False)
+        walls.append(time.perf_counter() - t0)
+        if proc.returncode not in (0, 1):
+            raise RuntimeError(f"{cmd[0]} failed:\n{proc.stderr[-2000:]}")
+    return {"wall": statistics.median(walls)}
+
+
 def _load() -> str:
     try:
         return f"{os.getloadavg()[0]:.1f}"
@@ -65,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-evidently", action="store_true")
     parser.add_argument("--evidently-repeats", type=int, default=1, help="Evidently takes minutes per run")
     parser.add_argument("--quick", action="store_true", help="100,000 rows, one run, no scale check")
+    parser.add_argument("--no-extra", action="store_true", help=f"skip the other benchmarks {EXTRA}")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.repeats, args.scale_rows = min(args.rows, 100_000), 1, 0
@@ -88,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     print("checks...", flush=True)
     r["check"] = measure(args.repeats, "check", str(prof), str(cur))
     r["check_csv"] = measure(args.repeats, "check", str(prof), str(cur_csv))
+    print("start-up: the CLI end to end against a bare pyarrow read...", flush=True)
+    r["cli"] = wall_of(
+        args.repeats,
+        [str(Path(sys.executable).with_name("mlops-glue")), "drift", "check"],
+        "--profile",
+        str(prof),
+        str(cur),
+    )
+    r["bare"] = wall_of(args.repeats, [sys.executable, "-c", BARE], str(cur))
     print("naive scipy...", flush=True)
     r["scipy"] = measure(args.repeats, "scipy", str(ref), str(cur))
     if not args.skip_evidently:
@@ -107,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     md = render(args, r, variants, load_before, _load())
     for script in EXTRA:
-        if (HERE / script).exists() and not args.quick:
+        if (HERE / script).exists() and not args.quick and not args.no_extra:
             print(f"{script}...", flush=True)
             proc = subprocess.run(
                 [sys.executable, "-P", str(HERE / script)], capture_output=True, text=True, check=False
@@ -175,6 +207,12 @@ def render(
         same = "same" if ev["flagged"] == ours["flagged"] else "DIFFERENT"
         lines.append(
             f"- speedup vs Evidently end to end: **{ev['wall'] / ours['wall']:.0f}×**, {same} flagged columns"
+        )
+    if "cli" in r:
+        c, b = r["cli"]["wall"], r["bare"]["wall"]
+        lines.append(
+            f"- `mlops-glue drift check` end to end {c:.2f} s ÷ a bare pyarrow read script {b:.2f} s: "
+            f"**{c / b:.2f}×**"
         )
     if "check_big" in r:
         b, bc = r["check_big"], r["check_big_csv"]
