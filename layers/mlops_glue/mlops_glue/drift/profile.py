@@ -43,7 +43,7 @@ SAMPLE_SIZE = 50_000
 per bin, as in the binned-vs-exact tests (tests/drift/test_drift_stats.py)."""
 PASS1_ROWS = 200_000
 """Rows of a Parquet reference, in row groups spread over the file, that the first pass reads."""
-SAMPLE_BUDGET = 64 << 20
+SAMPLE_BUDGET = 32 << 20
 """Bytes of samples held at once (Parquet: one batch of columns; CSV: every column, capped to fit)."""
 MAX_BIN_RATIO = 3.0
 """A bin holding more than this many times the share the first-pass sample gave it means the edges,
