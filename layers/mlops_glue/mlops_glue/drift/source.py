@@ -315,7 +315,7 @@ def parquet_schema(src: Source) -> pa.Schema:
             raise DataFormatError(f"not a readable Parquet file: {exc}") from exc
 
 
-COLUMN_BATCH_BYTES = 32 << 20
+COLUMN_BATCH_BYTES = 16 << 20
 """Decoded bytes of columns read at once: a wide row group is read this much at a time, whatever its width."""
 
 
