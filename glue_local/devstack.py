@@ -204,9 +204,15 @@ def create_stack(
         elif rtype == "AWS::SQS::Queue":
             p = res.resolve(props)
             attrs: dict[str, str] = {}
-            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
+            for key in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "ReceiveMessageWaitTimeSeconds",
+                "FifoQueue",
+                "ContentBasedDeduplication",
+            ):
                 if key in p:
-                    attrs[key] = str(p[key])
+                    attrs[key] = str(p[key]).lower() if isinstance(p[key], bool) else str(p[key])
             if "RedrivePolicy" in p:
                 attrs["RedrivePolicy"] = json.dumps(p["RedrivePolicy"])
             url = sqs.create_queue(QueueName=p["QueueName"], Attributes=attrs)["QueueUrl"]

@@ -226,6 +226,10 @@ class ArgoCD(_Model):
     secret: str | None = Field(None, description="Secrets Manager name of the shared notification secret")
     header: str = "X-Glue-Token"
     notify_unknown_apps: bool = Field(True, description="post a notice for applications no model maps to")
+    default_namespace: str = Field(
+        "argocd",
+        description="namespace of applications named without one (argocd_app: name, or <model>-<env>)",
+    )
 
 
 class GlueConfig(_Model):

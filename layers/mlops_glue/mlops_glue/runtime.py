@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from mlops_glue.adapters.slack import Notifier
     from mlops_glue.adapters.state import StateStore
     from mlops_glue.config import GlueConfig
+    from mlops_glue.intake import IntakeQueue
     from mlops_glue.services.data_arrival import DataArrival
+    from mlops_glue.worker import Backoff
 
 
 class Settings(BaseModel):
@@ -38,6 +40,12 @@ class Settings(BaseModel):
     powertools_service_name: str = "mlops-glue"
     powertools_metrics_namespace: str = "MLOpsGlue"
     aws_endpoint_url: str | None = None
+    # the webhook intake (template.yaml: WebhookIntakeQueue / WebhookIntakeDLQ and the worker's retries)
+    intake_queue_url: str | None = None
+    intake_dlq_url: str | None = None
+    intake_retry_base: str = "30s"
+    intake_retry_cap: str = "30m"
+    intake_max_age: str = "12h"
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +127,46 @@ def argo_submitter() -> ArgoRestSubmitter:
     )
 
 
+def setup_logging(logger: object | None = None) -> None:
+    """Route the package's logs through the handler's Powertools logger; keep secrets out of every log."""
+    from mlops_glue import logs
+
+    logs.setup(logger)
+
+
+@lru_cache(maxsize=1)
+def intake_queue() -> IntakeQueue:
+    """The webhook intake FIFO queue (``INTAKE_QUEUE_URL``)."""
+    import boto3
+
+    from mlops_glue.intake import SqsIntakeQueue
+
+    s = settings()
+    if not s.intake_queue_url:
+        raise RuntimeError("INTAKE_QUEUE_URL is not set: the webhook functions enqueue every delivery there")
+    return SqsIntakeQueue(s.intake_queue_url, boto3.client("sqs", endpoint_url=s.aws_endpoint_url))
+
+
+@lru_cache(maxsize=1)
+def sqs_client() -> object:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=settings().aws_endpoint_url)
+
+
+def intake_backoff() -> Backoff:
+    """The worker's retry schedule from ``INTAKE_RETRY_BASE``, ``INTAKE_RETRY_CAP``, ``INTAKE_MAX_AGE``."""
+    from mlops_glue.config import parse_duration
+    from mlops_glue.worker import Backoff
+
+    s = settings()
+    return Backoff(
+        base=parse_duration(s.intake_retry_base),
+        cap=parse_duration(s.intake_retry_cap),
+        max_age=parse_duration(s.intake_max_age),
+    )
+
+
 @lru_cache(maxsize=1)
 def data_arrival() -> DataArrival:
     """The data-arrival service (S3 function): DynamoDB state + Powertools idempotency, S3, Argo, Slack."""
@@ -160,5 +208,7 @@ def reset() -> None:
         registry,
         argo_submitter,
         data_arrival,
+        intake_queue,
+        sqs_client,
     ):
         fn.cache_clear()

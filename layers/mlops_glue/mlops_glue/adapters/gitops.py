@@ -106,6 +106,14 @@ class GitOpsRepo(ABC):
         """Commits on the branch after ``since`` (exclusive) that changed ``path``, oldest first."""
 
     @abstractmethod
+    def is_ancestor(self, sha: str) -> bool:
+        """Whether commit ``sha`` is reachable from the branch head (False for an unmerged branch's commit)."""
+
+    @abstractmethod
+    def commits_between(self, older: str, newer: str) -> list[CommitInfo]:
+        """Commits reachable from ``newer`` but not from ``older`` (any file), oldest first."""
+
+    @abstractmethod
     def revert(self, sha: str, message: str, trailers: dict[str, str]) -> WriteResult:
         """Commit the revert of ``sha`` on the branch (GitOpsConflictError when it does not apply)."""
 

@@ -337,6 +337,23 @@ class GitRepo(GitOpsRepo):
             shas = self._git("log", "--reverse", "--format=%H", f"{since}..HEAD", "--", path).stdout.split()
             return [self._commit_info(s) for s in shas]
 
+    def is_ancestor(self, sha: str) -> bool:
+        if not _SHA.fullmatch(sha or ""):
+            return False
+        with self._lock:
+            self._sync()
+            if self._git("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode != 0:
+                return False
+            return self._git("merge-base", "--is-ancestor", sha, "HEAD", check=False).returncode == 0
+
+    def commits_between(self, older: str, newer: str) -> list[CommitInfo]:
+        if not _SHA.fullmatch(older or "") or not _SHA.fullmatch(newer or ""):
+            raise GitOpsError(f"not a commit sha: {older!r} or {newer!r}")
+        with self._lock:
+            self._sync()
+            shas = self._git("log", "--reverse", "--format=%H", f"{older}..{newer}", "--").stdout.split()
+            return [self._commit_info(s) for s in shas]
+
     def revert(self, sha: str, message: str, trailers: dict[str, str]) -> WriteResult:
         if not _SHA.fullmatch(sha or ""):
             raise GitOpsError(f"not a commit sha: {sha!r}")

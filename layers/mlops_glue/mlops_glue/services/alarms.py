@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.cloud_watch_alarm_event import
 )
 
 from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
-from mlops_glue.adapters.slack import Message, Notifier, Posted
+from mlops_glue.adapters.slack import Message, Notifier, Posted, escape
 from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import emergency
@@ -280,20 +280,20 @@ def build_message(plan: Plan, change: AlarmChange, cfg: GlueConfig, thread_ts: s
     if workflow:
         links.append(f"<{workflow}|workflow {d.action.get('workflow', '')}>")
     if plan.notice == "recovery":
-        text = f":white_check_mark: {d.model}: {change.alarm_name} is back to OK (value {value}, threshold {threshold})"
+        text = f":white_check_mark: {d.model}: {escape(change.alarm_name)} is back to OK (value {value}, threshold {threshold})"
     elif plan.notice == "reply":
-        text = f":repeat: {change.alarm_name} is in ALARM again (value {value}); {'; '.join(d.reasons[1:])}"
+        text = f":repeat: {escape(change.alarm_name)} is in ALARM again (value {value}); {escape('; '.join(d.reasons[1:]))}"
     else:
         head = (
             "emergency retraining started"
             if d.outcome is Outcome.ACTED
-            else "NO emergency retraining: " + "; ".join(d.reasons[1:])
+            else "NO emergency retraining: " + escape("; ".join(d.reasons[1:]))
         )
         mention = _mention(notify.oncall if notify else None)
-        text = f"{mention}:rotating_light: {d.model}: {change.alarm_name} in ALARM — {head}"
+        text = f"{mention}:rotating_light: {d.model}: {escape(change.alarm_name)} in ALARM — {head}"
     fields = [
         f"*Model*\n{d.model}",
-        f"*Metric*\n{change.metric_label()}",
+        f"*Metric*\n{escape(change.metric_label())}",
         f"*Recent value*\n{value}",
         f"*Threshold*\n{threshold} ({change.comparison or 'see alarm'})",
     ]
