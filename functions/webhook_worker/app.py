@@ -12,15 +12,18 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_glue import runtime
 from mlops_glue.adapters.state import idempotency_layer
 from mlops_glue.webhooks import Delivery, WebhookEvent
+from mlops_glue.intake import Envelope
 from mlops_glue.worker import IntakeWorker, argocd_job, mlflow_job
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
 runtime.setup_logging(logger)
 
 
@@ -42,6 +45,11 @@ def _feedback(notification: Any) -> dict[str, Any]:
     return service.handle(notification).body()
 
 
+def _count(envelope: Envelope, result: dict[str, Any]) -> None:
+    outcome = str(result.get("outcome") or result.get("status") or "unknown")
+    metrics.add_metric(name=f"Intake_{envelope.source}_{outcome}", unit=MetricUnit.Count, value=1)
+
+
 @lru_cache(maxsize=1)
 def worker() -> IntakeWorker:
     s = runtime.settings()
@@ -60,10 +68,12 @@ def worker() -> IntakeWorker:
         queue_url=s.intake_queue_url,
         dlq_url=s.intake_dlq_url,
         backoff=runtime.intake_backoff(),
+        observe=_count,
     )
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return worker().handle_batch(event, context)

@@ -68,6 +68,7 @@ class IntakeWorker:
     backoff: Backoff = field(default_factory=Backoff)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rng: random.Random = field(default_factory=random.Random)
+    observe: Callable[[Envelope, dict[str, Any]], None] | None = None  # e.g. a metric per outcome
     _context: Any = None
 
     def handle_batch(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -79,6 +80,8 @@ class IntakeWorker:
 
         self._context = context
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+        # every message failing is still a partial answer: each has its own backoff already set
+        processor.raise_on_entire_batch_failure = False
         result = process_partial_response(
             event=event, record_handler=self.record, processor=processor, context=context
         )
@@ -103,6 +106,8 @@ class IntakeWorker:
                 return {"status": "dead_lettered", "reason": "max age reached"}
             raise
         logger.info("delivery processed", extra={**context, "result": _short(result)})
+        if self.observe is not None:
+            self.observe(envelope, result)
         return result
 
     # ------------------------------------------------------------------ failures
