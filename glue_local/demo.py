@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from glue_local import argocd_render
-from glue_local.aws_local import LOCAL_CREDENTIALS, Endpoint, LocalStack, SqsEventSource, create_local_stack
+from glue_local.aws_local import (
+    LOCAL_CREDENTIALS,
+    Endpoint,
+    LocalStack,
+    SqsEventSource,
+    create_local_stack,
+    then_drain,
+)
 from glue_local.functions import load_function
 from glue_local.gitops_seed import seed_bare_repo
 from glue_local.scenario import (
@@ -42,7 +49,7 @@ from glue_local.scenario import (
     git_graph,
     register_version,
 )
-from glue_local.servers import MlflowServer, MotoServer
+from glue_local.servers import START_TIMEOUT, MlflowServer, MotoServer
 from glue_local.standins import ArgoStandin, Posted, SlackStandin, load_templates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +130,8 @@ class _Background:
         self.seconds = time.monotonic() - t0
 
     def wait(self) -> str:
-        self._thread.join(timeout=180)
+        # the thread ends when the server answers, fails or misses its own readiness deadline
+        self._thread.join(timeout=START_TIMEOUT + 60)
         if self._thread.is_alive() or self.error is not None:
             raise DemoError(f"the MLflow server did not start: {self.error} (see {self.server.log_path})")
         return self.server.url
@@ -251,8 +259,19 @@ def _story(
     functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
     for fn in functions.values():
         stack.callback(fn.close)
+    worker = functions["WebhookWorkerFunction"]
+    intake = SqsEventSource(
+        endpoint.client("sqs"),
+        aws.created["WebhookIntakeQueue"],
+        "arn:aws:sqs:eu-west-1:123456789012:webhook-intake.fifo",
+        worker.handler,
+        worker.context,
+        batch_size=10,
+        fix_moto_shape=False,
+    )
     for path, logical in (("/mlflow", "MlflowWebhookFunction"), ("/argocd", "ArgocdNotificationFunction")):
-        front.routes[path] = (functions[logical].definition.name, functions[logical].handler)
+        fn = functions[logical]
+        front.routes[path] = (fn.definition.name, then_drain(fn.handler, intake))
     s3fn = functions["S3NewDataFunction"]
     esm = SqsEventSource(
         endpoint.client("sqs"),

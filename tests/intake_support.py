@@ -154,7 +154,9 @@ class Intake:
             if self.depth() == 0:
                 return spent
             if spent > limit:
-                raise AssertionError(f"the intake queue still holds {self.depth()} message(s) after {spent:.0f} s")
+                raise AssertionError(
+                    f"the intake queue still holds {self.depth()} message(s) after {spent:.0f} s"
+                )
             clock.advance(step)
             spent += step
 

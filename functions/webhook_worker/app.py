@@ -17,8 +17,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_glue import runtime
 from mlops_glue.adapters.state import idempotency_layer
-from mlops_glue.webhooks import Delivery, WebhookEvent
 from mlops_glue.intake import Envelope
+from mlops_glue.webhooks import Delivery, WebhookEvent
 from mlops_glue.worker import IntakeWorker, argocd_job, mlflow_job
 
 logger = Logger()

@@ -93,7 +93,9 @@ def test_failing_version_is_tagged_failed_with_reasons_and_not_committed(env: En
     assert tags["validation_status"] == "failed"
     assert "✗ val_auc 0.8 < 0.85" in tags["validation_reasons"]
     text = str(env.slack.messages[0].blocks)
-    assert "failed the gate" in text and "val_auc 0.8 < 0.85" in text and "latency" not in text
+    assert (
+        "failed the gate" in text and "val_auc 0.8 &lt; 0.85" in text and "latency" not in text
+    )  # mrkdwn-escaped
 
 
 def test_a_version_that_does_not_beat_the_champion_fails(env: Env) -> None:

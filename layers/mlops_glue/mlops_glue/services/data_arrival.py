@@ -899,7 +899,7 @@ class DataArrival:
         self._notify(model, msgs.trigger_message(d, self._channel(model)))
         logger.info(
             "retraining submitted",
-            extra={"model": model, "workflow": submitted.name, "created": submitted.created},
+            extra={"model": model, "workflow": submitted.name, "workflow_created": submitted.created},
         )
         with self._lock:
             self._in_flight.pop(model, None)
