@@ -112,7 +112,7 @@ def test_the_gate_tags_mlflow_and_only_the_passing_version_reaches_staging(
     assert tags["3"]["validation_status"] == "passed"
     assert tags["3"]["blocked"] == "true" and "Degraded" in tags["3"]["blocked_reason"]
     front = [r for r in result.front_requests if r["path"] == "/mlflow"]
-    assert front and {r["status"] for r in front} == {200}  # every real delivery verified and handled
+    assert front and {r["status"] for r in front} == {202}  # every real delivery verified and queued
 
 
 def test_gitops_history_commit_pull_request_branch_and_revert(

@@ -85,7 +85,9 @@ class IntakeWorker:
         # every message failing is still a partial answer: each has its own backoff already set
         processor.raise_on_entire_batch_failure = False
         result = dict(
-            process_partial_response(event=event, record_handler=self.record, processor=processor, context=context)
+            process_partial_response(
+                event=event, record_handler=self.record, processor=processor, context=context
+            )
         )
         self._release_skipped(event, result)
         return result

@@ -136,7 +136,7 @@ def _decisions_show(args: argparse.Namespace) -> int:
 
 
 def replay_dlq(
-    sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000, dry_run: bool = False
+    sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000, dry_run: bool = False, wait: int = 1
 ) -> list[str]:
     """Move up to ``limit`` messages from ``dlq_url`` back to ``queue_url``; returns their message ids.
 
@@ -151,7 +151,7 @@ def replay_dlq(
         resp = sqs.receive_message(
             QueueUrl=dlq_url,
             MaxNumberOfMessages=min(10, limit - len(moved)),
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=wait,
             VisibilityTimeout=0 if dry_run else 30,
             MessageAttributeNames=["All"],
             AttributeNames=["MessageGroupId"],
