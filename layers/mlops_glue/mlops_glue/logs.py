@@ -9,9 +9,11 @@
   botocore at DEBUG prints request and response bodies (``GetSecretValue`` answers included), urllib3
   and requests print URLs, slack_sdk prints the incoming-webhook URL on a retry or a 429 (INFO) and
   request bodies (DEBUG), PyGithub prints headers at DEBUG;
-* a :class:`Redactor` on every handler (and on those library loggers) replaces every secret value the
-  secrets adapter has read, and anything shaped like a Slack webhook URL, a Slack or GitHub token or a
-  bearer header, with ``[redacted]`` — defence in depth for a library message we did not foresee.
+* every log record is redacted when it is created (a record factory) and again by a :class:`Redactor`
+  on every handler (for ``extra`` fields, set after creation): every secret value the secrets adapter
+  has read, and anything shaped like a Slack webhook URL, a Slack or GitHub token or a bearer header,
+  becomes ``[redacted]`` — also in exception tracebacks, e.g. a library that logs an exception whose
+  message carries a URL with a token (Powertools' batch processor logs failed records at DEBUG).
 """
 
 from __future__ import annotations
@@ -132,8 +134,29 @@ def library_logger(name: str) -> logging.Logger:
     return lib
 
 
+_factory_installed = False
+
+
+def install_record_factory() -> None:
+    """Redact every record at creation, whichever logger or handler it goes to (idempotent)."""
+    global _factory_installed
+    with _lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            REDACTOR.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True
+
+
 def setup(logger: Any | None = None) -> None:
-    """Route the package's logs through ``logger`` (a Powertools Logger) and guard every handler."""
+    """Route the package's logs through ``logger`` (a Powertools Logger) and guard every record."""
+    install_record_factory()
     quiet_libraries()
     package = logging.getLogger("mlops_glue")
     if logger is not None:
