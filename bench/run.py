@@ -25,7 +25,10 @@ OUT = HERE / "out"
 DATA = OUT / "data"
 # -P: keep bench/ off sys.path, so a bench script can never shadow an installed distribution
 STEP = [sys.executable, "-P", str(HERE / "drift_bench.py")]
-EXTRA = ("package_size.py",)  # other benchmarks whose markdown table (lines starting with "|") joins ours
+EXTRA = (
+    "package_size.py",
+    "intake_bench.py",
+)  # other benchmarks whose markdown table (lines starting with "|") joins ours
 
 
 def run_step(*args: str) -> dict[str, Any]:

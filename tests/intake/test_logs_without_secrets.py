@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from glue_local.argocd_render import application, body
 from intake_support import SqsClock, intake
 from mlops_glue import logs, runtime
 from mlops_glue.adapters.gitops import GitOpsError
@@ -26,6 +25,7 @@ from mlops_glue.webhooks import sign
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from glue_local.argocd_render import application, body
 from tests.conftest import load_event
 from tests.feedback.argocd_render import function_url_event
 

@@ -45,7 +45,9 @@ def test_dlq_replay_intake_finds_the_queues_of_the_stage(
     dlq, queue = stack["WebhookIntakeDLQ"], stack["WebhookIntakeQueue"]
     assert (dlq.rsplit("/", 1)[1], queue.rsplit("/", 1)[1]) == intake_queue_names("dev")
     sqs = aws.client("sqs")
-    sqs.send_message(QueueUrl=dlq, MessageBody='{"v": 1}', MessageGroupId="mlflow:m", MessageDeduplicationId="a")
+    sqs.send_message(
+        QueueUrl=dlq, MessageBody='{"v": 1}', MessageGroupId="mlflow:m", MessageDeduplicationId="a"
+    )
 
     assert main(["dlq", "replay", "--intake", "--stage", "dev", "--dry-run"]) == 0
     assert "would replay 1 message(s)" in capsys.readouterr().out
