@@ -24,6 +24,7 @@ from mlops_glue.services.alarms import AlarmService, MalformedAlarmEventError, s
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+runtime.setup_logging(logger)  # the package's logs as this logger's JSON, no secrets
 
 
 def service() -> AlarmService:

@@ -17,6 +17,7 @@ from mlops_glue import runtime
 
 logger = Logger()
 tracer = Tracer()
+runtime.setup_logging(logger)  # the package's logs as this logger's JSON, no secrets
 processor = BatchProcessor(event_type=EventType.SQS)
 
 SWEEP_SOURCE = "mlops-glue.sweep"
