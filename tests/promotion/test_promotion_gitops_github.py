@@ -135,7 +135,7 @@ def test_reachability_and_commits_between_for_feedback_authenticity(gh: FakeGitH
     seed = gh.refs["main"]
     a = repo.commit_file(STAGING, bump("1", "2"), "to 2", {})
     b = repo.commit_file(STAGING, bump("2", "3"), "to 3", {})
-    pr = repo.open_pull_request(STAGING, bump("3", "4"), "mlops-glue/x/staging/v4", "to 4", "body", {})
+    pr = repo.open_pull_request({STAGING: bump("3", "4")}, "mlops-glue/x/staging/v4", "to 4", "body", {})
     assert pr is not None
     on_branch = gh.refs["mlops-glue/x/staging/v4"]
 
