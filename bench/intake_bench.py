@@ -140,9 +140,18 @@ def main() -> None:
                 runtime.intake_queue = sqs_queue if queue == "moto" else (lambda m=memory: m)  # type: ignore[assignment]
                 _time(app.handler, [make(10_000_000 + n) for n in range(20)], ctx)  # warm
                 ms = []
-                for start in range(0, args.requests, 100):  # moto scans its queue on every send: keep it short
-                    session.client("sqs").purge_queue(QueueUrl=stack["WebhookIntakeQueue"])
-                    ms += _time(app.handler, [make(n) for n in range(start, min(start + 100, args.requests))], ctx)
+                for start in range(
+                    0, args.requests, 100
+                ):  # moto scans its queue on every send: keep it short
+                    url = session.client("sqs").create_queue(
+                        QueueName=f"bench-{folder}-{queue}-{start}.fifo", Attributes={"FifoQueue": "true"}
+                    )["QueueUrl"]
+                    os.environ["INTAKE_QUEUE_URL"] = url
+                    runtime.settings.cache_clear()
+                    sqs_queue.cache_clear()
+                    ms += _time(
+                        app.handler, [make(n) for n in range(start, min(start + 100, args.requests))], ctx
+                    )
                 q = statistics.quantiles(ms, n=100)
                 rows.append((folder, queue, statistics.median(ms), q[98], len(ms)))
             app.endpoint.cache_clear()

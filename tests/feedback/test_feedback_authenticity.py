@@ -182,3 +182,12 @@ def test_non_canonical_versions_never_pass_a_block(world: World) -> None:
     assert guards.active_pause(world.store, "fraud-detection", "staging", "9") is not None
     assert guards.active_pause(world.store, "fraud-detection", "staging", "010") is not None  # not a version
     assert guards.active_pause(world.store, "fraud-detection", "staging", "11") is None
+
+
+def test_012_against_a_blocklisted_12_is_rejected_by_the_promotion(world: World, bare_repo: Path) -> None:
+    guards.block_version(world.store, "fraud-detection", "12", "rolled back")
+    before = bare_log(bare_repo)
+    for sneaky in ("012", "12"):
+        d = world.promotion.promote("fraud-detection", sneaky, "staging", reason="t", inputs=[f"t:{sneaky}"])
+        assert d.outcome is Outcome.REJECTED, (sneaky, d.reasons)
+    assert bare_log(bare_repo) == before
