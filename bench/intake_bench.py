@@ -152,6 +152,8 @@ def main() -> None:
                     ms += _time(
                         app.handler, [make(n) for n in range(start, min(start + 100, args.requests))], ctx
                     )
+                if queue == "memory":  # every timed request really was verified and queued
+                    assert len(memory.sent) == args.requests + 20, len(memory.sent)
                 q = statistics.quantiles(ms, n=100)
                 rows.append((folder, queue, statistics.median(ms), q[98], len(ms)))
             app.endpoint.cache_clear()
