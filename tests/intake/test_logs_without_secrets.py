@@ -152,6 +152,7 @@ def test_no_secret_in_any_log_record_at_debug(
             raise GitOpsError(f"git push failed: https://x-access-token:{GITOPS_TOKEN}@github.com/o/r")
 
         monkeypatch.setattr(real_repo, "commit_file", down)
+        monkeypatch.setattr(real_repo, "commit_files", down)
         assert it.post_mlflow(_delivery("4"))[0] == 202
         it.settle(clock, step=60)
         assert it.depth(it.dlq_url) == 1 and it.failures >= 2
