@@ -162,14 +162,21 @@ def test_no_secret_in_any_log_record_at_debug(
         logs.quiet_libraries()
 
     out, err = capfd.readouterr()
-    haystack = "\n".join([*capture.texts, out, err])
+    # the package's records as the Powertools handler of the "mlops_glue" logger formats them (JSON)
+    package = logging.getLogger("mlops_glue")
+    assert package.handlers and not package.propagate  # routed through the function's Powertools logger
+    formatter = package.handlers[0].formatter
+    assert formatter is not None and type(formatter).__name__ == "LambdaPowertoolsFormatter"
+    ours = [r for r in capture.records if r.name.startswith("mlops_glue")]
+    formatted = [formatter.format(r) for r in ours]
+    haystack = "\n".join([*capture.texts, *formatted, out, err])
     secrets = [MLFLOW_SECRET, ARGOCD_TOKEN, GITOPS_TOKEN, slack_url, SLACK_PATH, "slackSecretPart9d8c7b6a"]
     for secret in secrets:
         assert secret not in haystack, f"a secret reached a log: {secret[:6]}…"
     assert len(httpserver.log) >= 2  # Slack really answered 429, then the retry went through
     assert capture.records, "nothing was logged: the capture is broken"
     # the package's INFO lines arrive as Powertools JSON with their extra fields
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in formatted]
     queued = [line for line in lines if line.get("message") == "MLflow delivery queued"]
     assert queued and queued[0]["level"] == "INFO" and queued[0]["model"] == "fraud-detection"
     assert any(line.get("message") == "delivery failed, retrying" and "retry_in_s" in line for line in lines)
