@@ -50,6 +50,28 @@ def _count(envelope: Envelope, result: dict[str, Any]) -> None:
     metrics.add_metric(name=f"Intake_{envelope.source}_{outcome}", unit=MetricUnit.Count, value=1)
 
 
+def _dead_lettered(envelope: Envelope | None, reason: str) -> None:
+    """Never silent: a delivery given up on is said in Slack, with the command that replays it."""
+    from mlops_glue.adapters.slack import Message, escape
+
+    what = (
+        f"{envelope.source} delivery `{escape(envelope.delivery_id[:64])}` ({escape(envelope.group)})"
+        if envelope
+        else "a message"
+    )
+    stage = runtime.settings().stage
+    text = (
+        f":warning: {what} moved to the intake dead-letter queue: {escape(reason[:300])}\n"
+        f"Replay it once the cause is fixed: `mlops-glue dlq replay --intake --stage {stage}`"
+    )
+    posted = runtime.notifier().post(
+        Message(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+    )
+    if not posted.ok:
+        logger.warning("dead-letter notice not posted", extra={"error": posted.error})
+    metrics.add_metric(name="IntakeDeadLettered", unit=MetricUnit.Count, value=1)
+
+
 @lru_cache(maxsize=1)
 def worker() -> IntakeWorker:
     s = runtime.settings()
@@ -69,6 +91,7 @@ def worker() -> IntakeWorker:
         dlq_url=s.intake_dlq_url,
         backoff=runtime.intake_backoff(),
         observe=_count,
+        on_dead_letter=_dead_lettered,
     )
 
 

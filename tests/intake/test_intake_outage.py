@@ -101,7 +101,8 @@ def world(
         for v in VERSIONS:
             registry.add(ModelVersion(m, str(v), f"run-{m}-{v}"), {"val_auc": 0.9})
     monkeypatch.setattr(runtime, "registry", lambda: registry)
-    monkeypatch.setattr(runtime, "notifier", lambda: MemoryNotifier())
+    slack = MemoryNotifier()
+    monkeypatch.setattr(runtime, "notifier", lambda: slack)
     clock = SqsClock(monkeypatch)
     it = intake(stack, aws, monkeypatch, lambda_context)
     it.observe()
@@ -205,6 +206,9 @@ def test_a_delivery_failing_past_max_age_lands_in_the_dlq_and_replays_once(
     assert 1.4 <= hours <= 2.0  # within max_age (2 h) less one capped backoff (30 min)
     assert "MLflow answered 503" in dead["MessageAttributes"]["reason"]["StringValue"]
     assert _promotions(bare) == []
+    notices = [m.text for m in runtime.notifier().messages if "dead-letter queue" in m.text]  # type: ignore[attr-defined]
+    assert len(notices) == 1 and "mlops-glue dlq replay --intake --stage dev" in notices[0]
+    assert "d-model-0-2" in notices[0]
 
     clock.advance(10 * 3600)  # MLflow is back; the operator replays the DLQ
     moved = replay_dlq(it.sqs, it.dlq_url, it.queue_url, wait=0)  # moto's clock stands still

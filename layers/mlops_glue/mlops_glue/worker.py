@@ -69,6 +69,8 @@ class IntakeWorker:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rng: random.Random = field(default_factory=random.Random)
     observe: Callable[[Envelope, dict[str, Any]], None] | None = None  # e.g. a metric per outcome
+    # told when a delivery is dead-lettered (envelope or None, reason): the worker app posts to Slack
+    on_dead_letter: Callable[[Envelope | None, str], None] | None = None
     _context: Any = None
     _attempted: set[str] = field(default_factory=set)
 
@@ -115,11 +117,11 @@ class IntakeWorker:
         try:
             envelope = Envelope.model_validate_json(record.body)
         except (ValidationError, ValueError) as exc:
-            self._dead_letter(record, f"not an intake envelope: {type(exc).__name__}")
+            self._dead_letter(record, f"not an intake envelope: {type(exc).__name__}", None)
             return {"status": "dead_lettered", "reason": "not an intake envelope"}
         job = self.jobs.get(envelope.source)
         if job is None:
-            self._dead_letter(record, f"no job for source {envelope.source!r}")
+            self._dead_letter(record, f"no job for source {envelope.source!r}", envelope)
             return {"status": "dead_lettered", "reason": f"no job for {envelope.source}"}
         context = {"delivery_id": envelope.delivery_id, "source": envelope.source, "group": envelope.group}
         try:
@@ -143,7 +145,7 @@ class IntakeWorker:
         error = logs.redact(f"{type(exc).__name__}: {exc}")[:300]
         if age + delay > self.backoff.max_age.total_seconds() and self.dlq_url:
             reason = f"failed for {age / 3600:.1f} h ({attempt} attempts): {error}"
-            self._dead_letter(record, reason)
+            self._dead_letter(record, reason, envelope)
             logger.error("delivery dead-lettered", extra={**context, "attempt": attempt, "error": error})
             return True
         try:
@@ -158,7 +160,7 @@ class IntakeWorker:
         )
         return False
 
-    def _dead_letter(self, record: Any, reason: str) -> None:
+    def _dead_letter(self, record: Any, reason: str, envelope: Envelope | None) -> None:
         """Move ``record`` to the DLQ now (raises when the DLQ did not take it: the message stays)."""
         if not self.dlq_url:
             raise RetryLaterError(f"no dead-letter queue configured; {reason}")
@@ -174,6 +176,11 @@ class IntakeWorker:
         logger.error(
             "moved to the dead-letter queue", extra={"message_id": record.message_id, "reason": reason}
         )
+        if self.on_dead_letter is not None:
+            try:
+                self.on_dead_letter(envelope, reason)
+            except Exception as exc:  # the message is safe in the DLQ; the notice is best effort
+                logger.warning("dead-letter notice failed", extra={"error": type(exc).__name__})
 
 
 def _short(result: dict[str, Any]) -> dict[str, Any]:
