@@ -135,13 +135,13 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
             return  # the tests read server.requests; nothing on stderr
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            server.requests.append((self.command, self.path, status))  # before the client can read it
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            server.requests.append((self.command, self.path, status))
 
         def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -321,17 +322,18 @@ class GitRepo(GitOpsRepo):
                 out[ref] = new.encode()
             return out
 
-        try:
-            result = self._call(
-                "push", lambda: client.send_pack(path, update_refs, self.local.generate_pack_data)
-            )
-        except _Moved:
-            raise
-        except GitOpsError as exc:
-            statuses = getattr(exc.__context__, "ref_status", None)
-            if not statuses:
+        def send() -> Any:
+            try:
+                return client.send_pack(path, update_refs, self.local.generate_pack_data)
+            except _Moved:
                 raise
-            result = exc.__context__
+            except Exception as exc:  # a library version that raises on a rejected ref, with its status
+                statuses = getattr(exc, "ref_status", None)
+                if isinstance(statuses, dict) and statuses:
+                    return SimpleNamespace(ref_status=statuses)
+                raise
+
+        result = self._call("push", send)
         status = dict(result.ref_status or {})
         return {
             b: (status.get(f"refs/heads/{b}".encode()) if f"refs/heads/{b}".encode() in status else None)
