@@ -51,7 +51,12 @@ from glue_local.gitops_seed import (  # noqa: F401
 
 GitRepoFactory = Callable[..., GitRepo]
 TOKEN = "glpat-T0kenThatMustNeverLeak"  # the smart-HTTP server's (and the GitLab fake's) only credential
-BACKENDS = ("git",)
+BACKENDS = ("git", "gitlab")
+
+
+def closed_ref(pull_request_url: str, branch: str) -> str:
+    """What ``close_pull_requests`` names for a change: the MR's URL on GitLab, the branch in plain git."""
+    return pull_request_url if "/-/merge_requests/" in pull_request_url else branch
 
 
 @pytest.fixture

@@ -139,7 +139,9 @@ class GitLabRepo(GitRepo):
             if existing:
                 mr, reused = existing[0], True
             else:
-                sha, reused = self.push_change_branch(edits, branch, with_trailers(title, trailers))
+                # the commit carries the decision record too (as in plain git): it outlives the MR
+                message = with_trailers(f"{title}\n\n{body}".strip(), trailers)
+                sha, reused = self.push_change_branch(edits, branch, message)
                 if sha is None and not reused:
                     return None
                 mr, reused = self._create(
