@@ -131,7 +131,7 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return  # the tests read server.requests; nothing on stderr
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -169,7 +169,9 @@ def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 time.sleep(server.slow_seconds)
             if not server.authorized(auth):
                 return self._send(
-                    401, b"Unauthorized\n", {"WWW-Authenticate": 'Basic realm="git"', "Content-Type": "text/plain"}
+                    401,
+                    b"Unauthorized\n",
+                    {"WWW-Authenticate": 'Basic realm="git"', "Content-Type": "text/plain"},
                 )
             if self.command == "POST" and self.path.endswith("/git-receive-pack"):
                 hook, server.before_receive_pack = server.before_receive_pack, None
@@ -207,4 +209,3 @@ def deny_non_fast_forwards(bare: Path) -> None:
 
 
 __all__ = ["GitHttpServer", "deny_non_fast_forwards", "serve_bare_repo"]
-

@@ -28,7 +28,7 @@ from glue_local.gitops_seed import git
 PROJECT = "ml/deploy"
 ENCODED = "ml%2Fdeploy"
 PROJECT_ID = 7
-B, S, I = bool, str, int  # documented types: boolean, string, integer
+B, S, N = bool, str, int  # documented types: boolean, string, integer
 
 # (method, path pattern) -> (required, optional) parameters with their documented types
 SPEC: dict[tuple[str, str], tuple[dict[str, type], dict[str, type]]] = {
@@ -36,14 +36,14 @@ SPEC: dict[tuple[str, str], tuple[dict[str, type], dict[str, type]]] = {
         {},
         {
             "state": S, "source_branch": S, "target_branch": S, "order_by": S, "sort": S, "view": S,
-            "labels": S, "search": S, "page": I, "per_page": I, "pagination": S,
+            "labels": S, "search": S, "page": N, "per_page": N, "pagination": S,
         },
     ),
     ("POST", "/api/v4/projects/:id/merge_requests"): (
         {"source_branch": S, "target_branch": S, "title": S},
         {
-            "description": S, "remove_source_branch": B, "squash": B, "labels": S, "assignee_id": I,
-            "allow_collaboration": B, "target_project_id": I, "milestone_id": I,
+            "description": S, "remove_source_branch": B, "squash": B, "labels": S, "assignee_id": N,
+            "allow_collaboration": B, "target_project_id": N, "milestone_id": N,
         },
     ),
     ("PUT", "/api/v4/projects/:id/merge_requests/:iid"): (
@@ -126,7 +126,7 @@ class FakeGitLab:
                 return f"{method} {pattern}: {name!r} must be a boolean, got {value!r}"
             if kind is S and not isinstance(value, str):
                 return f"{method} {pattern}: {name!r} must be a string, got {value!r}"
-            if kind is I and not (isinstance(value, int) or str(value).isdigit()):
+            if kind is N and not (isinstance(value, int) or str(value).isdigit()):
                 return f"{method} {pattern}: {name!r} must be an integer, got {value!r}"
             if name in ENUMS and value not in ENUMS[name]:
                 return f"{method} {pattern}: {name!r}={value!r} is not one of {sorted(ENUMS[name])}"
@@ -157,7 +157,9 @@ class FakeGitLab:
             return ok({"error": "404 Not Found"}, 404)
         pattern, args = route
         if args.get("id") not in (ENCODED, str(PROJECT_ID)):  # the docs: "The ID or URL-encoded path"
-            self.violations.append(f"project must be {PROJECT_ID} or the URL-encoded path {ENCODED}, got {args.get('id')}")
+            self.violations.append(
+                f"project must be {PROJECT_ID} or the URL-encoded path {ENCODED}, got {args.get('id')}"
+            )
             return ok({"message": "404 Project Not Found"}, 404)
         query = {k: v[-1] for k, v in parse_qs(urlsplit(raw).query).items()}
         body = json.loads(request.data) if request.data else {}
@@ -220,7 +222,9 @@ class FakeGitLab:
             if self.pipeline == "running" and p.get("merge_when_pipeline_succeeds"):
                 mr["mwps"] = True
                 return ok(self._json(mr))
-            tree = git(self.bare, "merge-tree", "--write-tree", mr["target_branch"], mr["source_branch"]).split()[0]
+            tree = git(
+                self.bare, "merge-tree", "--write-tree", mr["target_branch"], mr["source_branch"]
+            ).split()[0]
             target, source = self._head(mr["target_branch"]), self._head(mr["source_branch"])
             sha = git(self.bare, "commit-tree", tree, "-p", str(target), "-p", str(source),
                       "-m", f"Merge branch '{mr['source_branch']}' into '{mr['target_branch']}'").strip()  # fmt: skip
@@ -236,4 +240,3 @@ class FakeGitLab:
 
 def start_gitlab_fake(bare: Path, token: str) -> FakeGitLab:
     return FakeGitLab(bare, token).start()
-

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 from argocd_render import application, body
 from feedback_support import texts
-from gitops_fixtures import STAGING_VERSION, GitRepoFactory, bare_branches, bare_file, bare_log, closed_ref, git
+from gitops_fixtures import (
+    STAGING_VERSION,
+    GitRepoFactory,
+    bare_branches,
+    bare_file,
+    bare_log,
+    closed_ref,
+    git,
+)
 from mlops_glue import guards
 from mlops_glue.adapters.gitops import GitOpsConflictError, GitOpsError, WriteResult
 from mlops_glue.adapters.registry import MemoryRegistry

@@ -30,11 +30,15 @@ def gitops_backend() -> str:
 def test_git_backend_over_https_with_the_token_commits(
     git_server: GitHttpServer, bare_repo: Path, no_git_on_path: None
 ) -> None:
-    cfg = parse_config(config(f"{{backend: git, repo: '{git_server.repo_url()}', token_secret: gitops/token}}"))
+    cfg = parse_config(
+        config(f"{{backend: git, repo: '{git_server.repo_url()}', token_secret: gitops/token}}")
+    )
     repo = gitops_repo_from_config(cfg, SECRETS)
     assert isinstance(repo, GitRepo) and not isinstance(repo, GitLabRepo)
     path = "models/fraud-detection/values-staging.yaml"
-    assert repo.commit_file(path, lambda t: t.replace("version: 1\n", "version: 2\n"), "via config", {}).changed
+    assert repo.commit_file(
+        path, lambda t: t.replace("version: 1\n", "version: 2\n"), "via config", {}
+    ).changed
     assert bare_log(bare_repo)[0] == "via config"
 
 
@@ -46,7 +50,9 @@ def test_gitlab_backend_reads_url_remote_and_username() -> None:
     )
     repo = gitops_repo_from_config(cfg, SECRETS)
     assert isinstance(repo, GitLabRepo)
-    assert repo.remote == "https://gitlab.example.com/ml/deploy.git" and repo.url == "https://gitlab.example.com"
+    assert (
+        repo.remote == "https://gitlab.example.com/ml/deploy.git" and repo.url == "https://gitlab.example.com"
+    )
     assert repo._username == "oauth2" and repo._token == TOKEN  # stripped of the secret's newline
 
 
@@ -55,7 +61,10 @@ def test_gitlab_backend_reads_url_remote_and_username() -> None:
     [
         ("{backend: gitlab, repo: ml/deploy}", "token_secret is required for the GitLab backend"),
         ("{backend: git, repo: 'https://u:p@git.example.com/r.git'}", "credentials in it"),
-        ("{backend: gitlab, repo: 'https://gitlab.com/ml/deploy.git', token_secret: gitops/token}", "project path"),
+        (
+            "{backend: gitlab, repo: 'https://gitlab.com/ml/deploy.git', token_secret: gitops/token}",
+            "project path",
+        ),
     ],
 )
 def test_misconfigurations_are_named(gitops: str, message: str) -> None:

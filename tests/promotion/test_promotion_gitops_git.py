@@ -135,7 +135,7 @@ def test_nothing_listening_is_a_gitops_error() -> None:
     from glue_local.servers import free_port
 
     repo = GitRepo(f"http://127.0.0.1:{free_port()}/gitops.git", token=TOKEN, timeout=2)
-    with pytest.raises(GitOpsError, match="git fetch on http://127.0.0.1") as caught:
+    with pytest.raises(GitOpsError, match=r"git fetch on http://127\.0\.0\.1") as caught:
         repo.read(STAGING)
     assert TOKEN not in every_text(caught.value)
 
@@ -146,7 +146,7 @@ def test_a_missing_branch_or_file_is_named_and_nothing_is_written(
     before = bare_log(bare_repo)
     with pytest.raises(GitOpsError, match="branch release does not exist"):
         make_git_repo(branch="release").read(STAGING)
-    with pytest.raises(GitOpsError, match="models/nope.yaml does not exist on main"):
+    with pytest.raises(GitOpsError, match=r"models/nope\.yaml does not exist on main"):
         make_git_repo().commit_files({STAGING: bump("1", "2"), "models/nope.yaml": bump("1", "2")}, "m", {})
 
     def refuse(text: str) -> str:
@@ -256,7 +256,9 @@ def test_a_branch_that_never_stops_moving_gives_up_with_a_conflict(
 # ------------------------------------------------------------------------------ the happy paths
 
 
-def test_commit_lands_with_trailers_and_repeat_is_a_no_op(bare_repo: Path, make_git_repo: GitRepoFactory) -> None:
+def test_commit_lands_with_trailers_and_repeat_is_a_no_op(
+    bare_repo: Path, make_git_repo: GitRepoFactory
+) -> None:
     repo = make_git_repo(web_url="https://git.example.com/ml/deploy")
     trailers = {"Glue-Decision-Id": "d-1", "Glue-Model": "fraud-detection", "Glue-Version": "2"}
 
@@ -281,7 +283,9 @@ def test_two_files_land_in_one_commit_and_in_one_change_branch(
     bare_repo: Path, make_git_repo: GitRepoFactory
 ) -> None:
     repo = make_git_repo()
-    result = repo.commit_files({STAGING: bump("1", "5"), CHURN: bump("1", "6")}, "Two targets", {"Glue-Version": "5"})
+    result = repo.commit_files(
+        {STAGING: bump("1", "5"), CHURN: bump("1", "6")}, "Two targets", {"Glue-Version": "5"}
+    )
     pr = repo.open_pull_request(
         {PRODUCTION: bump("1", "5"), "models/churn/values-production.yaml": bump("1", "6")},
         "glue/two/production/v5-aaaa",
@@ -332,7 +336,9 @@ def test_rejected_push_is_retried_after_a_concurrent_human_commit_through_a_stal
     assert bare_log(bare_repo)[:3] == ["Bump to 3", "Another human change", "Human change"]
 
 
-def test_two_racing_bumps_of_different_models_both_land(bare_repo: Path, make_git_repo: GitRepoFactory) -> None:
+def test_two_racing_bumps_of_different_models_both_land(
+    bare_repo: Path, make_git_repo: GitRepoFactory
+) -> None:
     repos = [make_git_repo(), make_git_repo()]
     files = [STAGING, CHURN]
     barrier = threading.Barrier(2)
@@ -359,11 +365,17 @@ def test_two_racing_bumps_of_different_models_both_land(bare_repo: Path, make_gi
     assert len(bare_log(bare_repo)) == 1 + 6
 
 
-def test_pull_request_branch_reuse_supersede_and_auto_merge(bare_repo: Path, make_git_repo: GitRepoFactory) -> None:
+def test_pull_request_branch_reuse_supersede_and_auto_merge(
+    bare_repo: Path, make_git_repo: GitRepoFactory
+) -> None:
     repo = make_git_repo()
 
-    first = repo.open_pull_request({PRODUCTION: bump("1", "2")}, "glue/fraud-detection/production/v2-aaaa", "t2", "b", {})
-    reused = repo.open_pull_request({PRODUCTION: bump("1", "2")}, "glue/fraud-detection/production/v2-aaaa", "t2", "b", {})
+    first = repo.open_pull_request(
+        {PRODUCTION: bump("1", "2")}, "glue/fraud-detection/production/v2-aaaa", "t2", "b", {}
+    )
+    reused = repo.open_pull_request(
+        {PRODUCTION: bump("1", "2")}, "glue/fraud-detection/production/v2-aaaa", "t2", "b", {}
+    )
     newer = repo.open_pull_request(
         {PRODUCTION: bump("1", "3")},
         "glue/fraud-detection/production/v3-bbbb",
@@ -372,7 +384,9 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(bare_repo: Path, mak
         {"Glue-Version": "3"},
         supersede_prefix="glue/fraud-detection/production/",
     )
-    nothing = repo.open_pull_request({PRODUCTION: lambda t: t}, "glue/fraud-detection/production/v1-cccc", "t", "b", {})
+    nothing = repo.open_pull_request(
+        {PRODUCTION: lambda t: t}, "glue/fraud-detection/production/v1-cccc", "t", "b", {}
+    )
 
     assert first is not None and not first.reused
     assert reused is not None and reused.reused
@@ -383,7 +397,12 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(bare_repo: Path, mak
     assert "version: 1\n" in bare_file(bare_repo, PRODUCTION)  # base untouched without auto-merge
 
     merged = repo.open_pull_request(
-        {PRODUCTION: bump("1", "3")}, "glue/fraud-detection/production/v3-bbbb", "t3", "b", {}, auto_merge=True
+        {PRODUCTION: bump("1", "3")},
+        "glue/fraud-detection/production/v3-bbbb",
+        "t3",
+        "b",
+        {},
+        auto_merge=True,
     )
     assert merged is not None and merged.merged_sha
     assert "version: 3\n" in bare_file(bare_repo, PRODUCTION)
@@ -391,7 +410,9 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(bare_repo: Path, mak
         repo.open_pull_request({PRODUCTION: bump("1", "4")}, "bad..name", "t", "b", {})
 
 
-def test_close_pull_requests_deletes_only_the_matching_branches(bare_repo: Path, make_git_repo: GitRepoFactory) -> None:
+def test_close_pull_requests_deletes_only_the_matching_branches(
+    bare_repo: Path, make_git_repo: GitRepoFactory
+) -> None:
     repo = make_git_repo()
     for branch, new in [
         ("mlops-glue/fraud-detection/production/v12-aaaa", "12"),

@@ -42,7 +42,12 @@ def make(fake: FakeGitLab, git_server: GitHttpServer, no_git_on_path: None) -> C
     def factory(**kwargs: object) -> GitLabRepo:
         kwargs.setdefault("token", TOKEN)
         return GitLabRepo(
-            "ml/deploy", url=fake.url, remote=git_server.repo_url(), throttle=False, sleep=lambda _s: None, **kwargs  # type: ignore[arg-type]
+            "ml/deploy",
+            url=fake.url,
+            remote=git_server.repo_url(),
+            throttle=False,
+            sleep=lambda _s: None,
+            **kwargs,  # type: ignore[arg-type]
         )
 
     return factory
@@ -91,7 +96,14 @@ def test_a_409_for_a_merge_request_opened_concurrently_reuses_it(
     repo, other = make(), make()
     branch = PREFIX + "v2-aaaa"
     fake.before_create = lambda: fake.mrs.append(
-        {"iid": 1, "state": "opened", "source_branch": branch, "target_branch": "main", "title": "t", "description": ""}
+        {
+            "iid": 1,
+            "state": "opened",
+            "source_branch": branch,
+            "target_branch": "main",
+            "title": "t",
+            "description": "",
+        }
     )
 
     pr = repo.open_pull_request({PRODUCTION: bump("1", "2")}, branch, "t", "b", {})
@@ -181,7 +193,9 @@ def test_auto_merge_waits_for_the_pipeline_when_one_runs(
     make: Callable[..., GitLabRepo], fake: FakeGitLab, bare_repo: Path
 ) -> None:
     fake.pipeline = "running"
-    pr = make().open_pull_request({PRODUCTION: bump("1", "2")}, PREFIX + "v2-aaaa", "t", "b", {}, auto_merge=True)
+    pr = make().open_pull_request(
+        {PRODUCTION: bump("1", "2")}, PREFIX + "v2-aaaa", "t", "b", {}, auto_merge=True
+    )
 
     assert pr is not None and pr.merged_sha is None
     assert mr_calls(fake, "PUT", "/merge") == [
@@ -193,7 +207,9 @@ def test_auto_merge_waits_for_the_pipeline_when_one_runs(
 def test_auto_merge_without_a_pipeline_merges_at_once(
     make: Callable[..., GitLabRepo], fake: FakeGitLab, bare_repo: Path
 ) -> None:
-    pr = make().open_pull_request({PRODUCTION: bump("1", "2")}, PREFIX + "v2-aaaa", "t", "b", {}, auto_merge=True)
+    pr = make().open_pull_request(
+        {PRODUCTION: bump("1", "2")}, PREFIX + "v2-aaaa", "t", "b", {}, auto_merge=True
+    )
 
     assert pr is not None and pr.merged_sha == git(bare_repo, "rev-parse", "main").strip()
     assert "version: 2\n" in bare_file(bare_repo, PRODUCTION)
@@ -205,7 +221,9 @@ def test_a_merge_gitlab_refuses_leaves_the_merge_request_open(
     make: Callable[..., GitLabRepo], fake: FakeGitLab, bare_repo: Path
 ) -> None:
     fake.refuse_merge = True
-    pr = make().open_pull_request({PRODUCTION: bump("1", "2")}, PREFIX + "v2-aaaa", "t", "b", {}, auto_merge=True)
+    pr = make().open_pull_request(
+        {PRODUCTION: bump("1", "2")}, PREFIX + "v2-aaaa", "t", "b", {}, auto_merge=True
+    )
 
     assert pr is not None and pr.merged_sha is None and fake.mrs[0]["state"] == "opened"
     assert "version: 1\n" in bare_file(bare_repo, PRODUCTION)
@@ -213,7 +231,9 @@ def test_a_merge_gitlab_refuses_leaves_the_merge_request_open(
 
 def test_commits_go_through_git_with_gitlab_links(make: Callable[..., GitLabRepo], fake: FakeGitLab) -> None:
     repo = make()
-    result = repo.commit_files({STAGING: bump("1", "2"), "models/churn/values-staging.yaml": bump("1", "2")}, "Two", {})
+    result = repo.commit_files(
+        {STAGING: bump("1", "2"), "models/churn/values-staging.yaml": bump("1", "2")}, "Two", {}
+    )
     assert result.url == f"{fake.url}/ml/deploy/-/commit/{result.sha}"
     info = repo.get_commit(result.sha or "")
     assert info is not None and len(info.files) == 2

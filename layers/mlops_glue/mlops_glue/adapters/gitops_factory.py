@@ -19,12 +19,19 @@ def gitops_repo_from_config(config: GlueConfig, secrets: Secrets) -> GitOpsRepo:
     if g is None:
         raise GitOpsError("no 'gitops' section in the configuration")
     secret = secrets.get(g.token_secret).strip() if g.token_secret else None
-    author = {"author_name": g.author_name, "author_email": g.author_email}
+    name, email = g.author_name, g.author_email
     if g.backend == "git":
         from mlops_glue.adapters.gitops_git import GitRepo
 
         remote = g.remote or g.repo
-        return GitRepo(remote, g.branch, token=secret, username=g.username or "x-access-token", **author)
+        return GitRepo(
+            remote,
+            g.branch,
+            token=secret,
+            username=g.username or "x-access-token",
+            author_name=name,
+            author_email=email,
+        )
     if g.backend == "gitlab":
         from mlops_glue.adapters.gitops_gitlab import GitLabRepo
 
@@ -37,7 +44,8 @@ def gitops_repo_from_config(config: GlueConfig, secrets: Secrets) -> GitOpsRepo:
             remote=g.remote,
             token=secret,
             username=g.username or "oauth2",
-            **author,
+            author_name=name,
+            author_email=email,
         )
     from mlops_glue.adapters.gitops_github import GitHubRepo, app_auth, token_auth
 
@@ -53,4 +61,4 @@ def gitops_repo_from_config(config: GlueConfig, secrets: Secrets) -> GitOpsRepo:
             ) from None
     else:
         auth = token_auth(secret)
-    return GitHubRepo(g.repo, g.branch, auth=auth, base_url=g.url, **author)
+    return GitHubRepo(g.repo, g.branch, auth=auth, base_url=g.url, author_name=name, author_email=email)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from mlops_glue.adapters.gitops import (
@@ -112,7 +112,7 @@ class GitRepo(GitOpsRepo):
         rng: Callable[[], float] = random.random,
     ) -> None:
         parts = urlsplit(remote)
-        if parts.username or parts.password or "@" in parts.netloc and parts.scheme in ("http", "https"):
+        if parts.username or parts.password or ("@" in parts.netloc and parts.scheme in ("http", "https")):
             raise GitOpsError("refusing a GitOps remote URL with credentials in it: use gitops.token_secret")
         self.remote = remote
         self.branch = branch
@@ -249,7 +249,9 @@ class GitRepo(GitOpsRepo):
         from dulwich.object_store import tree_lookup_path
 
         try:
-            _mode, sha = tree_lookup_path(self.local.object_store.__getitem__, tree, check_repo_path(path).encode())
+            _mode, sha = tree_lookup_path(
+                self.local.object_store.__getitem__, cast(Any, tree), check_repo_path(path).encode()
+            )
         except KeyError:
             return None
         obj = self.local[sha]
@@ -283,15 +285,15 @@ class GitRepo(GitOpsRepo):
         for path, text in changes:
             blob = Blob.from_string(text.encode("utf-8"))
             self.local.object_store.add_object(blob)
-            blobs.append((check_repo_path(path).encode(), 0o100644, blob.id))
+            blobs.append((check_repo_path(path).encode(), 0o100644, cast(Any, blob.id)))
         return bytes(commit_tree_changes(self.local.object_store, self.local[tree], blobs))
 
     def _commit(self, tree: bytes, parent: str, message: str) -> str:
         from dulwich.objects import Commit
 
         c = Commit()
-        c.tree = tree
-        c.parents = [parent.encode()]
+        c.tree = cast(Any, tree)
+        c.parents = [cast(Any, parent.encode())]
         c.author = c.committer = f"{self.author_name} <{self.author_email}>".encode()
         c.author_time = c.commit_time = int(time.time())
         c.author_timezone = c.commit_timezone = 0
@@ -403,13 +405,11 @@ class GitRepo(GitOpsRepo):
     def check_branch_name(self, branch: str) -> str:
         from dulwich.refs import check_ref_format
 
-        if branch == self.branch or not check_ref_format(f"refs/heads/{branch}".encode()):
+        if branch == self.branch or not check_ref_format(cast(Any, f"refs/heads/{branch}".encode())):
             raise GitOpsError(f"invalid pull-request branch name {branch!r}")
         return branch
 
-    def push_change_branch(
-        self, edits: Edits, branch: str, message: str
-    ) -> tuple[str | None, bool]:
+    def push_change_branch(self, edits: Edits, branch: str, message: str) -> tuple[str | None, bool]:
         """Commit ``edits`` on the base head and push them to a new ``branch``.
 
         Returns (the branch head, reused): reused when the branch exists already (its name hashes the
@@ -468,7 +468,9 @@ class GitRepo(GitOpsRepo):
         if not prefix:
             raise GitOpsError("refusing to delete branches with an empty prefix")
         with self._lock:
-            old = sorted(b for b in self._remote_branches() if b.startswith(prefix) and b not in (keep, self.branch))
+            old = sorted(
+                b for b in self._remote_branches() if b.startswith(prefix) and b not in (keep, self.branch)
+            )
             if not old:
                 return ()
             status = self._push({b: (None, None) for b in old})
@@ -521,19 +523,17 @@ class GitRepo(GitOpsRepo):
 
         c = self.local[sha]
         parent_tree = self.local[c.parents[0]].tree if c.parents and sha not in self.shallow else None
-        files = sorted(
-            {
-                (ch.new.path or ch.old.path).decode()
-                for ch in tree_changes(self.local.object_store, parent_tree, c.tree)
-                if (ch.new.path or ch.old.path)
-            }
-        )
+        files: set[str] = set()
+        for ch in tree_changes(self.local.object_store, parent_tree, c.tree):
+            entry = ch.new if ch.new is not None and ch.new.path else ch.old
+            if entry is not None and entry.path:
+                files.add(entry.path.decode())
         message = c.message.decode("utf-8", "replace").rstrip("\n")
         return CommitInfo(
             sha.decode(),
             message,
             c.author.decode("utf-8", "replace"),
-            tuple(files),
+            tuple(sorted(files)),
             parse_trailers(message),
             self._commit_url(sha.decode()),
         )
@@ -559,7 +559,9 @@ class GitRepo(GitOpsRepo):
             if limit is not None and len(shas) == limit:
                 complete = not any(s in shallow for s in shas)
             elif exclude is not None:  # complete when no commit after ``exclude`` is at the boundary
-                complete = not any(e.commit.id in shallow for e in self.local.get_walker(include=[head], exclude=ex))
+                complete = not any(
+                    e.commit.id in shallow for e in self.local.get_walker(include=[head], exclude=ex)
+                )
             else:
                 complete = not shallow
             if complete or not self._deepen():

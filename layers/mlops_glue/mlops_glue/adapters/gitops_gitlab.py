@@ -56,7 +56,9 @@ class GitLabRepo(GitRepo):
         **kwargs: Any,
     ) -> None:
         if not project or project.startswith("/") or project.endswith(".git"):
-            raise GitOpsError(f"gitops.repo must be a GitLab project path like 'group/project', not {project!r}")
+            raise GitOpsError(
+                f"gitops.repo must be a GitLab project path like 'group/project', not {project!r}"
+            )
         self.project_path = project
         self.url = url.rstrip("/")
         super().__init__(
