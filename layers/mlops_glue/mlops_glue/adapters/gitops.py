@@ -21,6 +21,10 @@ class GitOpsAuthError(GitOpsError):
     """The git host refused our credentials (401): a wrong, expired or under-scoped token; retried as an outage."""
 
 
+class GitOpsFileError(GitOpsError):
+    """A file the change edits is missing, a directory or not UTF-8 text (not an outage: not retried)."""
+
+
 class GitOpsConflictError(GitOpsError):
     """The branch moved under us (409/422 on a stale sha, or a rejected push) after every retry."""
 

@@ -33,17 +33,18 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import PurePosixPath
 from types import SimpleNamespace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from mlops_glue import targets
 from mlops_glue.adapters.gitops import (
     CommitInfo,
     Edits,
     GitOpsAuthError,
     GitOpsConflictError,
     GitOpsError,
+    GitOpsFileError,
     GitOpsRepo,
     PullRequest,
     WriteResult,
@@ -70,11 +71,11 @@ _DEEPEN = (50, 1000, 2**31 - 1)  # depths tried in turn when history is needed (
 
 
 def check_repo_path(path: str) -> str:
-    """Return ``path`` when it is a relative path inside the repository (no ``..``, no absolute path)."""
-    p = PurePosixPath(path)
-    if not path or p.is_absolute() or ".." in p.parts or "\\" in path or path.startswith("-"):
-        raise GitOpsError(f"refusing path {path!r}: it must stay inside the repository")
-    return str(p)
+    """Return ``path`` when it is a relative path inside the repository (GitOpsError otherwise)."""
+    try:
+        return targets.check_repo_path(path)
+    except targets.TargetError as exc:
+        raise GitOpsError(str(exc)) from None
 
 
 class _Moved(Exception):
@@ -256,11 +257,11 @@ class GitRepo(GitOpsRepo):
             return None
         obj = self.local[sha]
         if obj.type_name != b"blob":
-            raise GitOpsError(f"{path} is a directory")
+            raise GitOpsFileError(f"{path} is a directory")
         try:
             return str(obj.data.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise GitOpsError(f"{path} is not UTF-8 text: {exc}") from exc
+            raise GitOpsFileError(f"{path} is not UTF-8 text: {exc}") from exc
 
     def _apply(self, edits: Edits, head: str) -> bytes | None:
         """The tree of ``head`` with every edit applied; None when no edit changes anything.
@@ -275,7 +276,7 @@ class GitRepo(GitOpsRepo):
         for path, edit in edits.items():
             current = self._blob_text(tree, path)
             if current is None:
-                raise GitOpsError(f"{path} does not exist on {self.branch}")
+                raise GitOpsFileError(f"{path} does not exist on {self.branch}")
             new = edit(current)
             if new != current:
                 changes.append((path, new))
@@ -372,7 +373,7 @@ class GitRepo(GitOpsRepo):
             head = self._fetch()
             text = self._blob_text(self.local[head.encode()].tree, path)
             if text is None:
-                raise GitOpsError(f"{path} does not exist on {self.branch}")
+                raise GitOpsFileError(f"{path} does not exist on {self.branch}")
             return text
 
     def commit_files(self, edits: Edits, message: str, trailers: dict[str, str]) -> WriteResult:

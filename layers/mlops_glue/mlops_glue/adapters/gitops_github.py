@@ -24,6 +24,7 @@ from mlops_glue.adapters.gitops import (
     Edits,
     GitOpsConflictError,
     GitOpsError,
+    GitOpsFileError,
     GitOpsRepo,
     PullRequest,
     WriteResult,
@@ -130,11 +131,11 @@ class GitHubRepo(GitOpsRepo):
                 return None
             raise GitOpsError(f"GitHub read {path}@{ref} failed ({exc.status}): {_message(exc)}") from exc
         if isinstance(content, list):
-            raise GitOpsError(f"{path} is a directory")
+            raise GitOpsFileError(f"{path} is a directory")
         try:
             return content.decoded_content.decode("utf-8"), content.sha
         except UnicodeDecodeError as exc:
-            raise GitOpsError(f"{path} is not UTF-8 text") from exc
+            raise GitOpsFileError(f"{path} is not UTF-8 text") from exc
 
     def _head(self, branch: str) -> str | None:
         from github import GithubException
@@ -153,7 +154,7 @@ class GitHubRepo(GitOpsRepo):
         for attempt in range(1, self.max_attempts + 1):
             current = self._file(path, branch)
             if current is None:
-                raise GitOpsError(f"{path} does not exist on {branch}")
+                raise GitOpsFileError(f"{path} does not exist on {branch}")
             text, sha = current
             new = edit(text)
             if new == text:
@@ -197,7 +198,7 @@ class GitHubRepo(GitOpsRepo):
             for path, edit in edits.items():
                 current = self._file(path, head)
                 if current is None:
-                    raise GitOpsError(f"{path} does not exist on {branch}")
+                    raise GitOpsFileError(f"{path} does not exist on {branch}")
                 new = edit(current[0])
                 if new != current[0]:
                     elements.append(InputGitTreeElement(check_repo_path(path), "100644", "blob", content=new))
@@ -221,7 +222,7 @@ class GitHubRepo(GitOpsRepo):
     def read(self, path: str) -> str:
         got = self._file(path, self.branch)
         if got is None:
-            raise GitOpsError(f"{path} does not exist on {self.branch}")
+            raise GitOpsFileError(f"{path} does not exist on {self.branch}")
         return got[0]
 
     def commit_files(self, edits: Edits, message: str, trailers: dict[str, str]) -> WriteResult:
@@ -243,7 +244,7 @@ class GitHubRepo(GitOpsRepo):
         for path, edit in edits.items():
             base = self._file(check_repo_path(path), self.branch)
             if base is None:
-                raise GitOpsError(f"{path} does not exist on {self.branch}")
+                raise GitOpsFileError(f"{path} does not exist on {self.branch}")
             changes = changes or edit(base[0]) != base[0]
         if not changes:
             return None  # the base branch already holds the change
