@@ -163,8 +163,7 @@ class GitBackend:
         self._git(work, "add", "-A")
         self._git(work, "-c", "user.name=Dana", "-c", "user.email=dana@example.com", "commit", "-qm", "seed")
         self._git(work, "push", "--quiet", "origin", "HEAD:main")
-        (root / "clone").mkdir()
-        self.repo = GitRepo(str(self.bare), "main", workdir=root / "clone")
+        self.repo = GitRepo(str(self.bare), "main")
 
     @staticmethod
     def _git(cwd: Path, *args: str) -> bytes:
