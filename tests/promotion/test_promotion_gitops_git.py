@@ -495,3 +495,33 @@ def test_a_local_path_remote_works_too(bare_repo: Path, no_git_on_path: None) ->
     assert bare_log(bare_repo)[0] == "Bump over a path"
     with pytest.raises(GitOpsError, match="not a git repository"):
         GitRepo(str(bare_repo.parent / "nope.git")).read(STAGING)
+
+
+def test_a_wrong_token_fails_a_promotion_as_a_retryable_outage_not_a_bad_event(
+    make_git_repo: GitRepoFactory, bare_repo: Path
+) -> None:
+    from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
+    from mlops_glue.adapters.slack import MemoryNotifier
+    from mlops_glue.adapters.state import MemoryStateStore
+    from mlops_glue.config import parse_config
+    from mlops_glue.records import Outcome
+    from mlops_glue.services.promotion import build_promotion_service
+
+    config = parse_config(
+        "models:\n  fraud-detection:\n    promote:\n      environments:\n"
+        "        staging: {key: model.version, mode: commit}\n"
+        "gitops: {backend: git, repo: unused, branch: main}\n"
+    )
+    registry = MemoryRegistry()
+    registry.add(ModelVersion("fraud-detection", "2", "run2"), {})
+    slack = MemoryNotifier()
+    service = build_promotion_service(
+        config, MemoryStateStore(), make_git_repo(token="glpat-Exp1redT0ken"), registry, slack
+    )
+
+    d = service.promote("fraud-detection", "2", "staging", reason="test", inputs=["t"])
+
+    assert d.outcome is Outcome.FAILED and d.evidence["retryable"] is True
+    assert any("refused the credentials" in r for r in d.reasons)
+    assert bare_log(bare_repo) == ["Seed the GitOps repository"]
+    assert "glpat-Exp1redT0ken" not in " ".join(d.reasons) + str(slack.messages) + str(d.evidence)

@@ -178,7 +178,10 @@ class GitRepo(GitOpsRepo):
     def _where(self) -> str:
         """The remote without anything secret (credentials are refused in the URL anyway)."""
         parts = urlsplit(self.remote)
-        return f"{parts.scheme}://{parts.hostname}{parts.path}" if parts.scheme else self.remote
+        if not parts.scheme:
+            return self.remote
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
     def _scrub(self, text: str) -> str:
         """``text`` without the token (raw or inside a basic-auth header)."""
