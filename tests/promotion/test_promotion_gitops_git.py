@@ -525,3 +525,26 @@ def test_a_wrong_token_fails_a_promotion_as_a_retryable_outage_not_a_bad_event(
     assert any("refused the credentials" in r for r in d.reasons)
     assert bare_log(bare_repo) == ["Seed the GitOps repository"]
     assert "glpat-Exp1redT0ken" not in " ".join(d.reasons) + str(slack.messages) + str(d.evidence)
+
+
+def test_the_backend_starts_no_process_at_all(
+    make_git_repo: GitRepoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stronger than git off PATH: the only processes are the test server's ``git http-backend``."""
+    import subprocess
+
+    spawned: list[str] = []
+    real = subprocess.Popen.__init__
+
+    def spy(self: subprocess.Popen[bytes], args: Any, *a: Any, **k: Any) -> None:
+        spawned.append(str(args[0] if isinstance(args, list | tuple) else args))
+        real(self, args, *a, **k)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", spy)
+    repo = make_git_repo()
+    sha = repo.commit_file(STAGING, bump("1", "2"), "to 2", {}).sha or ""
+    repo.open_pull_request({PRODUCTION: bump("1", "2")}, "glue/x/production/v2-aaaa", "t", "b", {})
+    repo.revert(sha, "back", {})
+    repo.close_pull_requests("glue/x/", "gone")
+
+    assert spawned and all(p.endswith("/git-http-backend") for p in spawned)

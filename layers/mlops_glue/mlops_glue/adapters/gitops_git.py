@@ -156,19 +156,19 @@ class GitRepo(GitOpsRepo):
 
     def _transport(self) -> tuple[Any, str]:
         if self._client is None:
-            if urlsplit(self.remote).scheme in ("http", "https"):
+            parts = urlsplit(self.remote.rstrip("/"))
+            if parts.scheme in ("http", "https"):
                 from dulwich.client import Urllib3HttpGitClient
 
-                base, path = self.remote.rstrip("/"), ""
-                parts = urlsplit(base)
-                base, path = f"{parts.scheme}://{parts.netloc}", parts.path
+                # the credentials go to dulwich apart from the URL: it sends them as basic auth, only to
+                # this origin (a redirect elsewhere does not carry them)
                 self._client = Urllib3HttpGitClient(
-                    base,
+                    f"{parts.scheme}://{parts.netloc}",
                     username=self._username if self._token else None,
                     password=self._token,
                     timeout=self.timeout,
                 )
-                self._path = path
+                self._path = parts.path
             else:
                 from dulwich.client import get_transport_and_path
 
