@@ -548,3 +548,33 @@ def test_the_backend_starts_no_process_at_all(
     repo.close_pull_requests("glue/x/", "gone")
 
     assert spawned and all(p.endswith("/git-http-backend") for p in spawned)
+
+
+def test_file_modes_are_kept_and_links_or_directories_are_refused(
+    make_git_repo: GitRepoFactory, bare_repo: Path, tmp_path: Path
+) -> None:
+    import os
+
+    from mlops_glue.adapters.gitops import GitOpsFileError
+
+    work = tmp_path / "h"
+    git(tmp_path, "clone", "--quiet", str(bare_repo), str(work))
+    (work / "run.sh").write_text("version: 1\n")
+    (work / "run.sh").chmod(0o755)
+    os.symlink("values-staging.yaml", work / "models/fraud-detection/values-link.yaml")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "script and link")
+    git(work, "push", "--quiet", "origin", "main")
+    repo = make_git_repo()
+
+    repo.commit_file("run.sh", bump("1", "2"), "script", {})
+
+    assert git(bare_repo, "ls-tree", "main", "run.sh").split()[0] == "100755"
+    for path, why in [
+        ("models/fraud-detection/values-link.yaml", "is a symlink"),
+        ("models/fraud-detection", "is a directory"),
+        ("models/fraud-detection/values-staging.yaml/x", "not a directory"),
+    ]:
+        with pytest.raises(GitOpsFileError, match=why):
+            repo.commit_file(path, bump("1", "2"), "m", {})
+    assert bare_log(bare_repo)[0] == "script"

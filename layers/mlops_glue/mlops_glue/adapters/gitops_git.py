@@ -30,6 +30,7 @@ import base64
 import logging
 import random
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,7 +112,9 @@ class GitRepo(GitOpsRepo):
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
+        workdir: object | None = None,
     ) -> None:
+        del workdir  # the git-CLI backend's private clone; the repository now lives in memory
         parts = urlsplit(remote)
         if parts.username or parts.password or ("@" in parts.netloc and parts.scheme in ("http", "https")):
             raise GitOpsError("refusing a GitOps remote URL with credentials in it: use gitops.token_secret")
@@ -250,19 +253,36 @@ class GitRepo(GitOpsRepo):
         return True
 
     def _blob_text(self, tree: bytes, path: str) -> str | None:
+        text, _mode = self._file(tree, path) or (None, 0)
+        return text
+
+    def _file(self, tree: bytes, path: str) -> tuple[str, int] | None:
+        """(text, mode) of the regular file ``path`` in ``tree``; None when it does not exist.
+
+        A symlink (anywhere on the way), a directory or a submodule is refused: writing a regular file
+        over a link would change what the link is, and following it could leave the repository.
+        """
+        from dulwich.errors import NotTreeError
         from dulwich.object_store import tree_lookup_path
 
         try:
-            _mode, sha = tree_lookup_path(
+            mode, sha = tree_lookup_path(
                 self.local.object_store.__getitem__, cast(Any, tree), check_repo_path(path).encode()
             )
         except KeyError:
             return None
-        obj = self.local[sha]
-        if obj.type_name != b"blob":
+        except NotTreeError:
+            raise GitOpsFileError(
+                f"{path}: a part of its path is not a directory (a symlink?): mlops-glue edits regular files only"
+            ) from None
+        if stat.S_ISLNK(mode):
+            raise GitOpsFileError(f"{path} is a symlink: mlops-glue edits regular files only")
+        if stat.S_ISDIR(mode):
             raise GitOpsFileError(f"{path} is a directory")
+        if not stat.S_ISREG(mode):
+            raise GitOpsFileError(f"{path} is a submodule: mlops-glue edits regular files only")
         try:
-            return str(obj.data.decode("utf-8"))
+            return str(self.local[sha].data.decode("utf-8")), int(mode)
         except UnicodeDecodeError as exc:
             raise GitOpsFileError(f"{path} is not UTF-8 text: {exc}") from exc
 
@@ -277,19 +297,20 @@ class GitRepo(GitOpsRepo):
         tree = self.local[head.encode()].tree
         changes = []
         for path, edit in edits.items():
-            current = self._blob_text(tree, path)
-            if current is None:
+            found = self._file(tree, path)
+            if found is None:
                 raise GitOpsFileError(f"{path} does not exist on {self.branch}")
+            current, mode = found
             new = edit(current)
             if new != current:
-                changes.append((path, new))
+                changes.append((path, new, mode))
         if not changes:
             return None
         blobs = []
-        for path, text in changes:
+        for path, text, mode in changes:
             blob = Blob.from_string(text.encode("utf-8"))
             self.local.object_store.add_object(blob)
-            blobs.append((check_repo_path(path).encode(), 0o100644, cast(Any, blob.id)))
+            blobs.append((check_repo_path(path).encode(), mode, cast(Any, blob.id)))  # mode kept (0755 too)
         return bytes(commit_tree_changes(self.local.object_store, self.local[tree], blobs))
 
     def _commit(self, tree: bytes, parent: str, message: str) -> str:
