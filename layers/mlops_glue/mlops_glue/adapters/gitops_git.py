@@ -619,7 +619,7 @@ class GitRepo(GitOpsRepo):
             if target is None:
                 return False
             head = self.local.refs[f"refs/heads/{self.branch}".encode()]
-            return bool(can_fast_forward(self.local, target, cast(Any, head)))
+            return bool(can_fast_forward(self.local, cast(Any, target), cast(Any, head)))
 
     def commits_between(self, older: str, newer: str) -> list[CommitInfo]:
         if not _SHA.fullmatch(older or "") or not _SHA.fullmatch(newer or ""):
