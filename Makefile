@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+ROOT      := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 UV        := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-RUN       := $(UV) run --frozen
+export UV
+RUN       := $(UV) run --frozen --project $(ROOT)
 TOOL      := $(UV) tool run
 export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/.terraformrc
 export AWS_DEFAULT_REGION ?= eu-west-1
@@ -11,7 +13,7 @@ export UV_PYTHON ?= 3.11
 CHECKOV   := checkov==3.3.30
 SAMCLI    := aws-sam-cli==1.170.0
 
-.PHONY: help uv sync demo test lint typecheck unit cfn-lint sam-validate tf checkov bench clean
+.PHONY: help uv sync demo build build-GlueLayer test lint typecheck unit cfn-lint sam-validate tf checkov bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,7 +27,13 @@ sync: uv ## install the locked environment (.venv)
 demo: sync ## run the whole loop locally on embedded defaults
 	$(RUN) python -m glue_local.demo
 
-test: sync lint typecheck cfn-lint sam-validate tf checkov unit ## every check
+build: sync ## the shipped artifacts: sam build (zip functions + layer) and the image tree, .pyc, locked requirements
+	$(RUN) python -m glue_local.build all
+
+build-GlueLayer: ## (called by `sam build`: the layer's makefile build) locked requirements + mlops_glue, compiled
+	cd $(ROOT) && $(RUN) python -m glue_local.build layer "$(ARTIFACTS_DIR)"
+
+test: sync build lint typecheck cfn-lint sam-validate tf checkov unit ## every check (builds first: tests import the built artifacts)
 
 lint: sync ## ruff: lint and format
 	$(RUN) ruff check .

@@ -107,7 +107,7 @@ def functions_from_template(resolver: Resolver) -> dict[str, FunctionDef]:
         wanted = ("FunctionName", "PackageType", "ImageConfig", "CodeUri", "Handler", "Environment")
         props = resolver.resolve({k: v for k, v in spec["Properties"].items() if k in wanted})
         if props.get("PackageType") == "Image":
-            code = ROOT / Path(spec["Metadata"]["Dockerfile"]).parent
+            code = ROOT / Path(spec["Metadata"]["ImageSource"]).parent
             handler = props["ImageConfig"]["Command"][0]
         else:
             code = ROOT / props["CodeUri"]

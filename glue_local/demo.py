@@ -5,7 +5,9 @@ a webhook to the local Function URL front, a bare git repository as the GitOps r
 Slack stand-ins; then runs the story of :mod:`glue_local.scenario` through the real handlers and the
 real delivery paths, prints where to look, and stops everything (also on Ctrl-C or SIGTERM).
 
-``run()`` is what the end-to-end test calls; ``python -m glue_local.demo [--keep] [--workdir DIR]``.
+``run()`` is what the end-to-end test calls; ``python -m glue_local.demo [--keep] [--workdir DIR]
+[--artifacts]``. With ``artifacts`` every function runs from its built artifact (``make build``) in a
+clean interpreter holding only what Lambda's runtime holds (:class:`glue_local.functions.ArtifactFunction`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from glue_local import argocd_render
 from glue_local.aws_local import LOCAL_CREDENTIALS, Endpoint, LocalStack, SqsEventSource, create_local_stack
-from glue_local.functions import load_function
+from glue_local.functions import ArtifactFunction, LocalFunction, load_artifact, load_function
 from glue_local.gitops_seed import seed_bare_repo
 from glue_local.scenario import (
     CHAMPION_AUC,
@@ -72,6 +74,9 @@ class DemoResult:
     facts: dict[str, Any]
     seconds: float
     endpoints: dict[str, str] = field(default_factory=dict)
+    # artifact runs: logical id -> invocations from the built artifact, and the environments' import times
+    invocations: dict[str, int] = field(default_factory=dict)
+    cold_imports: dict[str, list[float]] = field(default_factory=dict)
 
 
 def fresh_workdir(base: Path | None = None) -> Path:
@@ -146,6 +151,7 @@ def run(
     printer: Callable[[str], None] = print,
     *,
     keep: Callable[[], None] | None = None,
+    artifacts: bool = False,
 ) -> DemoResult:
     """Run the whole loop once in a fresh ``workdir``; every server is stopped before this returns.
 
@@ -160,7 +166,7 @@ def run(
         if main_thread:  # a second Ctrl-C must not cut the cleanup short: ignored while stopping
             stack.callback(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
         try:
-            result = _story(stack, workdir, narrator, keep)
+            result = _story(stack, workdir, narrator, keep, artifacts)
         finally:
             if main_thread:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -174,6 +180,7 @@ def _story(
     workdir: Path,
     narrator: Narrator,
     keep: Callable[[], None] | None,
+    artifacts: bool = False,
 ) -> DemoResult:
     """Start everything (each stop registered on ``stack``), tell the story, collect the result."""
     from mlops_glue.config import parse_config
@@ -248,7 +255,14 @@ def _story(
     for fd in aws.functions.values():
         env.update(fd.environment)
     stack.enter_context(_environment(env))
-    functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
+    functions: dict[str, LocalFunction | ArtifactFunction]
+    if artifacts:
+        from glue_local.build import ensure_built
+
+        ensure_built()
+        functions = {k: load_artifact(fd, log, dict(os.environ)) for k, fd in aws.functions.items()}
+    else:
+        functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
     for fn in functions.values():
         stack.callback(fn.close)
     for path, logical in (("/mlflow", "MlflowWebhookFunction"), ("/argocd", "ArgocdNotificationFunction")):
@@ -291,6 +305,10 @@ def _story(
 
     result = _collect(loop, slack, front, mlflow.server.url)
     result.endpoints = {"moto": moto.url, "mlflow": mlflow.server.url, "front": front.url, "argo": argo.url}
+    for k, fn in functions.items():
+        if isinstance(fn, ArtifactFunction):
+            result.invocations[k] = fn.calls
+            result.cold_imports[k] = [w.import_s for w in fn.workers]
     _where_to_look(narrator, result, moto.url, aws)
     if keep is not None:
         keep()
@@ -461,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the servers up after the story, until Ctrl-C"
     )
+    parser.add_argument(
+        "--artifacts", action="store_true", help="run every function from its built artifact (make build)"
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
 
@@ -473,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     keep = _wait_for_ctrl_c(Narrator(printer)) if args.keep else None
     try:
-        run(args.workdir, printer, keep=keep)
+        run(args.workdir, printer, keep=keep, artifacts=args.artifacts)
     except KeyboardInterrupt:
         printer("\ninterrupted: everything was stopped")
         return 130

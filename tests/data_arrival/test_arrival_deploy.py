@@ -23,7 +23,9 @@ def resolved(template: dict[str, Any], name: str, **params: str) -> dict[str, An
         f"{n}SecretArn": f"arn:secret:{n}"
         for n in ("MlflowWebhook", "GitOpsToken", "Slack", "ArgoToken", "ArgoCD")
     }
-    res = Resolver(template, {"Stage": "prod", "DataBucketName": "ml-data-prod", **arns, **params})
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-glue@sha256:" + "0" * 64
+    base = {"Stage": "prod", "DataBucketName": "ml-data-prod", "ImageUri": image}
+    res = Resolver(template, {**base, **arns, **params})
     res.physical.update({"S3NewDataLogs": "log-group", "StateTable": "table", "GlueLayer": "layer"})
     res.attributes.update(
         {
@@ -57,7 +59,8 @@ def test_function_is_an_image_with_partial_batch_failures_and_a_sweep(template: 
     fn = resolved(template, "S3NewDataFunction")
     props = fn["Properties"]
     assert props["PackageType"] == "Image" and "Runtime" not in props and "Layers" not in props
-    assert fn["Metadata"]["Dockerfile"] == "functions/s3_new_data/Dockerfile"
+    assert fn["Metadata"]["ImageSource"] == "functions/s3_new_data/Dockerfile"
+    assert props["ImageUri"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-glue@sha256:" + "0" * 64
     sqs = props["Events"]["NewData"]["Properties"]
     assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["Events"]["Sweep"]["Type"] == "ScheduleV2"
