@@ -50,7 +50,7 @@ def _origins(paths: list[str]) -> list[str]:
     out = []
     for name, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
-        if f and name != "__main__" and not os.path.realpath(f).startswith(roots):
+        if f and name not in ("__main__", "__mp_main__") and not os.path.realpath(f).startswith(roots):
             out.append(f"{name}: {f}")
     return sorted(out)
 
