@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import py_compile
 import hashlib
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -163,8 +163,21 @@ def runtime(dest: Path) -> None:
         capture_output=True,
         text=True,
     ).stdout.splitlines()
-    pins = [ln.split(";")[0].strip() for ln in locked if ln.split("==")[0] in ("boto3", "botocore", "s3transfer")]
-    cmd = [uv(), "pip", "install", "--quiet", "--only-binary", ":all:", *PLATFORM, "--target", str(dest), *pins]
+    pins = [
+        ln.split(";")[0].strip() for ln in locked if ln.split("==")[0] in ("boto3", "botocore", "s3transfer")
+    ]
+    cmd = [
+        uv(),
+        "pip",
+        "install",
+        "--quiet",
+        "--only-binary",
+        ":all:",
+        *PLATFORM,
+        "--target",
+        str(dest),
+        *pins,
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True)
     compile_tree(dest)
 
@@ -220,7 +233,12 @@ def build_all(force: bool) -> int:
     if requirements(check=False):
         return 1
     digest = inputs_hash()  # after the export: the exported files are inputs too
-    if not force and STAMP.exists() and STAMP.read_text() == digest and (BUILD_DIR / "template.yaml").exists():
+    if (
+        not force
+        and STAMP.exists()
+        and STAMP.read_text() == digest
+        and (BUILD_DIR / "template.yaml").exists()
+    ):
         print(f"build: up to date ({BUILD_DIR.relative_to(ROOT)}, inputs {digest[:12]})")
         return 0
     STAMP.unlink(missing_ok=True)

@@ -149,7 +149,9 @@ class ArtifactFunction:
         if "error" in ready:
             proc.wait(timeout=10)
             replies.close()
-            raise FunctionError(f"{self.definition.logical_id}: import failed in the artifact: {ready['error']}")
+            raise FunctionError(
+                f"{self.definition.logical_id}: import failed in the artifact: {ready['error']}"
+            )
         return _Worker(proc, replies, float(ready["import_s"]), list(ready["foreign"]))
 
     def _acquire(self) -> _Worker:

@@ -75,7 +75,9 @@ def main() -> int:
     )
     for line in sys.stdin:
         event: Any = json.loads(line)
-        trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+        trace = (
+            f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+        )
         os.environ["_X_AMZN_TRACE_ID"] = trace  # Lambda sets it per invocation (read by the X-Ray SDK)
         t = time.perf_counter()
         try:

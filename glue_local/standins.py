@@ -173,6 +173,11 @@ class _ArgoHandler(_JsonHandler):
                     f"parameter {name!r} is not declared by WorkflowTemplate {body['resourceName']}"
                 )
             params[name] = value
+        # like Argo: a declared parameter without a default must be given
+        missing = [p["name"] for p in template["spec"].get("arguments", {}).get("parameters", [])]
+        missing = [n for n in missing if n not in params and not _has_default(template, n)]
+        if missing:
+            raise ValueError(f"spec.arguments.{missing[0]}.value is required")
         name = opts.get("name") or f"{opts.get('generateName', body['resourceName'] + '-')}{int(time.time())}"
 
         def kv(text: str) -> dict[str, str]:
@@ -197,6 +202,11 @@ class _ArgoHandler(_JsonHandler):
 
 
 # ------------------------------------------------------------------------------------------ Slack
+
+
+def _has_default(template: dict[str, Any], name: str) -> bool:
+    params = template["spec"].get("arguments", {}).get("parameters", [])
+    return any(p["name"] == name and "value" in p for p in params)
 
 
 def render_blocks(text: str, blocks: list[dict[str, Any]] | None) -> str:

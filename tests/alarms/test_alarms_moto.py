@@ -57,7 +57,15 @@ def _handler() -> Any:
 @pytest.fixture
 def argo() -> Iterator[ArgoStandin]:
     declared = [
-        {"name": n} for n in (training.P_MODEL, training.P_DATASET, training.P_REASON, training.P_DECISION)
+        {"name": n}
+        for n in (
+            training.P_MODEL,
+            training.P_DATASET,
+            training.P_REASON,
+            training.P_DECISION,
+            training.P_DATASET_VERSION,
+            training.P_ENVIRONMENT,
+        )
     ]
     template = {
         "kind": "WorkflowTemplate",

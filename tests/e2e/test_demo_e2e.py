@@ -220,4 +220,6 @@ def test_every_function_of_the_template_ran_from_its_built_artifact(demo: Demo) 
     result, _, _, _ = demo
     assert set(result.invocations) == set(functions())  # discovered from template.yaml, not listed here
     idle = [k for k, n in result.invocations.items() if n == 0]
-    assert idle == [], f"the story never invokes {idle}: give each new function a step in glue_local/scenario.py"
+    assert idle == [], (
+        f"the story never invokes {idle}: give each new function a step in glue_local/scenario.py"
+    )
