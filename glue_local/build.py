@@ -197,13 +197,15 @@ def functions() -> list[str]:
 def artifact_paths(logical_id: str) -> list[Path]:
     """``sys.path`` of the function in Lambda: its code (/var/task), its layers (/opt/python), the runtime."""
     props = _function_specs()[logical_id]["Properties"]
+    # the bench points this at a read-only copy of .aws-sam (GLUE_ARTIFACTS_DIR)
+    base = Path(os.environ.get("GLUE_ARTIFACTS_DIR") or BUILD_DIR.parent)
     if props.get("PackageType") == "Image":
-        return [IMAGE_DIR / logical_id, RUNTIME_DIR]
+        return [base / "image" / logical_id, base / "runtime"]
     layers = []
     for ref in props.get("Layers", []):
         name = getattr(ref, "value", None) or (ref.get("Ref") if isinstance(ref, dict) else None)
-        layers.append(BUILD_DIR / str(name) / "python")
-    return [BUILD_DIR / logical_id, *layers, RUNTIME_DIR]
+        layers.append(base / "build" / str(name) / "python")
+    return [base / "build" / logical_id, *layers, base / "runtime"]
 
 
 def ensure_built() -> None:

@@ -77,6 +77,7 @@ class DemoResult:
     # artifact runs: logical id -> invocations from the built artifact, and the environments' import times
     invocations: dict[str, int] = field(default_factory=dict)
     cold_imports: dict[str, list[float]] = field(default_factory=dict)
+    first_events: dict[str, list[float]] = field(default_factory=dict)
 
 
 def fresh_workdir(base: Path | None = None) -> Path:
@@ -309,6 +310,7 @@ def _story(
         if isinstance(fn, ArtifactFunction):
             result.invocations[k] = fn.calls
             result.cold_imports[k] = [w.import_s for w in fn.workers]
+            result.first_events[k] = [w.first_s for w in fn.workers if w.first_s is not None]
     _where_to_look(narrator, result, moto.url, aws)
     if keep is not None:
         keep()

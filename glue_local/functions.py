@@ -104,6 +104,7 @@ class _Worker:
     import_s: float
     foreign: list[str]
     busy: bool = False
+    first_s: float | None = None  # the first event's handler time (the cold start's second half)
 
 
 @dataclass
@@ -178,6 +179,8 @@ class ArtifactFunction:
             if not line:
                 raise FunctionError(f"{self.definition.logical_id}: the worker died (see the log)")
             answer: dict[str, Any] = json.loads(line)
+            if w.first_s is None:
+                w.first_s = float(answer.get("seconds", 0.0))
             return answer
         finally:
             w.busy = False
