@@ -21,8 +21,8 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import stat
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -117,14 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     mlflow_mb = sum(du(layer / d) for d in ("mlflow", "databricks", "opentelemetry") if (layer / d).exists())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| function | packaging | unzipped (MB) | fits 250 MB | cold `import app` (s) | first event (s) |")
+    print(
+        "\n| function | packaging | unzipped (MB) | fits 250 MB | cold `import app` (s) | first event (s) |"
+    )
     print("|---|---|---:|---|---:|---:|")
     for r in rows:
         print(
             f"| {r['function']} | {r['packaging']} | {r['unzipped_mb']} | {'yes' if r['fits_zip_limit'] else 'no'} "
             f"| {r['cold_import_app_s']} | {r['first_event_s']} |"
         )
-    print(f"\nlayer: {du(layer) / 2**20:.1f} MB, of which mlflow + databricks-sdk + opentelemetry {mlflow_mb / 2**20:.1f} MB")
+    print(
+        f"\nlayer: {du(layer) / 2**20:.1f} MB, of which mlflow + databricks-sdk + opentelemetry {mlflow_mb / 2**20:.1f} MB"
+    )
     return 0
 
 

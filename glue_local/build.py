@@ -186,7 +186,8 @@ def _function_specs() -> dict[str, dict[str, Any]]:
     from glue_local.devstack import load_template
 
     template = load_template(ROOT / "template.yaml")
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    resources = template["Resources"].items()  # Fn::ForEach loops (lists) declare no function
+    return {k: v for k, v in resources if isinstance(v, dict) and v["Type"] == "AWS::Serverless::Function"}
 
 
 def functions() -> list[str]:
@@ -247,7 +248,16 @@ def build_all(force: bool) -> int:
     env = {**os.environ, "UV": uv(), "SAM_CLI_TELEMETRY": "0"}
     sam = [uv(), "tool", "run", "--quiet", "--from", SAMCLI, "sam"]
     subprocess.run(
-        [*sam, "build", "--build-dir", str(BUILD_DIR), "--template", "template.yaml", "--no-cached"],
+        [
+            *sam,
+            "build",
+            "--language-extensions",
+            "--build-dir",
+            str(BUILD_DIR),
+            "--template",
+            "template.yaml",
+            "--no-cached",
+        ],
         cwd=ROOT,
         env=env,
         check=True,

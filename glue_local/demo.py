@@ -184,8 +184,8 @@ def _story(
     artifacts: bool = False,
 ) -> DemoResult:
     """Start everything (each stop registered on ``stack``), tell the story, collect the result."""
+    from mlops_glue.cli.alarms import template_parameters
     from mlops_glue.config import parse_config
-    from mlops_glue.services.alarms import template_parameters
 
     from glue_local.localfront import LocalFront
 
@@ -249,7 +249,7 @@ def _story(
         }
     )
     cfg = parse_config(config_text, origin=str(CONFIG_TEMPLATE))
-    params = {"Stage": STAGE, "DataBucketName": BUCKET, **template_parameters(cfg, MODEL)}
+    params = {"Stage": STAGE, "DataBucketName": BUCKET, **template_parameters(cfg)}
     endpoint = Endpoint(moto.url)
     aws = create_local_stack(endpoint, params, values, config_text)
     env: dict[str, str] = {}
@@ -376,7 +376,7 @@ def _describe_setup(
     c = aws.created
     narrator.say(
         f"AWS (moto server) {moto_url}: created from template.yaml — table {c['StateTable']}, queues "
-        f"{c['DataArrivalQueue'].rsplit('/', 1)[1]} (+ DLQ), alarm {c.get('QualityAlarm')}\n"
+        f"{c['DataArrivalQueue'].rsplit('/', 1)[1]} (+ DLQ), alarm {c.get('QualityAlarm0')}\n"
         f"  bucket {aws.bucket} (versioned, EventBridge notifications); rule {aws.rule_name} → queue; "
         f"config ssm:{aws.config_parameter}; 5 secrets in Secrets Manager\n"
         f"Argo server stand-in {argo.url} (validates against the swagger + deploy/argo templates)\n"

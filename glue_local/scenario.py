@@ -416,7 +416,7 @@ class Loop:
     def alarm(self) -> None:
         self.narrator.step("7 · CloudWatch: model quality drops → alarm → emergency retraining")
         cw = self.stack.endpoint.client("cloudwatch")
-        alarm_name = self.stack.created["QualityAlarm"]
+        alarm_name = self.stack.created["QualityAlarm0"]  # the demo's one model, slot 0
         [alarm] = cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
         now = datetime.now(UTC)
         values = [0.74, 0.72, 0.71]

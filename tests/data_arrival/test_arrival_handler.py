@@ -70,7 +70,11 @@ def deployed(
     sm.create_secret(Name="mlops-glue/argo-token", SecretString="argo-token")
     sm.create_secret(Name="mlops-glue/slack-webhook", SecretString=f"{slack.url}/hooks/T0/B0/x")
     doc = json.loads(config_text(min_new_rows=300))
-    doc["argo"] = {"server": argo.url, "token_secret": "mlops-glue/argo-token"}
+    doc["argo"] = {
+        "server": argo.url,
+        "token_secret": "mlops-glue/argo-token",
+        "artifacts_bucket": "mlops-glue-dev-artifacts-123456789012",  # the template requires it
+    }
     doc["slack"] = {"webhook_secret": "mlops-glue/slack-webhook"}
     cfg_file = tmp_path / "glue.yaml"
     cfg_file.write_text(yaml.safe_dump(doc))
