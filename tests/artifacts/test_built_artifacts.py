@@ -120,3 +120,37 @@ def _parameters() -> dict[str, Any]:
         "DataBucketName": "ml-data-dev",
         "ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-glue@sha256:" + "0" * 64,
     }
+
+
+GITHUB_COMMIT = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from mlops_glue.adapters.gitops_github import GitHubRepo, token_auth
+import github
+repo = GitHubRepo("o/r", "main", auth=token_auth("t0ken"), base_url=sys.argv[2], throttle=False)
+res = repo.commit_file(sys.argv[3], lambda t: t.replace("version: 1", "version: 2"), "Bump", {"Glue-Version": "2"})
+print(json.dumps({"sha": res.sha, "github": github.__file__}))
+"""
+
+
+@pytest.mark.parametrize("logical_id", ["MlflowWebhookFunction", "ArgocdNotificationFunction"])
+def test_the_github_backend_commits_from_the_artifact(built: None, logical_id: str, httpserver: Any) -> None:
+    """In AWS the GitOps client is PyGithub (the Lambda runtime has no git binary, which the demo's git
+    backend uses): one commit through GitHub's contents API from the artifact, against the fake GitHub."""
+    import re
+
+    from github_fake import STAGING, TEXT, FakeGitHub
+
+    fake = FakeGitHub(httpserver.url_for("").rstrip("/"))
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(fake)
+    paths = [str(p) for p in build.artifact_paths(logical_id)]
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", GITHUB_COMMIT, json.dumps(paths), fake.base, STAGING],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["github"].startswith(str(build.BUILD_DIR / "GlueLayer" / "python"))
+    assert fake.refs["main"] == got["sha"]
+    assert fake.files("main")[STAGING] == TEXT.replace("version: 1", "version: 2")
