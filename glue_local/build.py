@@ -59,9 +59,9 @@ class Requirements:
 REQUIREMENTS = (
     Requirements(
         ROOT / "layers" / "mlops_glue" / "requirements.txt",
-        "the shared layer of the zip functions (mlflow-skinny for the gating and rollback paths, imported "
-        "on first use); no numpy, scipy or pyarrow (the data-arrival image has them)",
-        ("numpy", "scipy", "pyarrow", "rich", *RUNTIME_PACKAGES),
+        "the shared layer of the zip functions (MLflow through its REST API on requests: no mlflow-skinny); "
+        "no numpy, scipy or pyarrow (the data-arrival image has them)",
+        ("numpy", "scipy", "pyarrow", "rich", "mlflow-skinny", *RUNTIME_PACKAGES),
     ),
     Requirements(
         ROOT / "functions" / "s3_new_data" / "requirements.txt",

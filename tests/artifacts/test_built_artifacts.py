@@ -83,12 +83,18 @@ def test_each_handler_imports_from_its_artifact_alone(built: None, logical_id: s
     assert worker.foreign == []  # nothing but the artifact, its layers, the runtime and the stdlib
 
 
-def test_the_gating_and_rollback_paths_find_the_mlflow_client_in_the_artifact(built: None) -> None:
+def test_the_registry_client_is_mlflows_rest_api_on_the_layers_requests(built: None) -> None:
+    """The gating and rollback paths talk to MLflow through its REST API (the e2e story runs them against
+    a real MLflow server); mlflow-skinny is not shipped."""
+    layer = build.BUILD_DIR / "GlueLayer" / "python"
+    assert not (layer / "mlflow").exists() and (layer / "requests").is_dir()
     for logical_id in ("MlflowWebhookFunction", "ArgocdNotificationFunction"):
         paths = [str(p) for p in build.artifact_paths(logical_id)]
         code = (
             "import sys, json; sys.path[:0] = json.loads(sys.argv[1]); "
-            "from mlflow import MlflowClient; import mlflow; print(mlflow.__file__)"
+            "from mlops_glue.adapters.registry import MlflowRestRegistry; "
+            "r = MlflowRestRegistry('http://127.0.0.1:9'); import requests, urllib3; "
+            "print(type(r.session).__module__, requests.__file__)"
         )
         out = subprocess.run(
             [sys.executable, "-I", "-S", "-B", "-c", code, json.dumps(paths)],
@@ -96,7 +102,8 @@ def test_the_gating_and_rollback_paths_find_the_mlflow_client_in_the_artifact(bu
             text=True,
             check=True,
         )
-        assert out.stdout.strip().startswith(str(build.BUILD_DIR / "GlueLayer" / "python" / "mlflow"))
+        module, origin = out.stdout.split()
+        assert module == "requests.sessions" and origin.startswith(str(layer))
 
 
 def test_an_artifact_missing_a_dependency_fails_to_import(built: None, tmp_path: Path) -> None:

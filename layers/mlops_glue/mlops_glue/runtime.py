@@ -38,6 +38,9 @@ class Settings(BaseModel):
     powertools_service_name: str = "mlops-glue"
     powertools_metrics_namespace: str = "MLOpsGlue"
     aws_endpoint_url: str | None = None
+    # the MLflow client's HTTP retries and timeout (template.yaml: fit within the function's timeout)
+    mlflow_http_request_max_retries: int = 2
+    mlflow_http_request_timeout: float = 10.0
 
 
 @lru_cache(maxsize=1)
@@ -96,11 +99,16 @@ def gitops_repo() -> GitOpsRepo:
 
 @lru_cache(maxsize=1)
 def registry() -> ModelRegistry:
-    """The MLflow registry of ``config().mlflow`` (mlflow-skinny is imported on first use only)."""
-    from mlops_glue.adapters.registry import MlflowRegistry
+    """The MLflow registry of ``config().mlflow``, through MLflow's REST API (``MlflowRestRegistry``)."""
+    from mlops_glue.adapters.registry import MlflowRestRegistry
 
-    cfg = config().mlflow
-    return MlflowRegistry(cfg.tracking_uri, cfg.ui_url)
+    cfg, s = config().mlflow, settings()
+    return MlflowRestRegistry(
+        cfg.tracking_uri,
+        cfg.ui_url,
+        max_retries=s.mlflow_http_request_max_retries,
+        timeout=s.mlflow_http_request_timeout,
+    )
 
 
 @lru_cache(maxsize=1)
