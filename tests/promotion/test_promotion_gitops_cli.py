@@ -155,14 +155,14 @@ def test_preview_refuses_bad_names(
 def test_preview_of_what_is_already_there_prints_nothing(
     repo: GitBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = CONFIG.replace('value: "v{version}"', 'value: "v2.3.1"')  # a constant: already written
+    text = CONFIG.replace('value: "v{version}"', 'value: "v2.3.{version}"')  # v1 is what staging holds
     code = main(
         [
             "gitops",
             "preview",
             "fraud-detection",
             "staging",
-            "4",
+            "1",
             "--config",
             config(tmp_path, text),
             "--repo",
@@ -170,7 +170,7 @@ def test_preview_of_what_is_already_there_prints_nothing(
         ]
     )
     captured = capsys.readouterr()
-    assert code == 0 and captured.out == "" and "already holds v4: nothing to commit" in captured.err
+    assert code == 0 and captured.out == "" and "already holds v1: nothing to commit" in captured.err
 
 
 def test_a_bad_configuration_exits_2_naming_the_field(

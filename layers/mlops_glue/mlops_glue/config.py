@@ -223,6 +223,12 @@ class Environment(_Model):
         shorthand = {"file", "document", "key", "value", "image"} & self.model_fields_set
         if self.targets and shorthand:
             raise ValueError(f"use either targets or {', '.join(sorted(shorthand))}, not both")
+        seen: set[tuple[object, ...]] = set()
+        for t in self.targets:
+            where = (t.file, t.document, t.path)
+            if where in seen:
+                raise ValueError(f"two targets write {t.file or 'the default file'}: {t.path}; keep one")
+            seen.add(where)
         return self
 
     def edit_targets(self) -> tuple[Target, ...]:

@@ -35,3 +35,8 @@ def last_dataset_key(model: str) -> tuple[str, str]:
 def outbox_key(model: str) -> tuple[str, str]:
     """Slack notices of any flow that failed to post, waiting for the sweep (``mlops_glue.outbox``)."""
     return model_pk(model), "OUTBOX"
+
+
+def written_key(model: str, env: str) -> tuple[str, str]:
+    """What each version of the model writes to an environment's first target (promotion; feedback reads)."""
+    return model_pk(model), f"WRITTEN#{env}"

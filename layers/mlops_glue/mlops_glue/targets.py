@@ -37,6 +37,7 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _TAG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
 FIELDS = ("version", "model", "env", "run_id", "source", "alias")
+PER_VERSION = ("version", "run_id", "source")  # a template must vary with the version (or read a tag)
 MAX_VALUE = 512
 
 
@@ -225,7 +226,7 @@ class ValueTemplate:
                 continue
             if field != "version":
                 return None
-            parts.append("([1-9][0-9]{0,17})" if not seen else "(?:[1-9][0-9]{0,17})")
+            parts.append("(?P<v>[1-9][0-9]{0,17})" if not seen else "(?P=v)")
             seen = True
         return re.compile("".join(parts)) if seen else None
 
@@ -237,7 +238,7 @@ class ValueTemplate:
         pattern = ValueTemplate(text, tuple(f for f in self.fields if f not in ("model", "env")))
         rx = pattern.version_pattern()
         m = rx.fullmatch(written) if rx is not None else None
-        return m.group(1) if m else None
+        return m.group("v") if m else None
 
 
 def parse_template(text: str) -> ValueTemplate:
@@ -261,6 +262,11 @@ def parse_template(text: str) -> ValueTemplate:
             known = ", ".join("{" + f + "}" for f in (*FIELDS, "tags.NAME"))
             raise TargetError(f"value template {text!r}: unknown placeholder {{{field}}} (known: {known})")
         fields.append(field)
+    if not any(f in PER_VERSION or f.startswith("tags.") for f in fields):
+        raise TargetError(
+            f"value template {text!r} writes the same value for every version: "
+            "use {version}, {run_id}, {source} or {tags.NAME}"
+        )
     return ValueTemplate(text, tuple(fields))
 
 

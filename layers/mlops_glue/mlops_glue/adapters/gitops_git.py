@@ -186,6 +186,11 @@ class GitRepo(GitOpsRepo):
 
     def _read_worktree(self, path: str) -> str:
         file = self.path / check_repo_path(path)
+        here = self.path
+        for part in file.relative_to(self.path).parts:  # a link anywhere on the way could lead outside
+            here = here / part
+            if here.is_symlink():
+                raise GitOpsFileError(f"{path} is a symlink: mlops-glue edits regular files only")
         try:
             return file.read_bytes().decode("utf-8")
         except FileNotFoundError:

@@ -132,6 +132,8 @@ class GitHubRepo(GitOpsRepo):
             raise GitOpsError(f"GitHub read {path}@{ref} failed ({exc.status}): {_message(exc)}") from exc
         if isinstance(content, list):
             raise GitOpsFileError(f"{path} is a directory")
+        if getattr(content, "type", "file") != "file":
+            raise GitOpsFileError(f"{path} is a {content.type}: mlops-glue edits regular files only")
         try:
             return content.decoded_content.decode("utf-8"), content.sha
         except UnicodeDecodeError as exc:

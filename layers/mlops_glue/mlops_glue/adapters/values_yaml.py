@@ -100,7 +100,30 @@ def _parse(text: str, where: str) -> tuple[list[Any], list[Any]]:
         raise ValuesEditError(f"{where} is not valid YAML: {_short(exc)}") from exc
     except RecursionError:
         raise ValuesEditError(f"{where} is nested too deeply to edit") from None
+    except Exception as exc:  # a scalar no loader can build (2024-02-30, !!int abc): not an edit we can check
+        raise ValuesEditError(f"{where} holds a value YAML cannot read: {_short(exc)}") from exc
+    _bounded(data, where)
     return nodes, data
+
+
+MAX_VALUES = 200_000  # values after expanding aliases; a few hundred bytes of aliases can expand to billions
+
+
+def _bounded(data: Any, where: str) -> None:
+    """Refuse a file whose aliases expand past MAX_VALUES (an alias bomb), counting without expanding."""
+    budget = MAX_VALUES
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ValuesEditError(
+                f"{where} expands to more than {MAX_VALUES:,} values through its aliases: refusing to edit"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _is_empty(node: Any) -> bool:
@@ -218,7 +241,12 @@ def _render(value: str, style: str | None) -> str:
 
 
 def _plain_is_string(value: str) -> bool:
-    """Whether ``value`` written plain reads back as that string under YAML 1.1 and 1.2 loaders alike."""
+    """Whether ``value`` written plain reads back as that string under YAML 1.1 and 1.2 loaders alike.
+
+    Flow indicators (``,[]{}``) would end a plain scalar inside a flow collection: always quoted.
+    """
+    if any(c in value for c in ",[]{}"):
+        return False
     doc = f"k: {value}\n"
     try:
         return bool(yaml.safe_load(doc) == {"k": value} and _yaml("safe").load(doc) == {"k": value})
@@ -267,6 +295,8 @@ def edit_scalar(text: str, loc: Location, value: str, where: str) -> Change:
         )
     if node.style not in (None, "'", '"'):
         raise ValuesEditError(f"{label} is a block scalar: edit it by hand")
+    if node.style is None and node.value == "":
+        raise ValuesEditError(f"{label} holds no value (an empty scalar): write a first value by hand")
     start, end = node.start_mark.index, node.end_mark.index
     if text[start:end] != _render(node.value, node.style):
         raise ValuesEditError(f"{label} is not written as a simple one-line scalar: edit it by hand")
@@ -279,7 +309,13 @@ def edit_scalar(text: str, loc: Location, value: str, where: str) -> Change:
         except TargetError as exc:
             raise ValuesEditError(str(exc)) from None
     expected: Any = value
-    if isinstance(old, int) and not isinstance(old, bool) and value.isdigit() and str(int(value)) == value:
+    if (
+        isinstance(old, int)
+        and not isinstance(old, bool)
+        and value.isascii()
+        and value.isdigit()
+        and str(int(value)) == value
+    ):
         expected = int(value)  # an integer stays an integer when the new value is one
     if old == expected and type(old) is type(expected):
         return Change(text, node.value, node.value)

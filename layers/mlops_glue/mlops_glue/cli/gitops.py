@@ -74,7 +74,7 @@ def _open(args: argparse.Namespace) -> tuple[GlueConfig, GitOpsRepo]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from mlops_glue.adapters.gitops import GitOpsError
+    from mlops_glue.adapters.gitops import GitOpsError, GitOpsFileError
     from mlops_glue.adapters.values_yaml import edit_scalar, read_scalar
     from mlops_glue.config import ConfigError
     from mlops_glue.decisions.promote import environments
@@ -95,10 +95,12 @@ def _check(args: argparse.Namespace) -> int:
                 try:
                     text = repo.read(path)
                     edit_scalar(text, loc, PROBES[target.image], path)  # the edit a promotion would make
-                except (TargetError, GitOpsError) as exc:
+                except (TargetError, GitOpsFileError) as exc:
                     failures += 1
                     print(f"✗ {where}: {exc}")
                     continue
+                except GitOpsError as exc:  # the repository itself: nothing can be checked
+                    return _fail(exc)
                 needs = parse_template(target.value).tags
                 note = f"; every version needs tag {', '.join(needs)}" if needs else ""
                 print(f"✓ {where} holds {read_scalar(text, loc, path)!r}{note}")

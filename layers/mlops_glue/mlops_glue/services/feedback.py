@@ -158,7 +158,7 @@ class FeedbackService:
             change = self.repo.last_commit_touching(path)
         else:
             change = None  # the file moved on since: the change at the revision is not the head's
-        head_version = held_version(self.repo, self.config, model, env).version
+        head_version = held_version(self.repo, self.config, model, env, self.store).version
         ours = policy.our_bump(change, model, env)
         previous = self._previous_version(ours) if ours is not None else None
         return Deployment(path, synced, change, later, head_version, previous)
@@ -378,7 +378,7 @@ class FeedbackService:
             res = self.repo.revert(bump.sha, message, trailers)
         except GitOpsConflictError as exc:
             return None, f"the revert of {bump.short} did not apply ({exc}); revert it by hand", False
-        restored = held_version(self.repo, self.config, model, env).version
+        restored = held_version(self.repo, self.config, model, env, self.store).version
         if res.sha:
             action["commit"] = res.sha
         if res.url:

@@ -9,20 +9,29 @@ Shared by the promotion flow, the rollback pull request of the feedback flow and
   backends apply (and re-apply on a conflict), recording what each one replaced;
 * :func:`preview` applies them to the branch head and returns the unified diff, writing nothing;
 * :func:`held_version` says which MLflow version an environment runs: from our commit trailers
-  (``Glue-Version``) when the newest change to the file is ours, else read back through the value
-  template (``v{version}`` → 12); None when a human wrote a value we cannot order.
+  (``Glue-Version``) when the newest change to the file is ours, else from what each version wrote
+  there (the state table, :func:`remember`), else read back through the value template
+  (``v{version}`` → 12); None when a human wrote a value we cannot order.
+
+The ordering check and the commit are not atomic: :attr:`Change.guard` makes the edit itself refuse
+(:class:`HeldMovedError`) when the first target no longer holds what the check saw, so a concurrent
+promotion of a newer version is re-checked instead of overwritten.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlops_glue.adapters.gitops import Edit, GitOpsRepo
 from mlops_glue.adapters.registry import ModelVersion
+from mlops_glue.adapters.state import StateStore
 from mlops_glue.adapters.values_yaml import Location, edit_scalar, read_scalar
 from mlops_glue.config import GlueConfig, Target
-from mlops_glue.names import InvalidNameError, canonical_version
+from mlops_glue.keys import written_key
+from mlops_glue.names import InvalidNameError, canonical_version, version_number
 from mlops_glue.records import TRAILER_ENVIRONMENT, TRAILER_MODEL, TRAILER_VERSION
 from mlops_glue.targets import TargetError, parse_template
 
@@ -51,6 +60,13 @@ class Replaced:
         return f"{self.edit}: {self.old} → {self.new}"
 
 
+class HeldMovedError(TargetError):
+    """The environment's value changed between the ordering check and the edit: check again."""
+
+
+KEEP_WRITTEN = 50  # versions remembered per model and environment
+
+
 @dataclass
 class Change:
     """The edits of one promotion (or rollback) of ``model`` in ``env`` to ``version``."""
@@ -60,6 +76,7 @@ class Change:
     version: str
     planned: tuple[PlannedEdit, ...]
     replaced: dict[str, Replaced] = field(default_factory=dict)  # by str(edit), from the last application
+    guard: str | None = None  # what the first target held when ordering was checked (None: no check)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -81,8 +98,15 @@ class Change:
 
     def _editor(self, path: str) -> Edit:
         mine = [p for p in self.planned if p.file == path]
+        first = self.planned[0]
 
         def edit(text: str) -> str:
+            if self.guard is not None and first.file == path:
+                now = read_scalar(text, first.location, path)
+                if now != self.guard:
+                    raise HeldMovedError(
+                        f"{first} changed from {self.guard!r} to {now!r} since it was checked"
+                    )
             for p in mine:
                 change = edit_scalar(text, p.location, p.value, where=p.file)
                 self.replaced[str(p)] = Replaced(p, change.old, change.new)
@@ -123,19 +147,24 @@ def plan_change(
     return Change(model, env, version, tuple(planned))
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as git counts them (``\\n``, ``\\r\\n`` or a lone ``\\r``), ends kept; not str.splitlines."""
+    return _LINE.findall(text)
+
+
 def preview(repo: GitOpsRepo, change: Change) -> str:
     """The unified diff the change would commit at the branch head (empty: nothing to change)."""
     out: list[str] = []
     for path, edit in change.edits().items():
         before = repo.read(path)
         after = edit(before)
-        out += difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=f"a/{path}",
-            tofile=f"b/{path}",
-        )
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in out)
+        out += difflib.unified_diff(_lines(before), _lines(after), fromfile=f"a/{path}", tofile=f"b/{path}")
+    return "".join(
+        line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in out
+    )
 
 
 @dataclass(frozen=True)
@@ -152,7 +181,37 @@ class Held:
         return f"{self.written!r}, which is not ours to order ({self.source})"
 
 
-def held_version(repo: GitOpsRepo, config: GlueConfig, model: str, env: str) -> Held:
+def remember(store: StateStore, change: Change) -> None:
+    """Record what ``change.version`` writes to the first target, so a later check can order it.
+
+    Keeps the newest :data:`KEEP_WRITTEN` versions. Raises StateError when the store is down.
+    """
+    first = change.planned[0]
+
+    def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        values: dict[str, str] = dict((doc or {}).get("values", {}))
+        if values.get(change.version) == first.value:
+            return None
+        values[change.version] = first.value
+        newest = sorted(values, key=int, reverse=True)[:KEEP_WRITTEN]
+        return {"target": str(first), "values": {v: values[v] for v in newest}}
+
+    store.update(*written_key(change.model, change.env), add)
+
+
+def _remembered(store: StateStore | None, model: str, env: str, written: str | None) -> str | None:
+    """The newest version we know writes ``written`` to the environment's first target."""
+    if store is None or written is None:
+        return None
+    got = store.get(*written_key(model, env))
+    values = got.data.get("values", {}) if got is not None else {}
+    matches = [v for v, value in values.items() if value == written and str(v).isdigit()]
+    return max(matches, key=version_number) if matches else None
+
+
+def held_version(
+    repo: GitOpsRepo, config: GlueConfig, model: str, env: str, store: StateStore | None = None
+) -> Held:
     """Which version ``model`` runs in ``env``, read from the first target's file at the branch head."""
     target = config.model(model).promote.environment(env).edit_targets()[0]
     path = config.target_file(model, env, target)
@@ -165,6 +224,9 @@ def held_version(repo: GitOpsRepo, config: GlueConfig, model: str, env: str) -> 
                 return Held(canonical_version(t[TRAILER_VERSION]), written, f"our commit {last.sha[:8]}")
             except InvalidNameError:
                 pass
+    known = _remembered(store, model, env, written)
+    if known is not None:
+        return Held(known, written, f"v{known} writes {written!r} there (state table)")
     try:
         read_back = parse_template(target.value).version_in(written, model, env)
     except TargetError:  # pragma: no cover - the template was checked when the configuration loaded

@@ -29,7 +29,14 @@ from mlops_glue.guards import active_pause, block_version, blocked_versions
 from mlops_glue.names import InvalidNameError, canonical_version, check_name, version_number
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
-from mlops_glue.services.gitops_change import Change, held_version, plan_change, preview
+from mlops_glue.services.gitops_change import (
+    Change,
+    HeldMovedError,
+    held_version,
+    plan_change,
+    preview,
+    remember,
+)
 from mlops_glue.targets import TargetError
 from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent
 
@@ -38,6 +45,7 @@ logger = logging.getLogger(__name__)
 VALIDATION_STATUS = "validation_status"
 VALIDATION_REASONS = "validation_reasons"
 VALIDATION_DECISION = "validation_decision_id"
+ORDER_CHECKS = 3  # a concurrent promotion moved the environment: check the order again this often
 DEPLOYMENT_STATUS = "deployment_status"  # .<env>: committed | pull_request | not_deployed | failed
 DEPLOYMENT_REASON = "deployment_reason"  # .<env>: why
 
@@ -296,71 +304,79 @@ class PromotionService:
         except TargetError as exc:
             return self._settle(base, reasons, Outcome.REJECTED, f"not deployed: {exc}")
 
-        promote_cfg = self.config.model(model).promote
-        try:
-            held = held_version(self.repo, self.config, model, env)
-            if held.version is not None:
-                base["evidence"]["previous_version"] = held.version
-            elif held.written is not None:
-                reasons.append(f"{env} holds {held.describe()}: promoting all the same")
-            if only_forward and held.version is not None and version_number(held.version) > int(version):
+        for attempt in range(1, ORDER_CHECKS + 1):
+            try:
+                return self._write(change, base, list(reasons), reason, only_forward=only_forward)
+            except HeldMovedError as exc:  # a concurrent promotion landed: check the order again
+                if attempt == ORDER_CHECKS:
+                    return self._failed(did, model, env, inputs, f"{exc}, {ORDER_CHECKS} times", base)
+            except (TargetError, GitOpsFileError) as exc:
                 return self._settle(
-                    base,
-                    reasons,
-                    Outcome.IGNORED,
-                    f"{env} already runs v{held.version}, newer than v{version}",
+                    base, reasons, Outcome.FAILED, f"not deployed: {exc}; nothing was written"
                 )
-            title = f"Promote {model} to v{version} in {env}"
-            trailers = bump_trailers(did, model, env, version)
-            decision = Decision(**base, outcome=Outcome.ACTED, reasons=reasons, created_at=self.now())
-            if promote_cfg.mode(env) == "commit":
-                res = self.repo.commit_files(change.edits(), f"{title}\n\n{reason}", trailers)
-                if not res.changed:
-                    return self._settle(
-                        base, reasons, Outcome.IGNORED, f"{change.where} already {change.verb} v{version}"
-                    )
-                decision.action = {
-                    "commit": res.sha or "",
-                    "url": res.url or "",
-                    "file": ", ".join(change.files),
-                }
-            else:
-                diff = preview(self.repo, change)
-                if not diff:
-                    return self._settle(
-                        base, reasons, Outcome.IGNORED, f"{change.where} already {change.verb} v{version}"
-                    )
-                body = render_pr_body(decision, change, diff)
-                pr = self.repo.open_pull_request(
+            except GitOpsError as exc:
+                return self._failed(did, model, env, inputs, f"writing {change.where}: {exc}", base)
+            except StateError as exc:
+                return self._failed(did, model, env, inputs, f"reading what v{version} wrote: {exc}", base)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(
+        self, change: Change, base: dict[str, Any], reasons: list[str], reason: str, *, only_forward: bool
+    ) -> Decision:
+        """Check the order against what the environment runs, then commit or open the pull request.
+
+        The edit refuses (HeldMovedError) when the first target moved since the check.
+        """
+        model, env, version = change.model, change.env, change.version
+        held = held_version(self.repo, self.config, model, env, self.store)
+        change.guard = held.written
+        if held.version is not None:
+            base["evidence"]["previous_version"] = held.version
+        elif held.written is not None:
+            reasons.append(f"{env} holds {held.describe()}: promoting all the same")
+        if only_forward and held.version is not None and version_number(held.version) > int(version):
+            why = f"{env} already runs v{held.version}, newer than v{version}"
+            return self._settle(base, reasons, Outcome.IGNORED, why)
+        already = f"{change.where} already {change.verb} v{version}"
+        promote_cfg = self.config.model(model).promote
+        title = f"Promote {model} to v{version} in {env}"
+        trailers = bump_trailers(base["decision_id"], model, env, version)
+        decision = Decision(**base, outcome=Outcome.ACTED, reasons=reasons, created_at=self.now())
+        if promote_cfg.mode(env) == "commit":
+            res = self.repo.commit_files(change.edits(), f"{title}\n\n{reason}", trailers)
+            if not res.changed:
+                return self._settle(base, reasons, Outcome.IGNORED, already)
+            decision.action = {"commit": res.sha or "", "url": res.url or "", "file": change.where}
+        else:
+            diff = preview(self.repo, change)
+            pr = (
+                self.repo.open_pull_request(
                     change.edits(),
                     pr_branch(model, env, version, [str(p) + "=" + p.value for p in change.planned]),
                     title,
-                    body,
+                    render_pr_body(decision, change, diff),
                     trailers,
                     supersede_prefix=supersede_prefix(model, env),
                     auto_merge=promote_cfg.environment(env).auto_merge,
                 )
-                if pr is None:
-                    return self._settle(
-                        base, reasons, Outcome.IGNORED, f"{change.where} already {change.verb} v{version}"
-                    )
-                decision.action = {
-                    "pull_request": pr.url,
-                    "branch": pr.branch,
-                    "file": ", ".join(change.files),
-                }
-                if pr.reused:
-                    decision.action["reused"] = "true"
-                closed = [f"#{n}" for n in pr.closed] + list(pr.closed_branches)
-                if closed:
-                    decision.action["superseded"] = ", ".join(closed)
-                if pr.merged_sha:
-                    decision.action["merged"] = pr.merged_sha
-        except (TargetError, GitOpsFileError) as exc:
-            return self._settle(base, reasons, Outcome.FAILED, f"not deployed: {exc}; nothing was written")
-        except GitOpsError as exc:
-            return self._failed(did, model, env, inputs, f"writing {', '.join(change.files)}: {exc}", base)
+                if diff
+                else None
+            )
+            if pr is None:
+                return self._settle(base, reasons, Outcome.IGNORED, already)
+            decision.action = {"pull_request": pr.url, "branch": pr.branch, "file": change.where}
+            closed = [f"#{n}" for n in pr.closed] + list(pr.closed_branches)
+            extra = {
+                "reused": "true" if pr.reused else "",
+                "superseded": ", ".join(closed),
+                "merged": pr.merged_sha,
+            }
+            decision.action.update({k: v for k, v in extra.items() if v})
         decision.reasons.extend(change.summary())
+        try:
+            remember(self.store, change)
+        except StateError as exc:  # the write stands; only a later ordering check may know less
+            decision.reasons.append(f"could not record what v{version} wrote: {exc}")
         status = "pull_request" if "pull_request" in decision.action else "committed"
         return self._finish(self._tag_deployment(decision, status))
 
