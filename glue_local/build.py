@@ -66,7 +66,16 @@ REQUIREMENTS = (
     Requirements(
         ROOT / "functions" / "s3_new_data" / "requirements.txt",
         "the data-arrival image (numpy, scipy, pyarrow); no MLflow, GitOps (GitHub, GitLab, git) or YAML round-trip client",
-        ("mlflow-skinny", "pygithub", "python-gitlab", "dulwich", "merge3", "ruamel-yaml", "rich", *RUNTIME_PACKAGES),
+        (
+            "mlflow-skinny",
+            "pygithub",
+            "python-gitlab",
+            "dulwich",
+            "merge3",
+            "ruamel-yaml",
+            "rich",
+            *RUNTIME_PACKAGES,
+        ),
     ),
 )
 
