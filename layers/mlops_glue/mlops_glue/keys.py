@@ -35,3 +35,12 @@ def last_dataset_key(model: str) -> tuple[str, str]:
 def outbox_key(model: str) -> tuple[str, str]:
     """Slack notices of any flow that failed to post, waiting for the sweep (``mlops_glue.outbox``)."""
     return model_pk(model), "OUTBOX"
+
+
+def member_key(model: str, object_id: str) -> tuple[str, str]:
+    """One data object's membership: the window it was counted in, created once, never overwritten.
+
+    Written in the same transaction as the window update that counts the object (data arrival), so an
+    object can enter one window only, however late a redelivery or a DLQ replay comes.
+    """
+    return model_pk(model), f"OBJECT#{object_id}"
