@@ -259,6 +259,7 @@ class SlackStandin(LocalServer):
     token: str | None = None
     printer: Callable[[str], None] | None = None
     messages: list[Posted] = field(default_factory=list)
+    edits: list[Posted] = field(default_factory=list)  # chat.update calls (ts = the edited message)
     fail_next: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -303,6 +304,27 @@ class _SlackHandler(_JsonHandler):
         if self.path.startswith("/hooks/"):
             owner.record(json.loads(raw or b"{}"))
             self._send(200, b"ok", "text/plain")
+            return
+        if self.path.startswith("/api/chat.update"):
+            payload = (
+                json.loads(raw or b"{}")
+                if "json" in (self.headers.get("Content-Type") or "")
+                else {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+            )
+            blocks = payload.get("blocks") or []
+            edit = Posted(
+                str(payload.get("text", "")),
+                json.loads(blocks) if isinstance(blocks, str) else blocks,
+                payload.get("channel"),
+                str(payload.get("ts")),
+                None,
+            )
+            if not any(m.ts == edit.ts for m in owner.messages):
+                self._send(200, {"ok": False, "error": "message_not_found"})
+                return
+            with owner.lock:
+                owner.edits.append(edit)
+            self._send(200, {"ok": True, "channel": edit.channel, "ts": edit.ts})
             return
         if self.path.startswith("/api/chat.postMessage"):
             if owner.token and self.headers.get("Authorization") != f"Bearer {owner.token}":

@@ -154,7 +154,9 @@ class MemoryStateStore(StateStore):
         self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, creates: list[Create]
     ) -> int:
         with self._lock:
-            taken = {(c.pk, c.sk): self._docs[(c.pk, c.sk)].data for c in creates if (c.pk, c.sk) in self._docs}
+            taken = {
+                (c.pk, c.sk): self._docs[(c.pk, c.sk)].data for c in creates if (c.pk, c.sk) in self._docs
+            }
             if taken:
                 raise ClaimTakenError(f"{', '.join(f'{p}/{s}' for p, s in taken)} exist", taken)
             cur = self._docs.get((pk, sk))
@@ -282,7 +284,9 @@ class DynamoStateStore(StateStore):
                 f"DynamoDB transaction on {self.table_name} {pk}/{sk} cancelled: {sorted(codes)}"
             ) from exc
         except Exception as exc:
-            raise StateError(f"DynamoDB transact_write_items {self.table_name} {pk}/{sk} failed: {exc}") from exc
+            raise StateError(
+                f"DynamoDB transact_write_items {self.table_name} {pk}/{sk} failed: {exc}"
+            ) from exc
         return version
 
     def record_decision(self, decision: Decision) -> None:

@@ -393,7 +393,9 @@ def _no_duplicates(names: list[str]) -> None:
         seen.setdefault(n, []).append(i)
     dupes = {n: pos for n, pos in seen.items() if len(pos) > 1}
     if dupes:
-        where = "; ".join(f"{n!r} at columns {', '.join(map(str, pos))}" for n, pos in list(dupes.items())[:5])
+        where = "; ".join(
+            f"{n!r} at columns {', '.join(map(str, pos))}" for n, pos in list(dupes.items())[:5]
+        )
         raise io_.DataFormatError(f"duplicated column names ({where}): rename or drop the copies")
 
 

@@ -490,6 +490,8 @@ class AlarmService:
         akey = emergency.alarm_key(change.alarm_name)
         got = self.store.get(*akey)
         alert = (got.data if got else {}).get("alert") or {}
+        if emergency.collapses(alert, plan.notice):
+            return self._collapse(plan, change)
         thread_ts = None
         if plan.notice in ("recovery", "reply") and self.notifier.threads:
             thread_ts = alert.get("ts")
@@ -497,7 +499,8 @@ class AlarmService:
             # a flapping re-alarm without a thread to reply in stays quiet: the first alert covers it
             self._forget_claim(change, plan)
             return Posted(True)
-        posted = self.notifier.post(build_message(plan, change, self.cfg, thread_ts))
+        message = build_message(plan, change, self.cfg, thread_ts)
+        posted = self.notifier.post(message)
         did = plan.decision.decision_id
         now_iso = self._clock().isoformat()
 
@@ -510,12 +513,61 @@ class AlarmService:
             else:
                 notices[did] = {"claimed_at": now_iso, "ts": posted.ts or "sent"}
                 if plan.notice == "alert":
-                    doc["alert"] = {"decision_id": did, "ts": posted.ts, "channel": posted.channel}
+                    doc["alert"] = {
+                        "decision_id": did,
+                        "ts": posted.ts,
+                        "channel": posted.channel,
+                        "text": message.text[:600],
+                        "replies": 0,
+                        "flaps": 0,
+                    }
+                elif doc.get("alert"):
+                    doc["alert"] = {**doc["alert"], "replies": int(doc["alert"].get("replies", 0)) + 1}
             doc["notices"] = notices
             return doc
 
         self.store.update(*akey, store_ts)
         return posted
+
+    def _collapse(self, plan: Plan, change: AlarmChange) -> Posted:
+        """A flapping alarm's change past the thread's reply budget: count it and edit the alert's status
+        line (a bot token is needed to edit; without one the count is kept and logged)."""
+        did = plan.decision.decision_id
+        now_iso = self._clock().isoformat()
+        seen: list[dict[str, Any]] = []
+
+        def bump(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            seen.clear()
+            if doc is None or not doc.get("alert"):
+                return None
+            notices = dict(doc.get("notices", {}))
+            notices[did] = {"claimed_at": now_iso, "ts": "collapsed"}
+            alert = {**doc["alert"], "flaps": int(doc["alert"].get("flaps", 0)) + 1, "state": change.state}
+            seen.append(alert)
+            return {**doc, "alert": alert, "notices": notices}
+
+        self.store.update(*emergency.alarm_key(change.alarm_name), bump)
+        if not seen:
+            return Posted(True)
+        alert = seen[0]
+        status = emergency.flapping_status(int(alert["flaps"]), change.state, change.state_timestamp)
+        edit = getattr(self.notifier, "update", None)
+        if edit is None or not self.notifier.threads or not alert.get("ts"):
+            logger.info(
+                "flapping change folded into the alert", extra={"alarm": change.alarm_name, "status": status}
+            )
+            return Posted(True)
+        text = f"{alert.get('text', '')}\n{status}"
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": str(alert.get("text", ""))[:2900]}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},
+        ]
+        posted: Posted = edit(Message(text, blocks, alert.get("channel")), str(alert["ts"]))
+        if not posted.ok:  # a status edit is not retried: the next change edits it again
+            logger.warning(
+                "alert status not edited", extra={"alarm": change.alarm_name, "error": posted.error}
+            )
+        return Posted(True, ts=posted.ts, channel=posted.channel)
 
     def _forget_claim(self, change: AlarmChange, plan: Plan) -> None:
         did = plan.decision.decision_id

@@ -632,7 +632,10 @@ class DataArrival:
                 assert uri is not None
                 written.append(uri)
                 evidence_uri = self.workspace.uri(
-                    self.workspace.windows_prefix, model, doc["window_id"], f"evidence-{uuid.uuid4().hex}.json"
+                    self.workspace.windows_prefix,
+                    model,
+                    doc["window_id"],
+                    f"evidence-{uuid.uuid4().hex}.json",
                 )
                 put_json(self.objects, evidence_uri, verdict.evidence)
                 written.append(evidence_uri)
@@ -680,7 +683,9 @@ class DataArrival:
                 creates.append(Create(*member_key(model, ref.oid), member))
             try:
                 if creates:
-                    self.store.put_with_creates(pk, sk, new_doc, None if cur is None else cur.version, creates)
+                    self.store.put_with_creates(
+                        pk, sk, new_doc, None if cur is None else cur.version, creates
+                    )
                 else:
                     self.store.put(pk, sk, new_doc, None if cur is None else cur.version)
             except ClaimTakenError as exc:  # counted meanwhile by a concurrent delivery of the same object
@@ -1031,7 +1036,12 @@ class DataArrival:
             hit = [e for e in pending if e["window_id"] == entry["window_id"]]
             if not hit:
                 return None  # already resolved by another driver
-            e = {**hit[0], "lease_until": None, "last_error": error[:TEXT_MAX], "rejected_at": now.isoformat()}
+            e = {
+                **hit[0],
+                "lease_until": None,
+                "last_error": error[:TEXT_MAX],
+                "rejected_at": now.isoformat(),
+            }
             doc["pending"] = [x for x in pending if x["window_id"] != entry["window_id"]]
             rejected = [*doc.get("rejected", []), e]
             spill = rejected[:-MAX_REJECTED] if len(rejected) > MAX_REJECTED else []
@@ -1046,7 +1056,11 @@ class DataArrival:
             put_json(self.objects, self._archive_uri(model, old["window_id"]), old)
             logger.warning(
                 "rejected window archived to S3",
-                extra={"model": model, "window_id": old["window_id"], "uri": self._archive_uri(model, old["window_id"])},
+                extra={
+                    "model": model,
+                    "window_id": old["window_id"],
+                    "uri": self._archive_uri(model, old["window_id"]),
+                },
             )
         if moved:
             mcfg = self.cfg.model(model)
@@ -1126,6 +1140,9 @@ class DataArrival:
                 report.submitted.extend(s.name for s in self.drive(model))
             except (DriveError, StateError) as exc:
                 report.failed.append(f"{model}: {exc}")
+            except deadline.OutOfTimeError as exc:  # the next sweep goes on where this one stopped
+                report.failed.append(f"{model}: {exc}")
+                break
         # every flow's kept notices (promotion, feedback too): this sweep is the one scheduled function
         try:
             report.notices_resent, report.notices_waiting = resend(
