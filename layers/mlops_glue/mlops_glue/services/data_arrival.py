@@ -762,13 +762,18 @@ class DataArrival:
             hit = self._in_flight.get(model)
         if hit and time.monotonic() - hit[0] < IN_FLIGHT_TTL and hit[1]:
             return hit[1]
+        budget = deadline.current()
+        if "argo" in budget.down:  # not asked again within this invocation: treated as in flight
+            return [f"unknown ({budget.down['argo']})"[:200]]
         try:
             names: list[str] = lister(
                 mcfg.retrain.argo.namespace,
                 {f"{LABEL_PREFIX}/model": model, f"{LABEL_PREFIX}/kind": "retrain"},
             )
-        except ArgoError as exc:
-            names = [f"unknown (cannot ask Argo: {exc})"[:200]]
+        except ArgoError as exc:  # not cached: the next message asks again
+            if isinstance(exc, ArgoUnavailableError):
+                budget.down["argo"] = f"Argo unavailable earlier in this invocation ({str(exc)[:200]})"
+            return [f"unknown (cannot ask Argo: {exc})"[:200]]
         with self._lock:
             self._in_flight[model] = (time.monotonic(), names)
         return names
