@@ -72,6 +72,7 @@ MAX_ATTEMPTS = 200  # optimistic-concurrency retries of one window write (a stor
 MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
 IN_FLIGHT_TTL = 30.0  # seconds an Argo "in flight" answer is reused within one execution environment
 MAX_REJECTED = 100  # windows Argo rejected kept (compact) in the window item; older ones go to S3
+WINDOW_ITEM_BUDGET = 200 * 1024  # bytes of a window item's document, whatever the width or backlog
 TEXT_MAX = 300  # characters of one reason or message kept in a window item (the full text is in S3)
 COUNT_NEED_S = 10.0  # invocation seconds a file needs to be counted and written (else handed back)
 SUBMIT_NEED_S = 5.0  # invocation seconds one pending window needs to be submitted (else left pending)
@@ -669,6 +670,9 @@ class DataArrival:
                     }
                 elif ref is None:
                     return ObjectResult("unchanged", model, doc["window_id"])
+            size = len(json.dumps(new_doc, separators=(",", ":"), default=str))
+            if size > WINDOW_ITEM_BUDGET:  # a bug, not a data problem: say so loudly, still write
+                logger.error("window item over its budget", extra={"model": model, "bytes": size})
             creates = []
             if ref is not None:  # the object's membership, created in the same transaction as the window
                 member = {
