@@ -543,11 +543,15 @@ class AlarmService:
             notices = dict(doc.get("notices", {}))
             notices[did] = {"claimed_at": now_iso, "ts": "collapsed"}
             alert = {**doc["alert"], "flaps": int(doc["alert"].get("flaps", 0)) + 1, "state": change.state}
-            seen.append(alert)
+            due = emergency.status_edit_due(alert, change.state_timestamp)
+            if due:
+                alert["edited_at"] = change.state_timestamp.isoformat()
+            seen[:] = [alert, {"due": due}]
             return {**doc, "alert": alert, "notices": notices}
 
         self.store.update(*emergency.alarm_key(change.alarm_name), bump)
-        if not seen:
+        if not seen or not seen[1]["due"]:
+            logger.info("flapping change counted", extra={"alarm": change.alarm_name, "state": change.state})
             return Posted(True)
         alert = seen[0]
         status = emergency.flapping_status(int(alert["flaps"]), change.state, change.state_timestamp)
