@@ -26,6 +26,7 @@ from mlops_glue.services import data_arrival as da
 
 from glue_local.localfront import LocalContext
 from glue_local.standins import ArgoStandin, SlackStandin
+from tests.conftest import load_event
 
 
 @pytest.fixture(autouse=True)
@@ -228,3 +229,36 @@ def test_a_hanging_argo_hands_back_the_batch_before_the_invocation_times_out(
     keys = [o["key"] for m in manifests(s3, argo) for o in m["objects"]]
     w = open_window()
     assert len(keys) == len(set(keys)) and len(keys) + w["files"] == 50
+
+
+def test_slack_down_for_sixty_notices_keeps_every_one_for_the_sweep(
+    deployed: dict[str, Any], slack: SlackStandin, lambda_context: Any
+) -> None:
+    s3, app = deployed["s3"], deployed["app"]
+    slack.fail_next[:] = [500] * 60
+    objs = [put(s3, f"{PREFIX}corrupt/c{i:02d}.parquet", b"PAR1 not parquet PAR1") for i in range(60)]
+    assert app.handler(sqs_event(objs), lambda_context) == {"batchItemFailures": []}
+    assert slack.messages == []
+    sweep = app.handler(load_event("scheduler_sweep.json"), lambda_context)
+    assert (sweep["notices_resent"], sweep["notices_waiting"]) == (60, 0)  # none of the 60 dropped
+    assert sorted(m.text.split(": ", 1)[1][:40] for m in slack.messages) == sorted(
+        f"{o['key']}: kept out of the window"[:40] for o in objs
+    )
+
+
+def test_a_full_outbox_says_how_many_notices_it_could_not_keep(
+    deployed: dict[str, Any], slack: SlackStandin, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_glue import outbox
+
+    monkeypatch.setattr(outbox, "MAX_BYTES", 4000)  # room for a handful of notices
+    s3, app = deployed["s3"], deployed["app"]
+    slack.fail_next[:] = [500] * 30
+    objs = [put(s3, f"{PREFIX}corrupt/c{i:02d}.parquet", b"PAR1 not parquet PAR1") for i in range(30)]
+    assert app.handler(sqs_event(objs), lambda_context) == {"batchItemFailures": []}
+    sweep = app.handler(load_event("scheduler_sweep.json"), lambda_context)
+    first, *kept = slack.messages
+    dropped = int(first.text.split(f"{MODEL}: ", 1)[1].split(" ")[0])
+    assert "could not be kept while Slack was unreachable (outbox full)" in first.text
+    assert dropped > 0 and dropped + len(kept) == 30 == dropped + sweep["notices_resent"]
+    assert kept[-1].text.split(": ", 1)[1].startswith(f"{objs[-1]['key']}: kept out")  # the newest kept
