@@ -54,6 +54,13 @@ def post_or_keep(notifier: Notifier, store: StateStore, model: str, message: Mes
     return posted
 
 
+def keep(store: StateStore, model: str, message: Message, why: str) -> None:
+    """Put ``message`` in ``model``'s outbox without trying Slack (e.g. no invocation time left for it)."""
+    logger.warning("Slack notice kept for the sweep", extra={"model": model, "reason": why})
+    item = _item(message)
+    store.update(*outbox_key(model), lambda doc: _append(doc, item, model))
+
+
 def _size(item: dict[str, Any]) -> int:
     return len(json.dumps(item, separators=(",", ":"), default=str)) + 1
 

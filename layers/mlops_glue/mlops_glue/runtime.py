@@ -131,7 +131,14 @@ def data_arrival() -> DataArrival:
     s = settings()
     if not s.data_bucket:
         raise RuntimeError("DATA_BUCKET is not set: the data-arrival function writes its windows there")
-    s3 = boto3.client("s3", endpoint_url=s.aws_endpoint_url)
+    from botocore.config import Config
+
+    # bounded calls: a hung S3 endpoint fails in seconds (and is retried), not after botocore's 60 s
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s.aws_endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}),
+    )
     return DataArrival(
         config(),
         store=state_store(),

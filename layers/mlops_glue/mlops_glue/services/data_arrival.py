@@ -59,7 +59,7 @@ from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdict, decide_window
 from mlops_glue.keys import last_dataset_key, member_key, retrain_ledger_key, window_key
-from mlops_glue.outbox import post_or_keep, resend
+from mlops_glue.outbox import keep, post_or_keep, resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
@@ -75,6 +75,7 @@ MAX_REJECTED = 100  # windows Argo rejected kept (compact) in the window item; o
 WINDOW_ITEM_BUDGET = 200 * 1024  # bytes of a window item's document, whatever the width or backlog
 TEXT_MAX = 300  # characters of one reason or message kept in a window item (the full text is in S3)
 COUNT_NEED_S = 10.0  # invocation seconds a file needs to be counted and written (else handed back)
+NOTICE_NEED_S = 20.0  # invocation seconds a Slack post may take with its retries (else kept for the sweep)
 SUBMIT_NEED_S = 5.0  # invocation seconds one pending window needs to be submitted (else left pending)
 MARKER_NAMES = ("_SUCCESS", "_committed", "_started", "_temporary", "_metadata", "_common_metadata")
 
@@ -1167,7 +1168,14 @@ class DataArrival:
         return self.cfg.model(model).notify.slack_channel or self.cfg.slack.default_channel
 
     def _notify(self, model: str, message: Message) -> None:
-        """Post; a failure never undoes the action: the notice waits in the model's outbox for the sweep."""
+        """Post; a failure never undoes the action: the notice waits in the model's outbox for the sweep.
+
+        With less than ``NOTICE_NEED_S`` of the invocation left, Slack (whose client retries for up to
+        about that long) is not tried: the notice goes straight to the outbox."""
+        left = deadline.current().remaining()
+        if left < NOTICE_NEED_S:
+            keep(self.store, model, message, f"{max(0.0, left):.1f} s of the invocation left")
+            return
         post_or_keep(self.notifier, self.store, model, message)
 
     def _record(self, d: Decision) -> None:
