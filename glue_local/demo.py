@@ -31,7 +31,7 @@ from typing import Any
 from glue_local import argocd_render
 from glue_local.aws_local import LOCAL_CREDENTIALS, Endpoint, LocalStack, SqsEventSource, create_local_stack
 from glue_local.functions import load_function
-from glue_local.gitops_seed import seed_bare_repo
+from glue_local.gitops_seed import application_path, application_text, seed_bare_repo
 from glue_local.scenario import (
     CHAMPION_AUC,
     MODEL,
@@ -223,7 +223,8 @@ def _story(
     front = LocalFront({})
     front.start()
     stack.callback(front.stop)
-    bare = seed_bare_repo(workdir, models=(MODEL,))
+    production_app = {application_path(MODEL, "production"): application_text(MODEL, "production", "1")}
+    bare = seed_bare_repo(workdir, models=(MODEL,), extra=production_app)
 
     values = {
         "mlops-glue/mlflow-webhook": secrets.token_hex(24),
@@ -362,7 +363,8 @@ def _describe_setup(
         f"Argo server stand-in {argo.url} (validates against the swagger + deploy/argo templates)\n"
         f"Slack stand-in {slack.url} (incoming webhook; messages shown as 'slack ┆')\n"
         f"Function URLs {front_url}/mlflow and {front_url}/argocd (the handlers, in-process)\n"
-        f"GitOps remote {bare} (models/{MODEL}/values-{{staging,production}}.yaml at v1)\n"
+        f"GitOps remote {bare}: staging in models/{MODEL}/values-staging.yaml (Helm values), production in\n"
+        f"  {application_path(MODEL, 'production')} (an Argo CD Application's helm parameter, value v{{version}})\n"
         f"MLflow server starting in the background"
     )
 

@@ -34,6 +34,39 @@ serving:
 """
 
 
+APPLICATION_TEMPLATE = """\
+# Argo CD Application for {model} in {env}: the chart takes the model's image tag as a Helm parameter.
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {model}-{env}
+  namespace: argocd
+spec:
+  project: ml
+  source:
+    repoURL: https://charts.example.com
+    chart: model-server
+    targetRevision: 1.4.2
+    helm:
+      parameters:
+        - name: image.repository
+          value: registry.example.com/models/{model}
+        - name: model.version
+          value: "v{version}"   # written by mlops-glue
+  destination: {{server: https://kubernetes.default.svc, namespace: {model}}}
+"""
+
+
+def application_path(model: str, env: str) -> str:
+    """Where the demo keeps the Argo CD Application of ``model`` in ``env``."""
+    return f"apps/{model}-{env}.yaml"
+
+
+def application_text(model: str, env: str, version: str) -> str:
+    """An Argo CD Application whose Helm parameter ``model.version`` holds ``v<version>``."""
+    return APPLICATION_TEMPLATE.format(model=model, env=env, version=version)
+
+
 def values_text(model: str, env: str, version: str) -> str:
     """The seeded values file of ``model`` in ``env`` at ``version``."""
     return VALUES_TEMPLATE.format(model=model, env=env, version=version)

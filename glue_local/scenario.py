@@ -367,10 +367,13 @@ class Loop:
         )
         production = self.cfg.values_file(MODEL, "production")
         self.expect(
-            f"version: {version}\n" in bare_file(self.bare, production, ref=branch),
-            f"branch {branch} should set {production} to v{version}",
+            f'value: "v{version}"' in bare_file(self.bare, production, ref=branch),
+            f"branch {branch} should set {production}'s helm parameter model.version to v{version}",
         )
-        self.narrator.say(f"GitOps: branch {branch} sets {production} to v{version} (the pull request)")
+        self.narrator.say(
+            f"GitOps: branch {branch} sets {production} spec.source.helm.parameters[name=model.version]"
+            f" to v{version} (the pull request)"
+        )
         self.facts["pr_branch"] = branch
 
     def degraded(self) -> None:

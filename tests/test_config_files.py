@@ -19,7 +19,13 @@ def test_example_config_parses_with_its_values() -> None:
     assert m.retrain.drift.columns["amount"].method == "psi"
     assert m.promote.environments["production"].mode == "pull_request"
     assert m.alarms.quality is not None and m.alarms.quality.metric == "AUC"
-    assert cfg.values_file("fraud-detection", "staging") == "models/fraud-detection/values-staging.yaml"
+    assert cfg.values_file("fraud-detection", "staging") == "k8s/fraud-detection/staging.yaml"
+    [app, values] = m.promote.environments["production"].edit_targets()
+    assert (
+        app.document is not None
+        and app.document.kind == "Application"
+        and values.value.startswith("models:/")
+    )
 
 
 def _missing(model: type[BaseModel], doc: Any, path: str) -> list[str]:
@@ -30,13 +36,19 @@ def _missing(model: type[BaseModel], doc: Any, path: str) -> list[str]:
             out.append(f"{path}{name}")
             continue
         sub = field.annotation
-        is_map = typing.get_origin(sub) is dict
+        origin = typing.get_origin(sub)
         for candidate in typing.get_args(sub) or (sub,):
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                # in a map of models (metrics, environments), each field needs to appear in one entry
-                merged = (
-                    {k: v for entry in doc[name].values() for k, v in entry.items()} if is_map else doc[name]
+                # in a map or list of models (metrics, environments, targets), each field needs to appear in
+                # one entry, with a value (null does not document a nested model)
+                entries = (
+                    doc[name].values() if origin is dict else doc[name] if origin in (list, tuple) else None
                 )
+                merged = doc[name]
+                if entries is not None:
+                    merged = {}
+                    for entry in entries:
+                        merged.update({k: v for k, v in entry.items() if v is not None or k not in merged})
                 out += _missing(candidate, merged, f"{path}{name}.")
     return out
 

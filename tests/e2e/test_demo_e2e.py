@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 MODEL = "fraud-detection"
 STAGING = f"models/{MODEL}/values-staging.yaml"
-PRODUCTION = f"models/{MODEL}/values-production.yaml"
+PRODUCTION = f"apps/{MODEL}-production.yaml"  # an Argo CD Application: helm parameter model.version
 SERVER_THREADS = ("LocalFront", "ArgoStandin", "SlackStandin", "mlflow-start")
 
 
@@ -139,7 +139,7 @@ def test_gitops_history_commit_pull_request_branch_and_revert(
     assert branch not in bare_branches(bare)
     rollback = next(d for d in result.decisions if d.kind.value == "rollback")
     assert rollback.action["closed_pull_requests"] == branch
-    assert "version: 1\n" in bare_file(bare, PRODUCTION)  # production changes only through review
+    assert 'value: "v1"' in bare_file(bare, PRODUCTION)  # production changes only through review
 
 
 def test_decisions_blocklist_and_slack(demo: Demo) -> None:

@@ -114,14 +114,13 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(
     prod = "models/fraud-detection/values-production.yaml"
 
     first = repo.open_pull_request(
-        prod, bump("1", "2"), "glue/fraud-detection/production/v2-aaaa", "t2", "b", {}
+        {prod: bump("1", "2")}, "glue/fraud-detection/production/v2-aaaa", "t2", "b", {}
     )
     reused = repo.open_pull_request(
-        prod, bump("1", "2"), "glue/fraud-detection/production/v2-aaaa", "t2", "b", {}
+        {prod: bump("1", "2")}, "glue/fraud-detection/production/v2-aaaa", "t2", "b", {}
     )
     newer = repo.open_pull_request(
-        prod,
-        bump("1", "3"),
+        {prod: bump("1", "3")},
         "glue/fraud-detection/production/v3-bbbb",
         "t3",
         "b",
@@ -129,7 +128,7 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(
         supersede_prefix="glue/fraud-detection/production/",
     )
     nothing = repo.open_pull_request(
-        prod, lambda t: t, "glue/fraud-detection/production/v1-cccc", "t", "b", {}
+        {prod: lambda t: t}, "glue/fraud-detection/production/v1-cccc", "t", "b", {}
     )
 
     assert first is not None and not first.reused
@@ -141,7 +140,7 @@ def test_pull_request_branch_reuse_supersede_and_auto_merge(
     assert "version: 1\n" in bare_file(bare_repo, prod)  # base untouched without auto-merge
 
     merged = repo.open_pull_request(
-        prod, bump("1", "3"), "glue/fraud-detection/production/v3-bbbb", "t3", "b", {}, auto_merge=True
+        {prod: bump("1", "3")}, "glue/fraud-detection/production/v3-bbbb", "t3", "b", {}, auto_merge=True
     )
     assert merged is not None and merged.merged_sha
     assert "version: 3\n" in bare_file(bare_repo, prod)
@@ -157,7 +156,7 @@ def test_close_pull_requests_deletes_only_the_matching_branches(
         ("mlops-glue/fraud-detection/production/v1-bbbb", "3"),  # v1-: not v12's
         ("mlops-glue/churn/production/v12-cccc", "12"),
     ]:
-        assert repo.open_pull_request(prod, bump("1", new), branch, "t", "b", {}) is not None
+        assert repo.open_pull_request({prod: bump("1", new)}, branch, "t", "b", {}) is not None
 
     closed = repo.close_pull_requests("mlops-glue/fraud-detection/production/v12-", "v12 is blocked")
     again = repo.close_pull_requests("mlops-glue/fraud-detection/production/v12-", "v12 is blocked")

@@ -129,10 +129,16 @@ def test_production_opens_a_pr_with_the_decision_record_then_reuses_it(env: Env,
     assert branch not in bare_branches(bare_repo)
 
 
-def test_already_deployed_version_is_ignored_without_a_notice(env: Env, bare_repo: Path) -> None:
+def test_already_deployed_version_is_ignored_with_a_notice_and_a_tag(env: Env, bare_repo: Path) -> None:
+    before = bare_log(bare_repo)
     d = env.service.promote("fraud-detection", "1", "staging", reason="tag deploy=staging", inputs=["x"])
     assert d.outcome is Outcome.IGNORED and f"{STAGING} already holds v1" in d.reasons
-    assert env.slack.messages == []
+    assert bare_log(bare_repo) == before
+    [msg] = env.slack.messages
+    assert "already holds v1" in str(msg.blocks)
+    tags = env.registry.tags[("fraud-detection", "1")]
+    assert tags["deployment_status.staging"] == "not_deployed"
+    assert "already holds v1" in tags["deployment_reason.staging"]
 
 
 def test_out_of_order_gate_never_moves_staging_backwards(env: Env, bare_repo: Path) -> None:
@@ -297,8 +303,8 @@ def test_blocked_prefixes_name_every_environment_and_only_that_version() -> None
         "mlops-glue/fraud-detection/production/v1-",
         "mlops-glue/fraud-detection/canary/v1-",
     ]
-    v1 = pr_branch("fraud-detection", "production", "1", PRODUCTION, "model.version")
-    v12 = pr_branch("fraud-detection", "production", "12", PRODUCTION, "model.version")
+    v1 = pr_branch("fraud-detection", "production", "1", [f"{PRODUCTION}: model.version=1"])
+    v12 = pr_branch("fraud-detection", "production", "12", [f"{PRODUCTION}: model.version=12"])
     assert v1.startswith(version_prefix("fraud-detection", "production", "1"))
     assert not any(v12.startswith(p) for p in prefixes)
 

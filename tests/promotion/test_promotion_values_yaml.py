@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mlops_glue.adapters.values_yaml import ValuesEditError, read_value, set_value
-from mlops_glue.names import InvalidNameError
 
 ODD = """\
 # top comment   (trailing spaces kept)\x20\x20\x20
@@ -68,7 +67,7 @@ def test_same_version_is_a_no_op() -> None:
         ("model:\n  version: &v 3\ncopy: *v\n", "anchor"),
         ("model: &m {version: 1}\nother: *m\n", "would change other values"),
         ("model:\n  version: |\n    3\n", "block scalar"),
-        ("model:\n  version: 1\n---\nmodel: {version: 2}\n", "one YAML document"),
+        ("model:\n  version: 1\n---\nmodel: {version: 2}\n", "holds 2 YAML documents: name the one to edit"),
         ("model: [1, 2]\n", "not a mapping"),
         ("model:\n  version: [1]\n", "not a scalar"),
         ("model: {version: 1\n", "not valid YAML"),
@@ -80,7 +79,7 @@ def test_unsafe_edits_are_refused_with_a_clear_error(text: str, message: str) ->
 
 
 def test_path_tricks_in_the_version_are_refused() -> None:
-    with pytest.raises(InvalidNameError):
+    with pytest.raises(ValuesEditError, match="control character"):
         set_value(ODD, "model.version", "8\nmalicious: true")
 
 

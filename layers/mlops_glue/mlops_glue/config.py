@@ -15,9 +15,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops_glue.names import check_name
+from mlops_glue.targets import check_repo_path, parse_path, parse_template
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -126,12 +136,86 @@ class Gate(_Model):
     min_improvement: float = 0.0
 
 
+def _target_path(v: str) -> str:
+    parse_path(v)  # a TargetError (a ValueError) names the segment
+    return v
+
+
+def _value_template(v: str) -> str:
+    parse_template(v)
+    return v
+
+
+TargetPath = Annotated[str, AfterValidator(_target_path)]
+ValueTemplate = Annotated[str, AfterValidator(_value_template)]
+RepoPath = Annotated[str, AfterValidator(check_repo_path)]
+
+
+class DocumentSelector(_Model):
+    """One document of a multi-document file, by its ``kind`` and ``metadata.name``."""
+
+    kind: str = Field(..., min_length=1, max_length=253)
+    name: str = Field(..., min_length=1, max_length=253)
+
+
+class Target(_Model):
+    """One value a promotion writes: a file, optionally one of its documents, a path, the value to write."""
+
+    file: RepoPath | None = Field(None, description="repository path; default from gitops.path_template")
+    document: DocumentSelector | None = Field(None, description="for a multi-document file: {kind, name}")
+    path: TargetPath = Field(
+        "model.version", description="e.g. spec.source.helm.parameters[name=model.version].value"
+    )
+    value: ValueTemplate = Field(
+        "{version}", description="template: {version} {model} {env} {run_id} {source} {alias} {tags.NAME}"
+    )
+    image: Literal["tag", "digest"] | None = Field(
+        None, description="the path holds an image reference: edit only its tag (or @sha256 digest)"
+    )
+
+
 class Environment(_Model):
-    file: str | None = Field(None, description="values file; default from gitops.path_template")
-    key: str = "model.version"
-    mode: Literal["commit", "pull_request"] = "commit"
+    """Where a model's version is written for one environment, and how (commit or pull request).
+
+    Either the one-target shorthand (``file``, ``document``, ``key``, ``value``, ``image``) or a list of
+    ``targets``, committed together. ``mode`` defaults to ``pull_request`` for the production
+    environment and ``commit`` for every other one, whether the environment is listed or not.
+    """
+
+    file: RepoPath | None = Field(None, description="values file; default from gitops.path_template")
+    document: DocumentSelector | None = None
+    key: TargetPath = Field(
+        "model.version", description="the path of the value (same syntax as targets[].path)"
+    )
+    value: ValueTemplate = "{version}"
+    image: Literal["tag", "digest"] | None = None
+    targets: tuple[Target, ...] = Field(default=(), description="several edits in one commit or pull request")
+    mode: Literal["commit", "pull_request"] | None = Field(
+        None, description="default: pull_request for the production environment, commit otherwise"
+    )
     auto_merge: bool = False
     argocd_app: str | None = Field(None, description="Argo CD application that deploys this environment")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Environment:
+        shorthand = {"file", "document", "key", "value", "image"} & self.model_fields_set
+        if self.targets and shorthand:
+            raise ValueError(f"use either targets or {', '.join(sorted(shorthand))}, not both")
+        seen: set[tuple[object, ...]] = set()
+        for t in self.targets:
+            where = (t.file, t.document, t.path)
+            if where in seen:
+                raise ValueError(f"two targets write {t.file or 'the default file'}: {t.path}; keep one")
+            seen.add(where)
+        return self
+
+    def edit_targets(self) -> tuple[Target, ...]:
+        """The targets of this environment (the shorthand as one target)."""
+        if self.targets:
+            return self.targets
+        return (
+            Target(file=self.file, document=self.document, path=self.key, value=self.value, image=self.image),
+        )
 
 
 class Promote(_Model):
@@ -150,6 +234,17 @@ class Promote(_Model):
         for name in v:
             check_name(name, "environment")
         return v
+
+    def environment(self, env: str) -> Environment:
+        """The configuration of ``env`` (an unlisted one gets the defaults)."""
+        return self.environments.get(env) or Environment()
+
+    def mode(self, env: str) -> Literal["commit", "pull_request"]:
+        """How ``env`` is changed: its configured mode, else a pull request for production only."""
+        configured = self.environment(env).mode
+        if configured is not None:
+            return configured
+        return "pull_request" if env == self.production_environment else "commit"
 
 
 class QualityAlarm(_Model):
@@ -196,6 +291,16 @@ class GitOps(_Model):
     repo: str = Field(..., description="owner/name for GitHub, a URL or path for git")
     branch: str = "main"
     path_template: str = "models/{model}/values-{env}.yaml"
+
+    @field_validator("path_template")
+    @classmethod
+    def _path_template(cls, v: str) -> str:
+        try:
+            check_repo_path(v.format(model="m", env="e"))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"path_template {v!r}: use only {{model}} and {{env}} ({exc})") from None
+        return v
+
     token_secret: str | None = Field(None, description="Secrets Manager name of the GitHub token or App key")
     author_name: str = "mlops-glue"
     author_email: str = "mlops-glue@users.noreply.github.com"
@@ -260,14 +365,17 @@ class GlueConfig(_Model):
         return best[1] if best else None
 
     def values_file(self, model: str, env: str) -> str:
-        """The GitOps values file of ``model`` in ``env`` (configured or from the path template)."""
+        """The file of the first target of ``model`` in ``env`` (configured or from the path template)."""
+        return self.target_file(model, env, self.model(model).promote.environment(env).edit_targets()[0])
+
+    def target_file(self, model: str, env: str, target: Target) -> str:
+        """The repository path ``target`` edits (its ``file``, else gitops.path_template)."""
         check_name(model, "model name")
         check_name(env, "environment")
-        e = self.model(model).promote.environments.get(env)
-        if e is not None and e.file:
-            return e.file
+        if target.file:
+            return target.file
         template = self.gitops.path_template if self.gitops else GitOps.model_fields["path_template"].default
-        return str(template).format(model=model, env=env)
+        return check_repo_path(str(template).format(model=model, env=env))
 
     def hash(self) -> str:
         """A stable hash of the effective configuration, recorded with every decision."""

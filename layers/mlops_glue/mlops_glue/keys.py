@@ -37,6 +37,11 @@ def outbox_key(model: str) -> tuple[str, str]:
     return model_pk(model), "OUTBOX"
 
 
+def written_key(model: str, env: str) -> tuple[str, str]:
+    """What each version of the model writes to an environment's first target (promotion; feedback reads)."""
+    return model_pk(model), f"WRITTEN#{env}"
+
+
 def member_key(model: str, object_id: str) -> tuple[str, str]:
     """One data object's membership: the window it was counted in, created once, never overwritten.
 

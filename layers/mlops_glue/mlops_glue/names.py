@@ -48,7 +48,7 @@ def canonical_version(value: object) -> str:
         value = str(value)
     if not isinstance(value, str) or not _CANONICAL.fullmatch(value):
         shown = repr(value)[:40]
-        raise InvalidNameError(f"invalid model version {shown}: MLflow versions are positive integers")
+        raise InvalidNameError(f"invalid version {shown}: MLflow model versions are positive integers")
     return value
 
 

@@ -8,12 +8,16 @@ and ``gitops_git.py``. Every write carries git trailers (``Glue-Decision-Id``, `
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
 class GitOpsError(Exception):
     """The GitOps repository could not be read or written."""
+
+
+class GitOpsFileError(GitOpsError):
+    """A file the change edits is missing, a directory or not UTF-8 text (not an outage: not retried)."""
 
 
 class GitOpsConflictError(GitOpsError):
@@ -51,6 +55,9 @@ class PullRequest:
 Edit = Callable[[str], str]
 """A pure function from the file's current text to its new text (it may raise to refuse)."""
 
+Edits = Mapping[str, Edit]
+"""The edits of one change: repository path -> its edit, committed together (one commit, one PR)."""
+
 
 class GitOpsRepo(ABC):
     """The operations the flows need from a GitOps repository (on one configured branch)."""
@@ -60,18 +67,22 @@ class GitOpsRepo(ABC):
         """The file's text at the branch head (GitOpsError when missing)."""
 
     @abstractmethod
-    def commit_file(self, path: str, edit: Edit, message: str, trailers: dict[str, str]) -> WriteResult:
-        """Apply ``edit`` to ``path`` and commit to the branch against the expected head.
+    def commit_files(self, edits: Edits, message: str, trailers: dict[str, str]) -> WriteResult:
+        """Apply every edit of ``edits`` and commit them together to the branch against the expected head.
 
-        Re-reads and retries on a conflict, so concurrent writers to different files both land. Nothing
-        is committed when the edit changes nothing.
+        Re-reads and retries on a conflict (the edits are applied again to the new head), so concurrent
+        writers to different files all land. Nothing is committed when no edit changes anything; a file
+        that is missing raises GitOpsError before anything is written.
         """
+
+    def commit_file(self, path: str, edit: Edit, message: str, trailers: dict[str, str]) -> WriteResult:
+        """:meth:`commit_files` with one file."""
+        return self.commit_files({path: edit}, message, trailers)
 
     @abstractmethod
     def open_pull_request(
         self,
-        path: str,
-        edit: Edit,
+        edits: Edits,
         branch: str,
         title: str,
         body: str,
@@ -79,10 +90,10 @@ class GitOpsRepo(ABC):
         supersede_prefix: str | None = None,
         auto_merge: bool = False,
     ) -> PullRequest | None:
-        """Commit the edit on ``branch`` (from the base head) and open a PR; reuse an open PR of that branch.
+        """Commit the edits on ``branch`` (from the base head) and open a PR; reuse an open PR of that branch.
 
         Open PRs whose branch starts with ``supersede_prefix`` (same model and environment, older change)
-        are closed with a comment pointing to the new one. None when the edit changes nothing.
+        are closed with a comment pointing to the new one. None when the edits change nothing.
         """
 
     @abstractmethod

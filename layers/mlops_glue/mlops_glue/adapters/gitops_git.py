@@ -22,13 +22,15 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from mlops_glue import targets
 from mlops_glue.adapters.gitops import (
     CommitInfo,
-    Edit,
+    Edits,
     GitOpsConflictError,
     GitOpsError,
+    GitOpsFileError,
     GitOpsRepo,
     PullRequest,
     WriteResult,
@@ -41,11 +43,11 @@ _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to update 
 
 
 def check_repo_path(path: str) -> str:
-    """Return ``path`` when it is a relative path inside the repository (no ``..``, no absolute path)."""
-    p = PurePosixPath(path)
-    if not path or p.is_absolute() or ".." in p.parts or "\\" in path or path.startswith("-"):
-        raise GitOpsError(f"refusing path {path!r}: it must stay inside the repository")
-    return str(p)
+    """Return ``path`` when it is a relative path inside the repository (GitOpsError otherwise)."""
+    try:
+        return targets.check_repo_path(path)
+    except targets.TargetError as exc:
+        raise GitOpsError(str(exc)) from None
 
 
 def _redact(text: str) -> str:
@@ -184,12 +186,19 @@ class GitRepo(GitOpsRepo):
 
     def _read_worktree(self, path: str) -> str:
         file = self.path / check_repo_path(path)
+        here = self.path
+        for part in file.relative_to(self.path).parts:  # a link anywhere on the way could lead outside
+            here = here / part
+            if here.is_symlink():
+                raise GitOpsFileError(f"{path} is a symlink: mlops-glue edits regular files only")
         try:
             return file.read_bytes().decode("utf-8")
         except FileNotFoundError:
-            raise GitOpsError(f"{path} does not exist on {self.branch}") from None
+            raise GitOpsFileError(f"{path} does not exist on {self.branch}") from None
+        except IsADirectoryError:
+            raise GitOpsFileError(f"{path} is a directory") from None
         except UnicodeDecodeError as exc:
-            raise GitOpsError(f"{path} is not UTF-8 text: {exc}") from exc
+            raise GitOpsFileError(f"{path} is not UTF-8 text: {exc}") from exc
 
     def _write_worktree(self, path: str, text: str) -> None:
         (self.path / check_repo_path(path)).write_bytes(text.encode("utf-8"))
@@ -197,14 +206,22 @@ class GitRepo(GitOpsRepo):
     def _commit_url(self, sha: str) -> str | None:
         return f"{self.web_url}/commit/{sha}" if self.web_url else None
 
-    def _apply_and_commit(self, path: str, edit: Edit, message: str) -> bool:
-        """Edit ``path`` in the worktree and commit; False when the edit changes nothing."""
-        current = self._read_worktree(path)
-        new = edit(current)
-        if new == current:
+    def _apply_and_commit(self, edits: Edits, message: str) -> bool:
+        """Apply every edit in the worktree and commit them as one; False when nothing changed.
+
+        Every edit runs before anything is written, so an edit that refuses leaves the worktree clean.
+        """
+        changed: dict[str, str] = {}
+        for path, edit in edits.items():
+            current = self._read_worktree(path)
+            new = edit(current)
+            if new != current:
+                changed[path] = new
+        if not changed:
             return False
-        self._write_worktree(path, new)
-        self._git("add", "--", check_repo_path(path))
+        for path, text in changed.items():
+            self._write_worktree(path, text)
+        self._git("add", "--", *(check_repo_path(p) for p in changed))
         self._git("commit", "--quiet", "--no-verify", "-m", message)
         return True
 
@@ -214,19 +231,19 @@ class GitRepo(GitOpsRepo):
             self._sync()
             return self._read_worktree(path)
 
-    def commit_file(self, path: str, edit: Edit, message: str, trailers: dict[str, str]) -> WriteResult:
-        check_repo_path(path)
+    def commit_files(self, edits: Edits, message: str, trailers: dict[str, str]) -> WriteResult:
+        paths = [check_repo_path(p) for p in edits]
         full = with_trailers(message, trailers)
         with self._lock:
             for _ in range(self.max_attempts):
                 head = self._sync()
-                if not self._apply_and_commit(path, edit, full):
+                if not self._apply_and_commit(edits, full):
                     return WriteResult(False, head, self._commit_url(head))
                 if self._push(f"HEAD:refs/heads/{self.branch}"):
                     sha = self._head()
                     return WriteResult(True, sha, self._commit_url(sha))
         raise GitOpsConflictError(
-            f"{self.branch} kept moving: {path} not committed after {self.max_attempts} attempts"
+            f"{self.branch} kept moving: {', '.join(paths)} not committed after {self.max_attempts} attempts"
         )
 
     def _remote_branches(self, pattern: str) -> dict[str, str]:
@@ -239,8 +256,7 @@ class GitRepo(GitOpsRepo):
 
     def open_pull_request(
         self,
-        path: str,
-        edit: Edit,
+        edits: Edits,
         branch: str,
         title: str,
         body: str,
@@ -248,7 +264,8 @@ class GitRepo(GitOpsRepo):
         supersede_prefix: str | None = None,
         auto_merge: bool = False,
     ) -> PullRequest | None:
-        check_repo_path(path)
+        for path in edits:
+            check_repo_path(path)
         if (
             self._git("check-ref-format", "--branch", branch, check=False).returncode != 0
             or branch == self.branch
@@ -261,7 +278,7 @@ class GitRepo(GitOpsRepo):
             if branch in existing:
                 pr = PullRequest(0, self._branch_url(branch), branch, reused=True)
             else:
-                if not self._apply_and_commit(path, edit, message):
+                if not self._apply_and_commit(edits, message):
                     return None
                 if not self._push(f"HEAD:refs/heads/{branch}"):
                     # someone pushed the same branch concurrently: the same change (its name is its hash)
@@ -271,7 +288,7 @@ class GitRepo(GitOpsRepo):
             closed = self._delete_branches(supersede_prefix, keep=branch) if supersede_prefix else ()
         merged = None
         if auto_merge:
-            merged = self.commit_file(path, edit, f"{title}\n\n{body}".strip(), trailers).sha
+            merged = self.commit_files(edits, f"{title}\n\n{body}".strip(), trailers).sha
         return PullRequest(pr.number, pr.url, branch, pr.reused, (), closed, merged)
 
     def close_pull_requests(self, prefix: str, comment: str) -> tuple[str, ...]:

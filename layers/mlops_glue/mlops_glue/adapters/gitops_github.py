@@ -1,8 +1,10 @@
 """The GitHub GitOps backend through PyGithub (token or GitHub App installation auth).
 
-* Commits go through the contents API with the file's expected blob sha: GitHub answers 409 (or 422)
-  when the file moved since we read it; we re-read, re-apply the pure edit and retry. Writers of
-  different files never conflict (their blob shas do not change).
+* A one-file change goes through the contents API with the file's expected blob sha: GitHub answers
+  409 (or 422) when the file moved since we read it; we re-read, re-apply the pure edit and retry.
+  Writers of different files never conflict (their blob shas do not change). A change of several files
+  is one commit through the git data API (a tree on the head's, a commit, a non-forced ref update that
+  GitHub refuses with 422 when the branch moved: re-read, re-apply, retry).
 * Pull requests: one branch per change (its name hashes the change), an open PR of that branch is
   reused, older open PRs of the same model and environment (same branch prefix) are closed with a
   comment pointing to the new one, and auto-merge is enabled through PyGithub when asked.
@@ -19,8 +21,10 @@ from typing import Any
 from mlops_glue.adapters.gitops import (
     CommitInfo,
     Edit,
+    Edits,
     GitOpsConflictError,
     GitOpsError,
+    GitOpsFileError,
     GitOpsRepo,
     PullRequest,
     WriteResult,
@@ -127,11 +131,13 @@ class GitHubRepo(GitOpsRepo):
                 return None
             raise GitOpsError(f"GitHub read {path}@{ref} failed ({exc.status}): {_message(exc)}") from exc
         if isinstance(content, list):
-            raise GitOpsError(f"{path} is a directory")
+            raise GitOpsFileError(f"{path} is a directory")
+        if getattr(content, "type", "file") != "file":
+            raise GitOpsFileError(f"{path} is a {content.type}: mlops-glue edits regular files only")
         try:
             return content.decoded_content.decode("utf-8"), content.sha
         except UnicodeDecodeError as exc:
-            raise GitOpsError(f"{path} is not UTF-8 text") from exc
+            raise GitOpsFileError(f"{path} is not UTF-8 text") from exc
 
     def _head(self, branch: str) -> str | None:
         from github import GithubException
@@ -150,7 +156,7 @@ class GitHubRepo(GitOpsRepo):
         for attempt in range(1, self.max_attempts + 1):
             current = self._file(path, branch)
             if current is None:
-                raise GitOpsError(f"{path} does not exist on {branch}")
+                raise GitOpsFileError(f"{path} does not exist on {branch}")
             text, sha = current
             new = edit(text)
             if new == text:
@@ -175,6 +181,42 @@ class GitHubRepo(GitOpsRepo):
             f"{path} on {branch} kept changing: not written after {self.max_attempts} attempts"
         )
 
+    def _write(self, edits: Edits, message: str, branch: str) -> WriteResult:
+        """Apply ``edits`` on ``branch`` as one commit (contents API for one file, else the data API)."""
+        if len(edits) == 1:
+            ((path, edit),) = edits.items()
+            return self._put(path, edit, message, branch)
+        return self._put_tree(edits, message, branch)
+
+    def _put_tree(self, edits: Edits, message: str, branch: str) -> WriteResult:
+        """Several files in one commit; a moved branch (422 on the non-forced ref update) is retried."""
+        from github import GithubException, InputGitTreeElement
+
+        for _ in range(self.max_attempts):
+            head = self._head(branch)
+            if head is None:
+                raise GitOpsError(f"branch {branch} does not exist")
+            elements = []
+            for path, edit in edits.items():
+                current = self._file(path, head)
+                if current is None:
+                    raise GitOpsFileError(f"{path} does not exist on {branch}")
+                new = edit(current[0])
+                if new != current[0]:
+                    elements.append(InputGitTreeElement(check_repo_path(path), "100644", "blob", content=new))
+            if not elements:
+                return WriteResult(False, head, self._commit_url(head))
+            commit = self._commit_tree(elements, head, message)
+            try:
+                self.repo.get_git_ref(f"heads/{branch}").edit(commit.sha, force=False)
+            except GithubException as exc:
+                if exc.status in _CONFLICT:
+                    logger.info("%s moved while committing %d files: re-reading", branch, len(elements))
+                    continue
+                raise GitOpsError(f"GitHub update {branch} failed ({exc.status}): {_message(exc)}") from exc
+            return WriteResult(True, commit.sha, self._commit_url(commit.sha))
+        raise GitOpsConflictError(f"{branch} kept moving: not written after {self.max_attempts} attempts")
+
     def _commit_url(self, sha: str | None) -> str | None:
         return f"https://github.com/{self.full_name}/commit/{sha}" if sha and not self._base_url else None
 
@@ -182,16 +224,15 @@ class GitHubRepo(GitOpsRepo):
     def read(self, path: str) -> str:
         got = self._file(path, self.branch)
         if got is None:
-            raise GitOpsError(f"{path} does not exist on {self.branch}")
+            raise GitOpsFileError(f"{path} does not exist on {self.branch}")
         return got[0]
 
-    def commit_file(self, path: str, edit: Edit, message: str, trailers: dict[str, str]) -> WriteResult:
-        return self._put(path, edit, with_trailers(message, trailers), self.branch)
+    def commit_files(self, edits: Edits, message: str, trailers: dict[str, str]) -> WriteResult:
+        return self._write(edits, with_trailers(message, trailers), self.branch)
 
     def open_pull_request(
         self,
-        path: str,
-        edit: Edit,
+        edits: Edits,
         branch: str,
         title: str,
         body: str,
@@ -201,11 +242,13 @@ class GitHubRepo(GitOpsRepo):
     ) -> PullRequest | None:
         from github import GithubException
 
-        check_repo_path(path)
-        base = self._file(path, self.branch)
-        if base is None:
-            raise GitOpsError(f"{path} does not exist on {self.branch}")
-        if edit(base[0]) == base[0]:
+        changes = False
+        for path, edit in edits.items():
+            base = self._file(check_repo_path(path), self.branch)
+            if base is None:
+                raise GitOpsFileError(f"{path} does not exist on {self.branch}")
+            changes = changes or edit(base[0]) != base[0]
+        if not changes:
             return None  # the base branch already holds the change
         owner = self.full_name.split("/")[0]
         existing = self._wrap(
@@ -223,7 +266,7 @@ class GitHubRepo(GitOpsRepo):
                 except GithubException as exc:
                     if exc.status != 422:  # 422: created concurrently by a retry of the same change
                         raise GitOpsError(f"GitHub create branch {branch} failed ({exc.status})") from exc
-            self._put(path, edit, with_trailers(title, trailers), branch)
+            self._write(edits, with_trailers(title, trailers), branch)
             try:
                 pr = self.repo.create_pull(title=title, body=body, head=branch, base=self.branch)
             except GithubException as exc:

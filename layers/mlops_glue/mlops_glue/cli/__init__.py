@@ -15,6 +15,7 @@ GROUPS: dict[str, str] = {
     "decisions": "mlops_glue.cli.ops",
     "dlq": "mlops_glue.cli.ops",
     "alarms": "mlops_glue.cli.alarms",
+    "gitops": "mlops_glue.cli.gitops",
 }
 
 

@@ -6,6 +6,7 @@ No I/O: the service reads the registry, the state store and the config, and pass
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -144,16 +145,9 @@ def guard_reasons(
     return out
 
 
-def is_newer(a: str, b: str) -> bool:
-    """Whether version ``a`` is newer than ``b`` (numerically for MLflow's integer versions)."""
-    if a.isdigit() and b.isdigit():
-        return int(a) > int(b)
-    return a != b and a > b
-
-
-def pr_branch(model: str, env: str, version: str, path: str, key: str) -> str:
-    """The pull-request branch of a change: named from model, environment and a hash of the change."""
-    digest = hashlib.sha256("\x1f".join([model, env, version, path, key]).encode()).hexdigest()[:10]
+def pr_branch(model: str, env: str, version: str, edits: Sequence[str]) -> str:
+    """The pull-request branch of a change: named from model, environment and a hash of its edits."""
+    digest = hashlib.sha256("\x1f".join([model, env, version, *edits]).encode()).hexdigest()[:10]
     return f"{version_prefix(model, env, version)}{digest}"
 
 

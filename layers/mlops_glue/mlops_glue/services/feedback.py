@@ -29,13 +29,13 @@ from mlops_glue.adapters.gitops import CommitInfo, GitOpsConflictError, GitOpsRe
 from mlops_glue.adapters.registry import ModelRegistry
 from mlops_glue.adapters.slack import Message, Notifier, Posted
 from mlops_glue.adapters.state import StateError, StateStore
-from mlops_glue.adapters.values_yaml import read_value, version_editor
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.services import feedback_messages as messages
+from mlops_glue.services.gitops_change import held_version, plan_change
 from mlops_glue.services.promotion import close_blocked_promotions
 
 logger = logging.getLogger(__name__)
@@ -142,10 +142,6 @@ class FeedbackService:
         return self._run(plan, n, model, env, dep)
 
     # ------------------------------------------------------------------ facts
-    def _key(self, model: str, env: str) -> str:
-        e = self.config.model(model).promote.environments.get(env)
-        return e.key if e is not None else "model.version"
-
     def _deployment(self, model: str, env: str, n: ArgoCDNotification) -> Deployment:
         path = self.config.values_file(model, env)
         rev = n.synced_revision
@@ -162,7 +158,7 @@ class FeedbackService:
             change = self.repo.last_commit_touching(path)
         else:
             change = None  # the file moved on since: the change at the revision is not the head's
-        head_version = read_value(self.repo.read(path), self._key(model, env))
+        head_version = held_version(self.repo, self.config, model, env, self.store).version
         ours = policy.our_bump(change, model, env)
         previous = self._previous_version(ours) if ours is not None else None
         return Deployment(path, synced, change, later, head_version, previous)
@@ -382,7 +378,7 @@ class FeedbackService:
             res = self.repo.revert(bump.sha, message, trailers)
         except GitOpsConflictError as exc:
             return None, f"the revert of {bump.short} did not apply ({exc}); revert it by hand", False
-        restored = read_value(self.repo.read(dep.path), self._key(model, env))
+        restored = held_version(self.repo, self.config, model, env, self.store).version
         if res.sha:
             action["commit"] = res.sha
         if res.url:
@@ -403,8 +399,9 @@ class FeedbackService:
             [*d.reasons, "", f"Reverts the version change of {bump.sha}.", f"Decision: {d.decision_id}"]
         )
         pr = self.repo.open_pull_request(
-            dep.path,
-            version_editor(self._key(model, env), plan.restore_version, dep.path),
+            plan_change(
+                self.config, model, env, self.registry.get_version(model, plan.restore_version)
+            ).edits(),
             branch,
             title,
             body,

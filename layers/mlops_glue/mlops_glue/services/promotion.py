@@ -12,25 +12,32 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mlops_glue.adapters.gitops import GitOpsError, GitOpsRepo
+from mlops_glue.adapters.gitops import GitOpsError, GitOpsFileError, GitOpsRepo
 from mlops_glue.adapters.registry import ModelRegistry, ModelVersion, RegistryError
 from mlops_glue.adapters.slack import Message, Notifier
 from mlops_glue.adapters.state import StateError, StateStore
-from mlops_glue.adapters.values_yaml import ValuesEditError, read_value, set_value
-from mlops_glue.config import Environment, GlueConfig
+from mlops_glue.config import GlueConfig
 from mlops_glue.decisions.promote import (
     blocked_prefixes,
     evaluate_gate,
     guard_reasons,
     intent_for,
-    is_newer,
     pr_branch,
     supersede_prefix,
 )
 from mlops_glue.guards import active_pause, block_version, blocked_versions
-from mlops_glue.names import InvalidNameError, check_name, check_version
+from mlops_glue.names import InvalidNameError, canonical_version, check_name, version_number
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
+from mlops_glue.services.gitops_change import (
+    Change,
+    HeldMovedError,
+    held_version,
+    plan_change,
+    preview,
+    remember,
+)
+from mlops_glue.targets import TargetError
 from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -38,10 +45,9 @@ logger = logging.getLogger(__name__)
 VALIDATION_STATUS = "validation_status"
 VALIDATION_REASONS = "validation_reasons"
 VALIDATION_DECISION = "validation_decision_id"
-
-
-class NotNewerError(ValuesEditError):
-    """The environment already runs a newer version than the one an automatic bump proposes."""
+ORDER_CHECKS = 3  # a concurrent promotion moved the environment: check the order again this often
+DEPLOYMENT_STATUS = "deployment_status"  # .<env>: committed | pull_request | not_deployed | failed
+DEPLOYMENT_REASON = "deployment_reason"  # .<env>: why
 
 
 class PromotionService:
@@ -100,10 +106,10 @@ class PromotionService:
         model = event.data.name
         cfg = self.config.model(model).promote
         intent = intent_for(event.event_type, event.data.model_dump(), cfg)
-        version = event.data.version or ""
+        version = str(event.data.version or "")[:64]
         inputs = [input_id, f"mlflow:{event.event_type}:{model}:{version}"]
         try:
-            check_version(version)
+            version = canonical_version(version)
         except InvalidNameError as exc:
             return self._finish(
                 Decision(
@@ -111,8 +117,8 @@ class PromotionService:
                     model=model,
                     kind=Kind.PROMOTE,
                     outcome=Outcome.REJECTED,
-                    reasons=[intent.reason, f"{exc}: it could escape the values path or a branch name"],
-                    evidence={"version": version[:64]},
+                    reasons=[intent.reason, str(exc)],
+                    evidence={"version": version},
                     inputs=inputs,
                     config_hash=self.config.hash(),
                     created_at=self.now(),
@@ -123,8 +129,18 @@ class PromotionService:
             return self.gate(model, version, inputs=inputs)
         if intent.action == "block":
             return self.block(model, version, intent.reason, inputs=inputs, input_id=input_id)
+        alias = (
+            event.data.model_dump().get("alias")
+            if event.event_type == "model_version_alias.created"
+            else None
+        )
         return self.promote(
-            model, version, intent.env or cfg.production_environment, reason=intent.reason, inputs=inputs
+            model,
+            version,
+            intent.env or cfg.production_environment,
+            reason=intent.reason,
+            inputs=inputs,
+            alias=str(alias) if alias else None,
         )
 
     def block(self, model: str, version: str, reason: str, *, inputs: list[str], input_id: str) -> Decision:
@@ -239,16 +255,19 @@ class PromotionService:
         evidence: dict[str, Any] | None = None,
         details: list[str] | None = None,
         only_forward: bool = False,
+        alias: str | None = None,
     ) -> Decision:
-        """Bump ``model`` to ``version`` in ``env``: a commit (mode ``commit``) or a pull request.
+        """Bump ``model`` to ``version`` in ``env``: every target in one commit (mode ``commit``) or one PR.
 
-        Honours the blocklist, a ``blocked`` tag and automation pauses (outcome ``rejected``); a file
-        that already holds the version gives ``ignored``; an unsafe edit gives ``failed``; a GitOps,
-        registry or state-store failure gives ``failed`` with ``evidence.retryable`` set. With
-        ``only_forward`` an environment already on a newer version is left alone (out-of-order events).
+        Honours the blocklist, a ``blocked`` tag and automation pauses, and needs every tag the value
+        templates read (outcome ``rejected``); an environment that already holds the version gives
+        ``ignored``; a target that cannot be edited safely (path not found, anchor, not YAML, file missing)
+        gives ``failed``; a GitOps, registry or state-store outage gives ``failed`` with
+        ``evidence.retryable`` set. With ``only_forward`` an environment that runs a newer MLflow version
+        (by our commit trailers, or read back through the value template) is left alone. Every outcome
+        but a retryable failure is tagged on the version (``deployment_status.<env>``) and noticed.
         """
         did = decision_id or make_decision_id("promote", model, env, version, *inputs)
-        reasons = [reason, *(details or [])]
         base: dict[str, Any] = {
             "decision_id": did,
             "model": model,
@@ -256,115 +275,131 @@ class PromotionService:
             "kind": Kind.PROMOTE,
             "inputs": list(inputs),
             "config_hash": self.config.hash(),
-            "evidence": {**(evidence or {}), "version": version},
+            "evidence": {**(evidence or {}), "version": str(version)[:64]},
         }
+        reasons = [reason, *(details or [])]
         try:
             check_name(model, "model name")
             check_name(env, "environment")
-            check_version(version)
+            version = canonical_version(version)
             if model not in self.config.models:
                 raise InvalidNameError(f"model {model!r} is not configured")
         except InvalidNameError as exc:
-            return self._finish(
-                Decision(
-                    **base, outcome=Outcome.REJECTED, reasons=[*reasons, str(exc)], created_at=self.now()
-                )
-            )
+            return self._settle(base, reasons, Outcome.REJECTED, str(exc), tag=False)
         try:
-            tags = self.registry.get_version(model, version).tags
+            mv = self.registry.get_version(model, version)
             blocked = guard_reasons(
                 version,
                 env,
                 blocked_versions(self.store, model),
-                tags,
+                mv.tags,
                 active_pause(self.store, model, env, version),
             )
         except (RegistryError, StateError) as exc:
             return self._failed(did, model, env, inputs, f"checking the blocklist of v{version}: {exc}", base)
         if blocked:
-            return self._finish(
-                Decision(
-                    **base, outcome=Outcome.REJECTED, reasons=[*reasons, *blocked], created_at=self.now()
-                )
-            )
-
-        target = self._environment(model, env)
-        path = self.config.values_file(model, env)
-        trailers = bump_trailers(did, model, env, version)
-
-        replaced: dict[str, str] = {}  # the version our edit replaces, for a later rollback
-
-        def edit(text: str) -> str:
-            current = read_value(text, target.key)
-            if current is not None:
-                replaced["previous_version"] = str(current)
-            if only_forward and current is not None and is_newer(current, version):
-                raise NotNewerError(f"{path} already holds v{current}, newer than v{version}")
-            return set_value(text, target.key, version, where=path)
-
-        title = f"Promote {model} to v{version} in {env}"
-        decision = Decision(**base, outcome=Outcome.ACTED, reasons=reasons, created_at=self.now())
-        body = render_pr_body(decision, version, path, target.key)
+            return self._settle(base, reasons, Outcome.REJECTED, *blocked)
         try:
-            if target.mode == "commit":
-                res = self.repo.commit_file(path, edit, f"{title}\n\n{reason}", trailers)
-                if not res.changed:
-                    return self._finish(self._already(base, reasons, path, version), notify=False)
-                decision.action = {"commit": res.sha or "", "url": res.url or "", "file": path}
-            else:
-                pr = self.repo.open_pull_request(
-                    path,
-                    edit,
-                    pr_branch(model, env, version, path, target.key),
+            change = plan_change(self.config, model, env, mv, alias)
+        except TargetError as exc:
+            return self._settle(base, reasons, Outcome.REJECTED, f"not deployed: {exc}")
+
+        for attempt in range(1, ORDER_CHECKS + 1):
+            try:
+                return self._write(change, base, list(reasons), reason, only_forward=only_forward)
+            except HeldMovedError as exc:  # a concurrent promotion landed: check the order again
+                if attempt == ORDER_CHECKS:
+                    return self._failed(did, model, env, inputs, f"{exc}, {ORDER_CHECKS} times", base)
+            except (TargetError, GitOpsFileError) as exc:
+                return self._settle(
+                    base, reasons, Outcome.FAILED, f"not deployed: {exc}; nothing was written"
+                )
+            except GitOpsError as exc:
+                return self._failed(did, model, env, inputs, f"writing {change.where}: {exc}", base)
+            except StateError as exc:
+                return self._failed(did, model, env, inputs, f"reading what v{version} wrote: {exc}", base)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(
+        self, change: Change, base: dict[str, Any], reasons: list[str], reason: str, *, only_forward: bool
+    ) -> Decision:
+        """Check the order against what the environment runs, then commit or open the pull request.
+
+        The edit refuses (HeldMovedError) when the first target moved since the check.
+        """
+        model, env, version = change.model, change.env, change.version
+        held = held_version(self.repo, self.config, model, env, self.store)
+        change.guard = held.written
+        if held.version is not None:
+            base["evidence"]["previous_version"] = held.version
+        elif held.written is not None:
+            reasons.append(f"{env} holds {held.describe()}: promoting all the same")
+        if only_forward and held.version is not None and version_number(held.version) > int(version):
+            why = f"{env} already runs v{held.version}, newer than v{version}"
+            return self._settle(base, reasons, Outcome.IGNORED, why)
+        already = f"{change.where} already {change.verb} v{version}"
+        promote_cfg = self.config.model(model).promote
+        title = f"Promote {model} to v{version} in {env}"
+        trailers = bump_trailers(base["decision_id"], model, env, version)
+        decision = Decision(**base, outcome=Outcome.ACTED, reasons=reasons, created_at=self.now())
+        if promote_cfg.mode(env) == "commit":
+            res = self.repo.commit_files(change.edits(), f"{title}\n\n{reason}", trailers)
+            if not res.changed:
+                return self._settle(base, reasons, Outcome.IGNORED, already)
+            decision.action = {"commit": res.sha or "", "url": res.url or "", "file": change.where}
+        else:
+            diff = preview(self.repo, change)
+            pr = (
+                self.repo.open_pull_request(
+                    change.edits(),
+                    pr_branch(model, env, version, [str(p) + "=" + p.value for p in change.planned]),
                     title,
-                    body,
+                    render_pr_body(decision, change, diff),
                     trailers,
                     supersede_prefix=supersede_prefix(model, env),
-                    auto_merge=target.auto_merge,
+                    auto_merge=promote_cfg.environment(env).auto_merge,
                 )
-                if pr is None:
-                    return self._finish(self._already(base, reasons, path, version), notify=False)
-                decision.action = {"pull_request": pr.url, "branch": pr.branch, "file": path}
-                if pr.reused:
-                    decision.action["reused"] = "true"
-                closed = [f"#{n}" for n in pr.closed] + list(pr.closed_branches)
-                if closed:
-                    decision.action["superseded"] = ", ".join(closed)
-                if pr.merged_sha:
-                    decision.action["merged"] = pr.merged_sha
-            decision.evidence.update(replaced)
-        except NotNewerError as exc:
-            return self._finish(
-                Decision(
-                    **base, outcome=Outcome.IGNORED, reasons=[*reasons, str(exc)], created_at=self.now()
-                ),
-                notify=False,
+                if diff
+                else None
             )
-        except ValuesEditError as exc:
-            return self._finish(
-                Decision(**base, outcome=Outcome.FAILED, reasons=[*reasons, str(exc)], created_at=self.now())
-            )
-        except GitOpsError as exc:
-            return self._failed(did, model, env, inputs, f"writing {path}: {exc}", base)
-        return self._finish(decision)
+            if pr is None:
+                return self._settle(base, reasons, Outcome.IGNORED, already)
+            decision.action = {"pull_request": pr.url, "branch": pr.branch, "file": change.where}
+            closed = [f"#{n}" for n in pr.closed] + list(pr.closed_branches)
+            extra = {
+                "reused": "true" if pr.reused else "",
+                "superseded": ", ".join(closed),
+                "merged": pr.merged_sha,
+            }
+            decision.action.update({k: v for k, v in extra.items() if v})
+        decision.reasons.extend(change.summary())
+        try:
+            remember(self.store, change)
+        except StateError as exc:  # the write stands; only a later ordering check may know less
+            decision.reasons.append(f"could not record what v{version} wrote: {exc}")
+        status = "pull_request" if "pull_request" in decision.action else "committed"
+        return self._finish(self._tag_deployment(decision, status))
 
     # ------------------------------------------------------------------ helpers
-    def _environment(self, model: str, env: str) -> Environment:
-        promote = self.config.model(model).promote
-        configured = promote.environments.get(env)
-        if configured is not None:
-            return configured
-        # unconfigured production goes through review; any other environment is committed
-        mode = "pull_request" if env == promote.production_environment else "commit"
-        return Environment(mode=mode)
+    def _settle(
+        self, base: dict[str, Any], reasons: list[str], outcome: Outcome, *why: str, tag: bool = True
+    ) -> Decision:
+        """Record, tag and notice a promotion that did not happen, with its reasons."""
+        decision = Decision(**base, outcome=outcome, reasons=[*reasons, *why], created_at=self.now())
+        status = "failed" if outcome is Outcome.FAILED else "not_deployed"
+        return self._finish(self._tag_deployment(decision, status) if tag else decision)
 
-    def _already(self, base: dict[str, Any], reasons: list[str], path: str, version: str) -> Decision:
-        return Decision(
-            **base,
-            outcome=Outcome.IGNORED,
-            reasons=[*reasons, f"{path} already holds v{version}"],
-            created_at=self.now(),
-        )
+    def _tag_deployment(self, decision: Decision, status: str) -> Decision:
+        """Tag the version with what happened in the environment, and why (a failed tag is said, not raised)."""
+        env, version = decision.environment or "", str(decision.evidence.get("version", ""))
+        why = "; ".join(decision.reasons[1:] or decision.reasons)[:4000]
+        try:
+            self.registry.set_version_tag(decision.model, version, f"{DEPLOYMENT_REASON}.{env}", why)
+            self.registry.set_version_tag(decision.model, version, f"{DEPLOYMENT_STATUS}.{env}", status)
+            decision.action.setdefault("tag", f"{DEPLOYMENT_STATUS}.{env}={status}")
+        except RegistryError as exc:
+            decision.reasons.append(f"could not tag v{version} {DEPLOYMENT_STATUS}.{env}={status}: {exc}")
+        return decision
 
     def _failed(
         self,
@@ -447,11 +482,21 @@ def build_promotion_service(
 
 
 # ---------------------------------------------------------------------- texts
-def render_pr_body(decision: Decision, version: str, path: str, key: str) -> str:
-    """The PR body: the decision record in Markdown (reasons, metrics vs thresholds vs champion, links)."""
+def render_pr_body(decision: Decision, change: Change, diff: str) -> str:
+    """The PR body: the decision record in Markdown (what changes, the diff, reasons, metrics, links)."""
     ev = decision.evidence
+    targets = [f"- `{p.file}`: `{p.location}` → `{p.value}`" for p in change.planned]
+    fence = "````" if "```" in diff else "```"
     lines = [
-        f"Sets `{key}` to `{version}` in `{path}` for **{decision.model}** in **{decision.environment}**.",
+        f"Promotes **{decision.model}** to **v{change.version}** in **{decision.environment}**:",
+        "",
+        *targets,
+        "",
+        "### Diff",
+        "",
+        f"{fence}diff",
+        diff.rstrip("\n")[:50000],
+        fence,
         "",
         "### Why",
         *[f"- {r}" for r in decision.reasons],
@@ -523,7 +568,7 @@ def _headline(decision: Decision) -> str:
         return f"{head}; closed its open promotion PRs: {closed}" if closed else head
     if decision.outcome is Outcome.REJECTED and a.get("tag", "").endswith("failed"):
         return f"{who}{v} failed the gate: not promoted"
-    if decision.outcome is Outcome.REJECTED:
+    if decision.outcome in (Outcome.REJECTED, Outcome.IGNORED):
         return f"{who}{v} not promoted to *{decision.environment}*"
     return f"Promotion of {who}{v} to *{decision.environment}* {decision.outcome.value}"
 
