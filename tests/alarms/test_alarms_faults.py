@@ -85,3 +85,19 @@ def test_without_a_bot_token_flapping_posts_no_more_than_the_alert_and_its_repli
         svc.handle_event(ev)
     assert len(submitter.submissions) == 1
     assert len(notifier.messages) <= 1 + emergency.MAX_THREAD_REPLIES and notifier.edits == []
+
+
+def test_a_409_for_a_workflow_not_ours_fails_the_emergency_and_alerts_on_call(
+    make_service: Callable[..., AlarmService], store: MemoryStateStore, notifier: MemoryNotifier
+) -> None:
+    from mlops_glue.adapters.argo import ArgoConflictError
+    from mlops_glue.keys import emergency_ledger_key
+
+    taken = MemorySubmitter(fail_with=ArgoConflictError("a workflow named emergency-retrain-d-1 is not ours"))
+    [r] = make_service(submitter=taken).handle_event(event("quality_alarm", "eventbridge"))  # no retry loop
+    assert r.decision.outcome is Outcome.FAILED and "is not ours" in r.decision.reasons[-1]
+    assert store.get_decision(r.decision.decision_id).outcome is Outcome.FAILED  # type: ignore[union-attr]
+    assert store.get(*emergency_ledger_key("fraud-detection")).data["runs"] == []  # type: ignore[union-attr]
+    (alert,) = notifier.messages
+    assert "NO emergency retraining" in alert.text and "is not ours" in alert.text
+    assert "emergency retraining started" not in alert.text

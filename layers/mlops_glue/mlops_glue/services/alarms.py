@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.data_classes.cloud_watch_alarm_event import
     CloudWatchAlarmEvent,
 )
 
-from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
+from mlops_glue.adapters.argo import ArgoError, ArgoRejectedError, Submitted, WorkflowSubmitter
 from mlops_glue.adapters.slack import Message, Notifier, Posted
 from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
@@ -379,7 +379,10 @@ class AlarmService:
             if not won:  # another emergency took the slot meanwhile: decide again on the fresh ledger
                 plan = decide(ledger=ledger)
         if plan.train:
-            submitted = self._submit_training(plan)
+            try:
+                submitted = self._submit_training(plan)
+            except ArgoRejectedError as exc:  # 4xx, or a 409 for a workflow not ours: a retry cannot help
+                plan = _rejected_by_argo(plan, exc)
         self.store.record_decision(plan.decision)
         logger.info(
             plan.decision.summary(),
@@ -441,6 +444,9 @@ class AlarmService:
                 submitter=self.submitter,
                 argo=self.cfg.argo,
             )
+        except ArgoRejectedError:
+            self._release(plan)
+            raise
         except ArgoError as exc:
             self._release(plan)
             failed = d.model_copy(
@@ -604,6 +610,25 @@ class AlarmService:
         return Result(decision, duplicate=True, posted=posted)
 
 
+def _rejected_by_argo(plan: Plan, exc: ArgoRejectedError) -> Plan:
+    """The decision FAILED with Argo's answer and an on-call alert saying no training runs (not retried)."""
+    failed = plan.decision.model_copy(
+        update={
+            "outcome": Outcome.FAILED,
+            "reasons": [
+                *plan.decision.reasons,
+                f"Argo rejected the emergency workflow, not retried: {exc}"[:600],
+            ],
+        },
+        deep=True,
+    )
+    logger.error(
+        "emergency workflow rejected by Argo",
+        extra={"decision_id": failed.decision_id, "error": str(exc)[:300]},
+    )
+    return Plan(failed, notice="alert")
+
+
 def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
     if notice is None:
         return True
@@ -616,7 +641,7 @@ def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
 def _notice_for(decision: Decision) -> emergency.Notice:
     if decision.kind.value == "notify_only":
         return "recovery" if decision.outcome is Outcome.ACTED else "none"
-    if decision.outcome in (Outcome.ACTED, Outcome.REJECTED):
+    if decision.outcome in (Outcome.ACTED, Outcome.REJECTED, Outcome.FAILED):
         return "alert"
     if decision.outcome is Outcome.IGNORED and any(r.startswith("debounce") for r in decision.reasons):
         return "reply"
