@@ -1085,19 +1085,25 @@ class DataArrival:
     def _archive_uri(self, model: str, window_id: str) -> str:
         return self.workspace.uri(self.workspace.windows_prefix, model, "rejected", f"{window_id}.json")
 
-    def resubmit(self, model: str, window_id: str) -> list[Submitted]:
-        """Put a window Argo rejected back in ``pending`` (after the cause is fixed) and submit it.
-
-        A window archived to S3 (beyond the item's ``MAX_REJECTED``) is restored from there."""
+    def requeue(self, model: str, window_id: str) -> dict[str, Any]:
+        """Put a window Argo rejected back in ``pending``: from the window item, or from the S3 archive
+        (windows beyond the item's ``MAX_REJECTED``). KeyError when it is in neither."""
         try:
-            requeue_rejected(self.store, model, window_id)
+            return requeue_rejected(self.store, model, window_id)
         except KeyError:
             try:
-                entry = json.loads(self.objects.get_bytes(self._archive_uri(model, window_id)))
+                entry: dict[str, Any] = json.loads(
+                    self.objects.get_bytes(self._archive_uri(model, window_id))
+                )
             except ObjectMissingError:
                 raise KeyError(f"{model} has no window {window_id!r} rejected by Argo") from None
             requeue_archived(self.store, model, entry)
             self.objects.delete(self._archive_uri(model, window_id))
+            return entry
+
+    def resubmit(self, model: str, window_id: str) -> list[Submitted]:
+        """Put a window Argo rejected back in ``pending`` (after the cause is fixed) and submit it."""
+        self.requeue(model, window_id)
         return self.drive(model)
 
     def _manifest(self, model: str, entry: dict[str, Any], objects: dict[str, list[Any]]) -> dict[str, Any]:
