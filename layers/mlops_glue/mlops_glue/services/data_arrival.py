@@ -3,26 +3,34 @@
 Per object (one S3 "Object Created" event, delivered at least once, in any order):
 
 1. parse the EventBridge (or plain S3 notification) event; decode the key as S3 encodes it (``+``);
-2. route it to a model by bucket and prefix; skip folder markers, empty objects, ``_SUCCESS``-style
+   bucket, key and version id stay structured fields from here on (never re-parsed from a URI);
+2. route it to a model by bucket and prefix; skip folder markers, zero-byte objects, ``_SUCCESS``-style
    markers and unknown suffixes with a recorded reason;
-3. deduplicate by bucket + key + version (ETag when unversioned) with Powertools idempotency, then
-   stream the object through the drift engine into compact counts; a file that fails the data checks
-   (corrupt, missing column) is kept out of the window and recorded as rejected;
-4. add it to the model's open window under optimistic concurrency: the window document
-   (``MODEL#<m>/WINDOW``) holds the rows, files, drift summary, deferral and the windows closed but not
-   yet submitted (``pending``); the merged counts and the object list ride along in the item when small
-   (zlib, base64) and in an immutable S3 blob otherwise. The object id is checked inside the same
-   conditional write, so a row is counted once even without the idempotency layer;
-5. the write that makes the window ready also decides: trigger (the window closes into ``pending`` and a
+3. look up the object's membership (``MODEL#<m>/OBJECT#<id>``, id = bucket + key + version, the ETag
+   when unversioned): found means counted before, however long ago — a duplicate naming its window;
+4. stream the object through the drift engine into compact counts; a file that fails the data checks
+   (unreadable, malformed rows, missing/retyped/duplicated columns) is kept out of the window and
+   recorded as rejected, a file without rows is recorded as empty and kept out too;
+5. add it to the model's open window: one DynamoDB transaction writes the window document
+   (``MODEL#<m>/WINDOW``, conditional on the version read) and creates the object's membership
+   (conditional on its absence), so an object enters one window only, whatever the redeliveries, DLQ
+   replays, concurrent duplicates or crashes. The window document holds the rows, files, drift summary,
+   deferral and the windows closed but not yet submitted (``pending``, compact: their evidence is in
+   S3); the merged counts and the object list ride along in the item when small and in an immutable S3
+   blob otherwise;
+6. the write that makes the window ready also decides: trigger (the window closes into ``pending`` and a
    new one opens, atomically — so each window triggers exactly once) or defer (in flight, cooldown,
-   budget: recorded with reasons, the sweep looks again);
-6. ``drive`` submits every pending window: manifest of the window's objects with their versions,
-   HTML drift report, Argo workflow named after the decision id (a repeat is "already exists"), ledger
-   and ``LAST_DATASET``, decision record, Slack. An unavailable Argo keeps the window pending, records
-   the failure, alerts once and raises so the SQS message is retried and then kept in the DLQ. A 4xx
-   (Argo rejected the request) is recorded FAILED with Argo's answer, alerted once and moved to the
-   window's ``rejected`` list, so it is not resubmitted on every message (a poison pill); a human
-   re-queues it with ``mlops-glue window resubmit``.
+   budget, backlog: recorded with reasons, the sweep looks again);
+7. ``drive`` submits every pending window: manifest of the window's objects with their versions,
+   HTML drift report, Argo workflow named after the decision id (a 409 counts only when the workflow
+   read back is ours), ledger and ``LAST_DATASET``, decision record, Slack. An unavailable Argo keeps
+   the window pending, records the failure, alerts once and raises so the SQS message is retried and
+   then kept in the DLQ. A 4xx or a foreign 409 is recorded FAILED with Argo's answer, alerted once and
+   moved to the window's ``rejected`` list (the oldest beyond ``MAX_REJECTED`` archived to S3), so it is
+   not resubmitted on every message (a poison pill); a human re-queues it with
+   ``mlops-glue window resubmit``.
+
+Every step runs within the invocation's remaining time (:mod:`mlops_glue.deadline`).
 """
 
 from __future__ import annotations
