@@ -1,7 +1,8 @@
 """``make demo``: the whole loop on one machine, on 127.0.0.1 only, narrated as a timeline of decisions.
 
 Starts moto's server with the stack created from ``template.yaml``, a real MLflow server (sqlite) with
-a webhook to the local Function URL front, a bare git repository as the GitOps remote, and the Argo and
+a webhook to the local Function URL front, git's smart-HTTP server (``git http-backend`` behind basic auth,
+what GitLab and Gitea speak) on a bare repository as the GitOps remote, and the Argo and
 Slack stand-ins; then runs the story of :mod:`glue_local.scenario` through the real handlers and the
 real delivery paths, prints where to look, and stops everything (also on Ctrl-C or SIGTERM).
 
@@ -31,6 +32,7 @@ from typing import Any
 from glue_local import argocd_render
 from glue_local.aws_local import LOCAL_CREDENTIALS, Endpoint, LocalStack, SqsEventSource, create_local_stack
 from glue_local.functions import load_function
+from glue_local.git_http import GitHttpServer
 from glue_local.gitops_seed import application_path, application_text, seed_bare_repo
 from glue_local.scenario import (
     CHAMPION_AUC,
@@ -225,10 +227,13 @@ def _story(
     stack.callback(front.stop)
     production_app = {application_path(MODEL, "production"): application_text(MODEL, "production", "1")}
     bare = seed_bare_repo(workdir, models=(MODEL,), extra=production_app)
+    git_server = GitHttpServer(bare.parent, token=secrets.token_hex(16))  # smart HTTP, basic auth
+    git_server.start()
+    stack.callback(git_server.stop)
 
     values = {
         "mlops-glue/mlflow-webhook": secrets.token_hex(24),
-        "mlops-glue/gitops-token": "unused: the local GitOps remote is a path",
+        "mlops-glue/gitops-token": git_server.token,
         "mlops-glue/slack-webhook": f"{slack.url}/hooks/T0DEMO/B0DEMO/{secrets.token_hex(12)}",
         "mlops-glue/argo-token": argo.token or "",
         "mlops-glue/argocd-token": argocd_render.TOKEN,
@@ -236,7 +241,7 @@ def _story(
     config_text = _config_text(
         {
             "bucket": BUCKET,
-            "gitops_repo": str(bare),
+            "gitops_repo": git_server.repo_url(bare.name),
             "argo_url": argo.url,
             "mlflow_url": mlflow.server.url,
         }
@@ -263,7 +268,7 @@ def _story(
         s3fn.context,
         batch_size=int(s3fn.definition.events["NewData"]["Properties"]["BatchSize"]),
     )
-    _describe_setup(narrator, moto.url, aws, argo, slack, front.url, bare)
+    _describe_setup(narrator, moto.url, aws, argo, slack, front.url, bare, git_server.repo_url(bare.name))
 
     from mlops_glue import runtime
 
@@ -353,6 +358,7 @@ def _describe_setup(
     slack: SlackStandin,
     front_url: str,
     bare: Path,
+    git_url: str,
 ) -> None:
     c = aws.created
     narrator.say(
@@ -363,7 +369,8 @@ def _describe_setup(
         f"Argo server stand-in {argo.url} (validates against the swagger + deploy/argo templates)\n"
         f"Slack stand-in {slack.url} (incoming webhook; messages shown as 'slack ┆')\n"
         f"Function URLs {front_url}/mlflow and {front_url}/argocd (the handlers, in-process)\n"
-        f"GitOps remote {bare}: staging in models/{MODEL}/values-staging.yaml (Helm values), production in\n"
+        f"GitOps remote {git_url} (git http-backend + basic auth on {bare}): staging in\n"
+        f"  models/{MODEL}/values-staging.yaml (Helm values), production in\n"
         f"  {application_path(MODEL, 'production')} (an Argo CD Application's helm parameter, value v{{version}})\n"
         f"MLflow server starting in the background"
     )

@@ -287,8 +287,19 @@ class ModelConfig(_Model):
 
 
 class GitOps(_Model):
-    backend: Literal["github", "git"] = "github"
-    repo: str = Field(..., description="owner/name for GitHub, a URL or path for git")
+    backend: Literal["github", "gitlab", "git"] = "github"
+    repo: str = Field(
+        ..., description="owner/name for GitHub, group/project for GitLab, an https URL or path for git"
+    )
+    url: str | None = Field(
+        None, description="GitLab's base URL (default https://gitlab.com) or GitHub Enterprise's API URL"
+    )
+    remote: str | None = Field(
+        None, description="the git HTTPS URL when it is not {url}/{repo}.git (GitLab); never with credentials"
+    )
+    username: str | None = Field(
+        None, description="HTTPS user name sent with the token (default x-access-token; oauth2 on GitLab)"
+    )
     branch: str = "main"
     path_template: str = "models/{model}/values-{env}.yaml"
 
@@ -301,7 +312,9 @@ class GitOps(_Model):
             raise ValueError(f"path_template {v!r}: use only {{model}} and {{env}} ({exc})") from None
         return v
 
-    token_secret: str | None = Field(None, description="Secrets Manager name of the GitHub token or App key")
+    token_secret: str | None = Field(
+        None, description="Secrets Manager name of the token (GitHub: token or App key; GitLab: api scope)"
+    )
     author_name: str = "mlops-glue"
     author_email: str = "mlops-glue@users.noreply.github.com"
 
