@@ -224,3 +224,22 @@ def test_cli_prints_the_parameter_overrides(tmp_path: Path, capsys: pytest.Captu
     assert "QualityComparisons=LessThanThreshold,," in out
     assert main(["alarms", "params", "nope", "--config", str(tmp_path / "c.yaml")]) == 2
     assert "model 'nope' is not configured" in capsys.readouterr().err
+
+
+def test_an_alarm_flapping_fifty_times_in_five_minutes_trains_once_in_one_thread(
+    deployed: Any, argo: ArgoStandin, slack: SlackStandin, lambda_context: Any
+) -> None:
+    cw, handler, now = deployed, _handler(), datetime.now(UTC)
+    put_auc(cw, [0.74, 0.72, 0.71], now)
+    ok, alarm = evaluate(cw, ALARM, now)
+    assert (ok["StateValue"], alarm["StateValue"]) == ("OK", "ALARM")
+    start = alarm["StateUpdatedTimestamp"]
+    for i in range(100):  # ALARM, OK, ALARM, ... every 3 s: 50 flaps
+        after, before = (alarm, ok) if i % 2 == 0 else (ok, alarm)
+        after = {**after, "StateUpdatedTimestamp": start + timedelta(seconds=3 * i)}
+        handler(eventbridge(before, after), lambda_context)
+    assert len(argo.workflows) == 1
+    alert, *replies = slack.messages
+    assert alert.thread_ts is None and len(replies) == 2 and all(r.thread_ts == alert.ts for r in replies)
+    assert 1 <= len(slack.edits) <= 11 and all(e.ts == alert.ts for e in slack.edits)
+    assert "flapping:" in slack.edits[-1].text

@@ -129,18 +129,24 @@ def argo_submitter() -> ArgoRestSubmitter:
 
 @lru_cache(maxsize=1)
 def data_arrival() -> DataArrival:
-    """The data-arrival service (S3 function): DynamoDB state + Powertools idempotency, S3, Argo, Slack."""
+    """The data-arrival service (S3 function): DynamoDB state and object memberships, S3, Argo, Slack."""
     import boto3
 
     from mlops_glue.adapters.s3 import S3ObjectStore
-    from mlops_glue.adapters.state import idempotency_layer
     from mlops_glue.services.arrival_metrics import EmfMetrics
     from mlops_glue.services.data_arrival import DataArrival, Workspace
 
     s = settings()
     if not s.data_bucket:
         raise RuntimeError("DATA_BUCKET is not set: the data-arrival function writes its windows there")
-    s3 = boto3.client("s3", endpoint_url=s.aws_endpoint_url)
+    from botocore.config import Config
+
+    # bounded calls: a hung S3 endpoint fails in seconds (and is retried), not after botocore's 60 s
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s.aws_endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}),
+    )
     return DataArrival(
         config(),
         store=state_store(),
@@ -150,9 +156,8 @@ def data_arrival() -> DataArrival:
         workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
         metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
         s3_client=s3,
-        idempotency=idempotency_layer(
-            s.state_table, client=boto3.client("dynamodb", endpoint_url=s.aws_endpoint_url)
-        ),
+        # no Powertools idempotency here: each object's membership item (written with the window) is
+        # the one exactly-once claim, and an in-progress record left by a crash would block redelivery
     )
 
 
