@@ -104,12 +104,12 @@ def functions_from_template(resolver: Resolver) -> dict[str, FunctionDef]:
     glob = resolver.resolve(template.get("Globals", {}).get("Function", {}).get("Environment", {}))
     out: dict[str, FunctionDef] = {}
     for logical, spec in template["Resources"].items():
-        if spec["Type"] != "AWS::Serverless::Function":
+        if not isinstance(spec, dict) or spec["Type"] != "AWS::Serverless::Function":  # skip Fn::ForEach
             continue
         wanted = ("FunctionName", "PackageType", "ImageConfig", "CodeUri", "Handler", "Environment")
         props = resolver.resolve({k: v for k, v in spec["Properties"].items() if k in wanted})
         if props.get("PackageType") == "Image":
-            code = ROOT / Path(spec["Metadata"]["Dockerfile"]).parent
+            code = ROOT / Path(spec["Metadata"]["ImageSource"]).parent
             handler = props["ImageConfig"]["Command"][0]
         else:
             code = ROOT / props["CodeUri"]

@@ -6,7 +6,9 @@ what GitLab and Gitea speak) on a bare repository as the GitOps remote, and the 
 Slack stand-ins; then runs the story of :mod:`glue_local.scenario` through the real handlers and the
 real delivery paths, prints where to look, and stops everything (also on Ctrl-C or SIGTERM).
 
-``run()`` is what the end-to-end test calls; ``python -m glue_local.demo [--keep] [--workdir DIR]``.
+``run()`` is what the end-to-end test calls; ``python -m glue_local.demo [--keep] [--workdir DIR]
+[--artifacts]``. With ``artifacts`` every function runs from its built artifact (``make build``) in a
+clean interpreter holding only what Lambda's runtime holds (:class:`glue_local.functions.ArtifactFunction`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from glue_local.aws_local import (
     create_local_stack,
     then_drain,
 )
-from glue_local.functions import load_function
+from glue_local.functions import ArtifactFunction, LocalFunction, load_artifact, load_function
 from glue_local.git_http import GitHttpServer
 from glue_local.gitops_seed import application_path, application_text, seed_bare_repo
 from glue_local.scenario import (
@@ -81,6 +83,10 @@ class DemoResult:
     facts: dict[str, Any]
     seconds: float
     endpoints: dict[str, str] = field(default_factory=dict)
+    # artifact runs: logical id -> invocations from the built artifact, and the environments' import times
+    invocations: dict[str, int] = field(default_factory=dict)
+    cold_imports: dict[str, list[float]] = field(default_factory=dict)
+    first_events: dict[str, list[float]] = field(default_factory=dict)
 
 
 def fresh_workdir(base: Path | None = None) -> Path:
@@ -156,6 +162,7 @@ def run(
     printer: Callable[[str], None] = print,
     *,
     keep: Callable[[], None] | None = None,
+    artifacts: bool = False,
 ) -> DemoResult:
     """Run the whole loop once in a fresh ``workdir``; every server is stopped before this returns.
 
@@ -170,7 +177,7 @@ def run(
         if main_thread:  # a second Ctrl-C must not cut the cleanup short: ignored while stopping
             stack.callback(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
         try:
-            result = _story(stack, workdir, narrator, keep)
+            result = _story(stack, workdir, narrator, keep, artifacts)
         finally:
             if main_thread:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -184,10 +191,11 @@ def _story(
     workdir: Path,
     narrator: Narrator,
     keep: Callable[[], None] | None,
+    artifacts: bool = False,
 ) -> DemoResult:
     """Start everything (each stop registered on ``stack``), tell the story, collect the result."""
+    from mlops_glue.cli.alarms import template_parameters
     from mlops_glue.config import parse_config
-    from mlops_glue.services.alarms import template_parameters
 
     from glue_local.localfront import LocalFront
 
@@ -255,14 +263,21 @@ def _story(
         }
     )
     cfg = parse_config(config_text, origin=str(CONFIG_TEMPLATE))
-    params = {"Stage": STAGE, "DataBucketName": BUCKET, **template_parameters(cfg, MODEL)}
+    params = {"Stage": STAGE, "DataBucketName": BUCKET, **template_parameters(cfg)}
     endpoint = Endpoint(moto.url)
     aws = create_local_stack(endpoint, params, values, config_text)
     env: dict[str, str] = {}
     for fd in aws.functions.values():
         env.update(fd.environment)
     stack.enter_context(_environment(env))
-    functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
+    functions: dict[str, LocalFunction | ArtifactFunction]
+    if artifacts:
+        from glue_local.build import ensure_built
+
+        ensure_built()
+        functions = {k: load_artifact(fd, log, dict(os.environ)) for k, fd in aws.functions.items()}
+    else:
+        functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
     for fn in functions.values():
         stack.callback(fn.close)
     worker = functions["WebhookWorkerFunction"]
@@ -316,6 +331,11 @@ def _story(
 
     result = _collect(loop, slack, front, mlflow.server.url)
     result.endpoints = {"moto": moto.url, "mlflow": mlflow.server.url, "front": front.url, "argo": argo.url}
+    for k, fn in functions.items():
+        if isinstance(fn, ArtifactFunction):
+            result.invocations[k] = fn.calls
+            result.cold_imports[k] = [w.import_s for w in fn.workers]
+            result.first_events[k] = [w.first_s for w in fn.workers if w.first_s is not None]
     _where_to_look(narrator, result, moto.url, aws)
     if keep is not None:
         keep()
@@ -382,7 +402,7 @@ def _describe_setup(
     c = aws.created
     narrator.say(
         f"AWS (moto server) {moto_url}: created from template.yaml — table {c['StateTable']}, queues "
-        f"{c['DataArrivalQueue'].rsplit('/', 1)[1]} (+ DLQ), alarm {c.get('QualityAlarm')}\n"
+        f"{c['DataArrivalQueue'].rsplit('/', 1)[1]} (+ DLQ), alarm {c.get('QualityAlarm0')}\n"
         f"  bucket {aws.bucket} (versioned, EventBridge notifications); rule {aws.rule_name} → queue; "
         f"config ssm:{aws.config_parameter}; 5 secrets in Secrets Manager\n"
         f"Argo server stand-in {argo.url} (validates against the swagger + deploy/argo templates)\n"
@@ -489,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the servers up after the story, until Ctrl-C"
     )
+    parser.add_argument(
+        "--artifacts", action="store_true", help="run every function from its built artifact (make build)"
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
 
@@ -501,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     keep = _wait_for_ctrl_c(Narrator(printer)) if args.keep else None
     try:
-        run(args.workdir, printer, keep=keep)
+        run(args.workdir, printer, keep=keep, artifacts=args.artifacts)
     except KeyboardInterrupt:
         printer("\ninterrupted: everything was stopped")
         return 130

@@ -26,7 +26,7 @@ from mlops_glue.records import Decision, Outcome
 from glue_local import argocd_render, servers
 from glue_local.aws_local import LocalStack, SqsEventSource, pattern_matches
 from glue_local.cloudwatch import evaluate, eventbridge
-from glue_local.functions import LocalFunction
+from glue_local.functions import ArtifactFunction, LocalFunction
 from glue_local.gitops_seed import bare_branches, bare_file, bare_log, git
 from glue_local.standins import ArgoStandin
 
@@ -125,7 +125,7 @@ class Loop:
     workdir: Path
     cfg: GlueConfig
     stack: LocalStack
-    functions: dict[str, LocalFunction]
+    functions: dict[str, LocalFunction | ArtifactFunction]
     esm: SqsEventSource
     argo: ArgoStandin
     front_url: str
@@ -433,7 +433,7 @@ class Loop:
     def alarm(self) -> None:
         self.narrator.step("7 · CloudWatch: model quality drops → alarm → emergency retraining")
         cw = self.stack.endpoint.client("cloudwatch")
-        alarm_name = self.stack.created["QualityAlarm"]
+        alarm_name = self.stack.created["QualityAlarm0"]  # the demo's one model, slot 0
         [alarm] = cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
         now = datetime.now(UTC)
         values = [0.74, 0.72, 0.71]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -84,6 +85,9 @@ class Emergency(_Model):
     priority: int = 100
 
 
+ARGO_PLACEHOLDERS = ("model", "reason", "decision_id", "dataset_version", "environment")
+
+
 class ArgoTarget(_Model):
     namespace: str = "ml-pipelines"
     workflow_template: str = "training-pipeline"
@@ -91,13 +95,31 @@ class ArgoTarget(_Model):
     service_account: str | None = None
     parameters: dict[str, str] = Field(
         default_factory=dict,
-        description="extra WorkflowTemplate parameters; values may use {model}, {reason}, {decision_id}",
+        description="extra WorkflowTemplate parameters (declared by the template); values may use "
+        "{model}, {reason}, {decision_id}, {dataset_version}, {environment}",
     )
 
     @field_validator("namespace", "workflow_template")
     @classmethod
     def _k8s_name(cls, v: str) -> str:
         return check_name(v, "kubernetes name")
+
+    @field_validator("parameters")
+    @classmethod
+    def _placeholders(cls, v: dict[str, str]) -> dict[str, str]:
+        """Unknown ``{placeholders}`` (or a stray brace) fail here, not with KeyError at submission."""
+        for name, value in v.items():
+            try:
+                fields = [f for _, f, _spec, _conv in string.Formatter().parse(value) if f is not None]
+            except ValueError as exc:
+                raise ValueError(f"parameter {name!r}: {exc}") from None
+            unknown = sorted({f for f in fields if f not in ARGO_PLACEHOLDERS})
+            if unknown:
+                raise ValueError(
+                    f"parameter {name!r}: unknown placeholder(s) {unknown}; "
+                    f"use {', '.join('{' + p + '}' for p in ARGO_PLACEHOLDERS)} (double braces for a literal)"
+                )
+        return v
 
 
 class Retrain(_Model):
@@ -321,6 +343,13 @@ class GitOps(_Model):
 
 class ArgoServer(_Model):
     server: str = "https://argo.example.internal"
+    artifacts_bucket: str | None = Field(
+        None,
+        description="where training writes (the WorkflowTemplate's artifacts-bucket parameter): "
+        "Terraform's `artifacts_bucket_name` output",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    )
+    environment: str = Field("dev", description="the workflow's environment parameter (dev, staging, prod)")
     ui_url: str | None = None
     token_secret: str | None = Field(None, description="Secrets Manager name of the bearer token")
     verify_tls: bool = True

@@ -46,6 +46,9 @@ class Settings(BaseModel):
     intake_retry_base: str = "30s"
     intake_retry_cap: str = "30m"
     intake_max_age: str = "12h"
+    # the MLflow client's HTTP retries and timeout (template.yaml: fit within the function's timeout)
+    mlflow_http_request_max_retries: int = 2
+    mlflow_http_request_timeout: float = 10.0
 
 
 @lru_cache(maxsize=1)
@@ -104,11 +107,16 @@ def gitops_repo() -> GitOpsRepo:
 
 @lru_cache(maxsize=1)
 def registry() -> ModelRegistry:
-    """The MLflow registry of ``config().mlflow`` (mlflow-skinny is imported on first use only)."""
-    from mlops_glue.adapters.registry import MlflowRegistry
+    """The MLflow registry of ``config().mlflow``, through MLflow's REST API (``MlflowRestRegistry``)."""
+    from mlops_glue.adapters.registry import MlflowRestRegistry
 
-    cfg = config().mlflow
-    return MlflowRegistry(cfg.tracking_uri, cfg.ui_url)
+    cfg, s = config().mlflow, settings()
+    return MlflowRestRegistry(
+        cfg.tracking_uri,
+        cfg.ui_url,
+        max_retries=s.mlflow_http_request_max_retries,
+        timeout=s.mlflow_http_request_timeout,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -169,18 +177,24 @@ def intake_backoff() -> Backoff:
 
 @lru_cache(maxsize=1)
 def data_arrival() -> DataArrival:
-    """The data-arrival service (S3 function): DynamoDB state + Powertools idempotency, S3, Argo, Slack."""
+    """The data-arrival service (S3 function): DynamoDB state and object memberships, S3, Argo, Slack."""
     import boto3
 
     from mlops_glue.adapters.s3 import S3ObjectStore
-    from mlops_glue.adapters.state import idempotency_layer
     from mlops_glue.services.arrival_metrics import EmfMetrics
     from mlops_glue.services.data_arrival import DataArrival, Workspace
 
     s = settings()
     if not s.data_bucket:
         raise RuntimeError("DATA_BUCKET is not set: the data-arrival function writes its windows there")
-    s3 = boto3.client("s3", endpoint_url=s.aws_endpoint_url)
+    from botocore.config import Config
+
+    # bounded calls: a hung S3 endpoint fails in seconds (and is retried), not after botocore's 60 s
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s.aws_endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}),
+    )
     return DataArrival(
         config(),
         store=state_store(),
@@ -190,9 +204,8 @@ def data_arrival() -> DataArrival:
         workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
         metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
         s3_client=s3,
-        idempotency=idempotency_layer(
-            s.state_table, client=boto3.client("dynamodb", endpoint_url=s.aws_endpoint_url)
-        ),
+        # no Powertools idempotency here: each object's membership item (written with the window) is
+        # the one exactly-once claim, and an in-progress record left by a crash would block redelivery
     )
 
 

@@ -145,12 +145,26 @@ class SlackNotifier:
             logger.warning("Slack post failed: %s", type(exc).__name__, extra={"error": text})
             return Posted(False, error=f"{type(exc).__name__}: {text[:200]}")
 
+    def update(self, message: Message, ts: str) -> Posted:
+        """Edit the message ``ts`` in ``message.channel`` (``chat.update``; a bot token is needed)."""
+        if not self._bot_token or not message.channel:
+            return Posted(False, error="editing a message needs a bot token and the message's channel")
+        try:
+            resp = self._web().chat_update(
+                channel=message.channel, ts=ts, text=message.text, blocks=message.blocks or None
+            )
+            return Posted(True, ts=resp.get("ts"), channel=resp.get("channel"))
+        except Exception as exc:  # an edit never breaks the action it reports
+            logger.warning("Slack edit failed: %s", type(exc).__name__, extra={"error": str(exc)[:300]})
+            return Posted(False, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+
 
 class MemoryNotifier:
     """Records messages; for unit tests."""
 
     def __init__(self, threads: bool = True, fail: bool = False) -> None:
         self.messages: list[Message] = []
+        self.edits: list[tuple[str, Message]] = []  # (ts, new content)
         self._threads = threads
         self.fail = fail
 
@@ -163,3 +177,9 @@ class MemoryNotifier:
             return Posted(False, error="Slack unavailable (fake)")
         self.messages.append(message)
         return Posted(True, ts=f"{len(self.messages)}.000100", channel=message.channel)
+
+    def update(self, message: Message, ts: str) -> Posted:
+        if self.fail or not self._threads:
+            return Posted(False, error="Slack unavailable (fake)" if self.fail else "no bot token (fake)")
+        self.edits.append((ts, message))
+        return Posted(True, ts=ts, channel=message.channel)

@@ -93,7 +93,12 @@ def _window_resubmit(args: argparse.Namespace) -> int:
 
     try:
         model = check_name(args.model, "model name")
-        entry = requeue_rejected(runtime.state_store(), model, args.window_id)
+        try:
+            entry = requeue_rejected(runtime.state_store(), model, args.window_id)
+        except KeyError:
+            if not runtime.settings().data_bucket:
+                raise
+            entry = runtime.data_arrival().requeue(model, args.window_id)  # archived to S3 (> 100 rejected)
     except KeyError as exc:
         print(f"mlops-glue: {exc.args[0]}", file=sys.stderr)
         return 1

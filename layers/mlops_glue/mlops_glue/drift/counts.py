@@ -386,6 +386,19 @@ def _schema_check(profile: Profile, names: list[str], types: dict[str, pa.DataTy
     return {"missing": missing, "new": new, "retyped": retyped}
 
 
+def _no_duplicates(names: list[str]) -> None:
+    """DataFormatError naming each column that appears more than once, with its positions (1-based)."""
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names, 1):
+        seen.setdefault(n, []).append(i)
+    dupes = {n: pos for n, pos in seen.items() if len(pos) > 1}
+    if dupes:
+        where = "; ".join(
+            f"{n!r} at columns {', '.join(map(str, pos))}" for n, pos in list(dupes.items())[:5]
+        )
+        raise io_.DataFormatError(f"duplicated column names ({where}): rename or drop the copies")
+
+
 def count_batch(
     profile: Profile,
     source: Any,
@@ -407,6 +420,7 @@ def count_batch(
         if src.fmt == "parquet":
             schema = io_.parquet_schema(src)
             names = list(schema.names)
+            _no_duplicates(names)
             check = _schema_check(profile, names, {n: schema.field(n).type for n in names})
             wanted = [c.name for c in profile.compared if c.name in names and c.name not in check["retyped"]]
             dictionary = [
@@ -417,6 +431,7 @@ def count_batch(
             batches: Iterable[Any] = io_.iter_parquet(src, wanted, dictionary, progress)
         else:
             names = io_.csv_header(src)
+            _no_duplicates(names)
             check = _schema_check(profile, names, None)
             types = {c.name: _csv_type(c) for c in profile.compared if c.name in names}
             batches = io_.iter_csv(src, types, stats, progress, include=list(types))
