@@ -8,8 +8,9 @@
   read-only copy of ``.aws-sam`` (as ``/var/task`` and ``/opt`` are read-only), its ``sys.path`` only the
   artifact, its layers and the runtime's boto3; no ``.pyc`` but the shipped ones. Median of ``--runs``.
 * **First event**: the whole demo story (``glue_local.demo.run(artifacts=True)``) on the same read-only
-  copy: each function's first invocation in a fresh environment — mlflow_webhook's is the gating path
-  (MLflow registry reads, the gate, a GitOps commit), argocd_notification's an auto-promotion. Its time
+  copy: each function's first invocation in a fresh environment — webhook_worker's is the gating path
+  (MLflow registry reads, the gate, a GitOps commit) and an auto-promotion; the two Function URLs only
+  verify and queue. Its time
   includes the local servers' answers (moto, MLflow, git), so it is an upper bound.
 * **+ first-use imports**: ``import app`` plus what the first real event imports (the promotion service,
   PyGithub, ruamel.yaml, the REST registry client, ...) in a fresh clean interpreter: our code's share of
@@ -46,6 +47,14 @@ PARAMS = {
 }
 
 
+# physical names of the resources the functions' environments refer to (no stack is created here)
+PHYSICAL = {
+    "StateTable": "mlops-glue-state-dev",
+    "WebhookIntakeQueue": "https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-glue-webhook-intake-dev.fifo",
+    "WebhookIntakeDLQ": "https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-glue-webhook-intake-dlq-dev.fifo",
+}
+
+
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
@@ -60,7 +69,7 @@ def read_only_copy(dest: Path) -> Path:
 
 
 def cold_imports(logical_id: str, runs: int, log: Any) -> float:
-    fd = functions_from_template(_resolver(PARAMS, {"StateTable": "mlops-glue-state-dev"}, {}))[logical_id]
+    fd = functions_from_template(_resolver(PARAMS, PHYSICAL, {}))[logical_id]
     times = []
     for _ in range(runs):
         fn = load_artifact(fd, log, {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "eu-west-1"})
@@ -74,11 +83,12 @@ def cold_imports(logical_id: str, runs: int, log: Any) -> float:
 # what each function's first real event imports beyond `app` (its first-use imports), timed cold in the
 # same clean interpreter: our code's share of the first event, without the servers' answers
 FIRST_USE = {
-    "MlflowWebhookFunction": "import mlops_glue.services.promotion, mlops_glue.adapters.gitops_github, "
-    "mlops_glue.adapters.values_yaml, mlops_glue.adapters.slack; "
-    "from mlops_glue.adapters.registry import MlflowRestRegistry as R; R('http://127.0.0.1:9').session",
-    "ArgocdNotificationFunction": "import mlops_glue.services.promotion, mlops_glue.adapters.gitops_github, "
-    "mlops_glue.adapters.slack; "
+    # the two Function URLs only verify and queue (issue 12); the worker runs the gate and the feedback
+    "MlflowWebhookFunction": "import mlops_glue.intake, mlops_glue.adapters.secrets, mlops_glue.config",
+    "ArgocdNotificationFunction": "import mlops_glue.intake, mlops_glue.adapters.secrets, mlops_glue.config, "
+    "mlops_glue.decisions.feedback",
+    "WebhookWorkerFunction": "import mlops_glue.services.promotion, mlops_glue.services.feedback, "
+    "mlops_glue.adapters.gitops_github, mlops_glue.adapters.values_yaml, mlops_glue.adapters.slack; "
     "from mlops_glue.adapters.registry import MlflowRestRegistry as R; R('http://127.0.0.1:9').session",
     "CloudwatchAlarmFunction": "import mlops_glue.adapters.argo, mlops_glue.adapters.slack",
     "S3NewDataFunction": "import mlops_glue.services.data_arrival, mlops_glue.drift, mlops_glue.adapters.slack",

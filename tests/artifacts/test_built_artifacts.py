@@ -23,6 +23,14 @@ RUNTIME_MODULES = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "da
 PINNED_ON_PURPOSE = {"jmespath", "urllib3"}
 
 
+# physical names of the resources the functions' environments refer to (no stack is created here)
+PHYSICAL = {
+    "StateTable": "mlops-glue-state-dev",
+    "WebhookIntakeQueue": "https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-glue-webhook-intake-dev.fifo",
+    "WebhookIntakeDLQ": "https://sqs.eu-west-1.amazonaws.com/123456789012/mlops-glue-webhook-intake-dlq-dev.fifo",
+}
+
+
 @pytest.fixture(scope="module")
 def built() -> None:
     build.ensure_built()
@@ -71,9 +79,7 @@ def test_nothing_shadows_the_runtime_but_what_is_pinned_on_purpose(built: None) 
 def test_each_handler_imports_from_its_artifact_alone(built: None, logical_id: str, tmp_path: Path) -> None:
     from glue_local.aws_local import _resolver, functions_from_template
 
-    fd = functions_from_template(_resolver(_parameters(), {"StateTable": "mlops-glue-state-dev"}, {}))[
-        logical_id
-    ]
+    fd = functions_from_template(_resolver(_parameters(), PHYSICAL, {}))[logical_id]
     with open(tmp_path / "log", "w") as log:
         fn = load_artifact(fd, log, {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "eu-west-1"})
         worker = fn._start()
@@ -110,9 +116,7 @@ def test_an_artifact_missing_a_dependency_fails_to_import(built: None, tmp_path:
     """The isolation holds: without its layer a function cannot borrow the test environment's packages."""
     from glue_local.aws_local import _resolver, functions_from_template
 
-    fd = functions_from_template(_resolver(_parameters(), {"StateTable": "mlops-glue-state-dev"}, {}))[
-        "CloudwatchAlarmFunction"
-    ]
+    fd = functions_from_template(_resolver(_parameters(), PHYSICAL, {}))["CloudwatchAlarmFunction"]
     with open(tmp_path / "log", "w") as log:
         fn = ArtifactFunction(
             fd, [build.BUILD_DIR / fd.logical_id, build.RUNTIME_DIR], {"PATH": "/usr/bin:/bin"}, log
