@@ -2,16 +2,19 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+ROOT      := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 UV        := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-RUN       := $(UV) run --frozen
+export UV
+RUN       := $(UV) run --frozen --project $(ROOT)
 TOOL      := $(UV) tool run
 export TF_CLI_CONFIG_FILE := $(CURDIR)/terraform/.terraformrc
 export AWS_DEFAULT_REGION ?= eu-west-1
 export UV_PYTHON ?= 3.11
+export SAM_CLI_TELEMETRY := 0
 CHECKOV   := checkov==3.3.30
 SAMCLI    := aws-sam-cli==1.170.0
 
-.PHONY: help uv sync demo test lint typecheck unit cfn-lint sam-validate tf checkov bench clean
+.PHONY: help uv sync demo build build-GlueLayer test lint typecheck unit cfn-lint sam-validate tf checkov bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,7 +28,13 @@ sync: uv ## install the locked environment (.venv)
 demo: sync ## run the whole loop locally on embedded defaults
 	$(RUN) python -m glue_local.demo
 
-test: sync lint typecheck cfn-lint sam-validate tf checkov unit ## every check
+build: sync ## the shipped artifacts: sam build (zip functions + layer) and the image tree, .pyc, locked requirements
+	$(RUN) python -m glue_local.build all
+
+build-GlueLayer: ## (called by `sam build`: the layer's makefile build) locked requirements + mlops_glue, compiled
+	cd $(ROOT) && $(RUN) python -m glue_local.build layer "$(ARTIFACTS_DIR)"
+
+test: sync build lint typecheck cfn-lint sam-validate tf checkov unit ## every check (builds first: tests import the built artifacts)
 
 lint: sync ## ruff: lint and format
 	$(RUN) ruff check .
@@ -49,9 +58,12 @@ tf: ## terraform fmt, validate and test (offline, provider from /opt/tf-plugins)
 	terraform -chdir=terraform validate -no-color
 	terraform -chdir=terraform test -no-color
 
-checkov: uv ## checkov over terraform/ and template.yaml (failures must be skipped inline with a reason)
+checkov: sync ## checkov over terraform/, template.yaml and its expansion (failures must be skipped inline with a reason)
 	$(TOOL) --quiet $(CHECKOV) --quiet --compact --skip-download -d terraform --framework terraform --skip-path .terraform
-	$(TOOL) --quiet $(CHECKOV) --quiet --compact --skip-download -f template.yaml --framework cloudformation
+	@# checkov skips Fn::ForEach: scan the template expanded with the example config's three models' alarms
+	@# (every other resource of template.yaml is in the expansion too)
+	$(RUN) python -m glue_local.devstack expand --config config/glue.example.yaml --out .aws-sam/expanded/template.json
+	$(TOOL) --quiet $(CHECKOV) --quiet --compact --skip-download -f .aws-sam/expanded/template.json --framework cloudformation
 
 bench: sync ## the benchmarks (drift engine, packaging, cold imports); results go to the README
 	$(RUN) python bench/run.py

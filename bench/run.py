@@ -27,6 +27,7 @@ DATA = OUT / "data"
 STEP = [sys.executable, "-P", str(HERE / "drift_bench.py")]
 EXTRA = (
     "package_size.py",
+    "intake_bench.py",
     "wide.py",
 )  # other benchmarks whose markdown table (lines starting with "|") joins ours
 

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,12 +104,12 @@ def functions_from_template(resolver: Resolver) -> dict[str, FunctionDef]:
     glob = resolver.resolve(template.get("Globals", {}).get("Function", {}).get("Environment", {}))
     out: dict[str, FunctionDef] = {}
     for logical, spec in template["Resources"].items():
-        if spec["Type"] != "AWS::Serverless::Function":
+        if not isinstance(spec, dict) or spec["Type"] != "AWS::Serverless::Function":  # skip Fn::ForEach
             continue
         wanted = ("FunctionName", "PackageType", "ImageConfig", "CodeUri", "Handler", "Environment")
         props = resolver.resolve({k: v for k, v in spec["Properties"].items() if k in wanted})
         if props.get("PackageType") == "Image":
-            code = ROOT / Path(spec["Metadata"]["Dockerfile"]).parent
+            code = ROOT / Path(spec["Metadata"]["ImageSource"]).parent
             handler = props["ImageConfig"]["Command"][0]
         else:
             code = ROOT / props["CodeUri"]
@@ -318,3 +320,27 @@ class SqsEventSource:
                     f"{len(failed)} of {len(records)} message(s) failed and stay on the queue for retry: "
                     + ", ".join(failed)
                 )
+
+
+def then_drain(
+    handler: Callable[[dict[str, Any], Any], Any], source: SqsEventSource
+) -> Callable[[dict[str, Any], Any], Any]:
+    """A Function URL handler followed by a drain of the webhook intake queue through the worker.
+
+    The local stand-in for the worker's event source mapping: a delivery answered 202 is processed
+    before the sender's request returns, so the demo and the end-to-end tests can tell their story in
+    order. A delivery the worker failed stays on the queue (logged), as it would in AWS.
+    """
+    lock = threading.Lock()
+
+    def run(event: dict[str, Any], context: Any) -> Any:
+        answer = handler(event, context)
+        if isinstance(answer, dict) and answer.get("statusCode") == 202:
+            with lock:
+                try:
+                    source.drain()
+                except DeliveryError as exc:
+                    logging.getLogger("glue_local").warning("intake worker: %s", exc)
+        return answer
+
+    return run

@@ -1,11 +1,14 @@
 """``make demo``: the whole loop on one machine, on 127.0.0.1 only, narrated as a timeline of decisions.
 
 Starts moto's server with the stack created from ``template.yaml``, a real MLflow server (sqlite) with
-a webhook to the local Function URL front, a bare git repository as the GitOps remote, and the Argo and
+a webhook to the local Function URL front, git's smart-HTTP server (``git http-backend`` behind basic auth,
+what GitLab and Gitea speak) on a bare repository as the GitOps remote, and the Argo and
 Slack stand-ins; then runs the story of :mod:`glue_local.scenario` through the real handlers and the
 real delivery paths, prints where to look, and stops everything (also on Ctrl-C or SIGTERM).
 
-``run()`` is what the end-to-end test calls; ``python -m glue_local.demo [--keep] [--workdir DIR]``.
+``run()`` is what the end-to-end test calls; ``python -m glue_local.demo [--keep] [--workdir DIR]
+[--artifacts]``. With ``artifacts`` every function runs from its built artifact (``make build``) in a
+clean interpreter holding only what Lambda's runtime holds (:class:`glue_local.functions.ArtifactFunction`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from glue_local import argocd_render
-from glue_local.aws_local import LOCAL_CREDENTIALS, Endpoint, LocalStack, SqsEventSource, create_local_stack
-from glue_local.functions import load_function
+from glue_local.aws_local import (
+    LOCAL_CREDENTIALS,
+    Endpoint,
+    LocalStack,
+    SqsEventSource,
+    create_local_stack,
+    then_drain,
+)
+from glue_local.functions import ArtifactFunction, LocalFunction, load_artifact, load_function
+from glue_local.git_http import GitHttpServer
 from glue_local.gitops_seed import application_path, application_text, seed_bare_repo
 from glue_local.scenario import (
     CHAMPION_AUC,
@@ -42,7 +53,7 @@ from glue_local.scenario import (
     git_graph,
     register_version,
 )
-from glue_local.servers import MlflowServer, MotoServer
+from glue_local.servers import START_TIMEOUT, MlflowServer, MotoServer
 from glue_local.standins import ArgoStandin, Posted, SlackStandin, load_templates
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +83,10 @@ class DemoResult:
     facts: dict[str, Any]
     seconds: float
     endpoints: dict[str, str] = field(default_factory=dict)
+    # artifact runs: logical id -> invocations from the built artifact, and the environments' import times
+    invocations: dict[str, int] = field(default_factory=dict)
+    cold_imports: dict[str, list[float]] = field(default_factory=dict)
+    first_events: dict[str, list[float]] = field(default_factory=dict)
 
 
 def fresh_workdir(base: Path | None = None) -> Path:
@@ -123,7 +138,8 @@ class _Background:
         self.seconds = time.monotonic() - t0
 
     def wait(self) -> str:
-        self._thread.join(timeout=180)
+        # the thread ends when the server answers, fails or misses its own readiness deadline
+        self._thread.join(timeout=START_TIMEOUT + 60)
         if self._thread.is_alive() or self.error is not None:
             raise DemoError(f"the MLflow server did not start: {self.error} (see {self.server.log_path})")
         return self.server.url
@@ -146,6 +162,7 @@ def run(
     printer: Callable[[str], None] = print,
     *,
     keep: Callable[[], None] | None = None,
+    artifacts: bool = False,
 ) -> DemoResult:
     """Run the whole loop once in a fresh ``workdir``; every server is stopped before this returns.
 
@@ -160,7 +177,7 @@ def run(
         if main_thread:  # a second Ctrl-C must not cut the cleanup short: ignored while stopping
             stack.callback(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
         try:
-            result = _story(stack, workdir, narrator, keep)
+            result = _story(stack, workdir, narrator, keep, artifacts)
         finally:
             if main_thread:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -174,10 +191,11 @@ def _story(
     workdir: Path,
     narrator: Narrator,
     keep: Callable[[], None] | None,
+    artifacts: bool = False,
 ) -> DemoResult:
     """Start everything (each stop registered on ``stack``), tell the story, collect the result."""
+    from mlops_glue.cli.alarms import template_parameters
     from mlops_glue.config import parse_config
-    from mlops_glue.services.alarms import template_parameters
 
     from glue_local.localfront import LocalFront
 
@@ -225,10 +243,13 @@ def _story(
     stack.callback(front.stop)
     production_app = {application_path(MODEL, "production"): application_text(MODEL, "production", "1")}
     bare = seed_bare_repo(workdir, models=(MODEL,), extra=production_app)
+    git_server = GitHttpServer(bare.parent, token=secrets.token_hex(16))  # smart HTTP, basic auth
+    git_server.start()
+    stack.callback(git_server.stop)
 
     values = {
         "mlops-glue/mlflow-webhook": secrets.token_hex(24),
-        "mlops-glue/gitops-token": "unused: the local GitOps remote is a path",
+        "mlops-glue/gitops-token": git_server.token,
         "mlops-glue/slack-webhook": f"{slack.url}/hooks/T0DEMO/B0DEMO/{secrets.token_hex(12)}",
         "mlops-glue/argo-token": argo.token or "",
         "mlops-glue/argocd-token": argocd_render.TOKEN,
@@ -236,24 +257,42 @@ def _story(
     config_text = _config_text(
         {
             "bucket": BUCKET,
-            "gitops_repo": str(bare),
+            "gitops_repo": git_server.repo_url(bare.name),
             "argo_url": argo.url,
             "mlflow_url": mlflow.server.url,
         }
     )
     cfg = parse_config(config_text, origin=str(CONFIG_TEMPLATE))
-    params = {"Stage": STAGE, "DataBucketName": BUCKET, **template_parameters(cfg, MODEL)}
+    params = {"Stage": STAGE, "DataBucketName": BUCKET, **template_parameters(cfg)}
     endpoint = Endpoint(moto.url)
     aws = create_local_stack(endpoint, params, values, config_text)
     env: dict[str, str] = {}
     for fd in aws.functions.values():
         env.update(fd.environment)
     stack.enter_context(_environment(env))
-    functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
+    functions: dict[str, LocalFunction | ArtifactFunction]
+    if artifacts:
+        from glue_local.build import ensure_built
+
+        ensure_built()
+        functions = {k: load_artifact(fd, log, dict(os.environ)) for k, fd in aws.functions.items()}
+    else:
+        functions = {k: load_function(fd, log) for k, fd in aws.functions.items()}
     for fn in functions.values():
         stack.callback(fn.close)
+    worker = functions["WebhookWorkerFunction"]
+    intake = SqsEventSource(
+        endpoint.client("sqs"),
+        aws.created["WebhookIntakeQueue"],
+        "arn:aws:sqs:eu-west-1:123456789012:webhook-intake.fifo",
+        worker.handler,
+        worker.context,
+        batch_size=10,
+        fix_moto_shape=False,
+    )
     for path, logical in (("/mlflow", "MlflowWebhookFunction"), ("/argocd", "ArgocdNotificationFunction")):
-        front.routes[path] = (functions[logical].definition.name, functions[logical].handler)
+        fn = functions[logical]
+        front.routes[path] = (fn.definition.name, then_drain(fn.handler, intake))
     s3fn = functions["S3NewDataFunction"]
     esm = SqsEventSource(
         endpoint.client("sqs"),
@@ -263,7 +302,7 @@ def _story(
         s3fn.context,
         batch_size=int(s3fn.definition.events["NewData"]["Properties"]["BatchSize"]),
     )
-    _describe_setup(narrator, moto.url, aws, argo, slack, front.url, bare)
+    _describe_setup(narrator, moto.url, aws, argo, slack, front.url, bare, git_server.repo_url(bare.name))
 
     from mlops_glue import runtime
 
@@ -292,6 +331,11 @@ def _story(
 
     result = _collect(loop, slack, front, mlflow.server.url)
     result.endpoints = {"moto": moto.url, "mlflow": mlflow.server.url, "front": front.url, "argo": argo.url}
+    for k, fn in functions.items():
+        if isinstance(fn, ArtifactFunction):
+            result.invocations[k] = fn.calls
+            result.cold_imports[k] = [w.import_s for w in fn.workers]
+            result.first_events[k] = [w.first_s for w in fn.workers if w.first_s is not None]
     _where_to_look(narrator, result, moto.url, aws)
     if keep is not None:
         keep()
@@ -353,17 +397,19 @@ def _describe_setup(
     slack: SlackStandin,
     front_url: str,
     bare: Path,
+    git_url: str,
 ) -> None:
     c = aws.created
     narrator.say(
         f"AWS (moto server) {moto_url}: created from template.yaml — table {c['StateTable']}, queues "
-        f"{c['DataArrivalQueue'].rsplit('/', 1)[1]} (+ DLQ), alarm {c.get('QualityAlarm')}\n"
+        f"{c['DataArrivalQueue'].rsplit('/', 1)[1]} (+ DLQ), alarm {c.get('QualityAlarm0')}\n"
         f"  bucket {aws.bucket} (versioned, EventBridge notifications); rule {aws.rule_name} → queue; "
         f"config ssm:{aws.config_parameter}; 5 secrets in Secrets Manager\n"
         f"Argo server stand-in {argo.url} (validates against the swagger + deploy/argo templates)\n"
         f"Slack stand-in {slack.url} (incoming webhook; messages shown as 'slack ┆')\n"
         f"Function URLs {front_url}/mlflow and {front_url}/argocd (the handlers, in-process)\n"
-        f"GitOps remote {bare}: staging in models/{MODEL}/values-staging.yaml (Helm values), production in\n"
+        f"GitOps remote {git_url} (git http-backend + basic auth on {bare}): staging in\n"
+        f"  models/{MODEL}/values-staging.yaml (Helm values), production in\n"
         f"  {application_path(MODEL, 'production')} (an Argo CD Application's helm parameter, value v{{version}})\n"
         f"MLflow server starting in the background"
     )
@@ -463,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the servers up after the story, until Ctrl-C"
     )
+    parser.add_argument(
+        "--artifacts", action="store_true", help="run every function from its built artifact (make build)"
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
 
@@ -475,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     keep = _wait_for_ctrl_c(Narrator(printer)) if args.keep else None
     try:
-        run(args.workdir, printer, keep=keep)
+        run(args.workdir, printer, keep=keep, artifacts=args.artifacts)
     except KeyboardInterrupt:
         printer("\ninterrupted: everything was stopped")
         return 130

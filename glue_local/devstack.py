@@ -1,8 +1,10 @@
 """Create the stack's stateful resources from ``template.yaml`` itself (for moto in tests and the demo).
 
-The template is the one list of resources: this reads it — with its CloudFormation tags resolved for
-the given parameters — and creates the DynamoDB tables, SQS queues and CloudWatch alarms it declares,
-so the tests and the local demo never keep a second, hand-written copy.
+The template is the one list of resources: this expands its ``Fn::ForEach`` loops with cfn-lint's
+language-extensions transform, resolves its CloudFormation functions for the given parameters, and
+creates the DynamoDB tables, SQS queues and CloudWatch alarms it declares, so the tests and the local
+demo never keep a second, hand-written copy. ``python -m glue_local.devstack expand --config FILE``
+writes the expanded template (``make checkov`` scans it: checkov does not expand loops).
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ class Resolver:
     physical: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
+        param = self.template.get("Parameters", {}).get(name) or {}
+        if param.get("Type") == "CommaDelimitedList":
+            raw = self.parameters.get(name, param.get("Default", ""))
+            return raw if isinstance(raw, list) else str(raw).split(",")
         if name in self.parameters:
             return self.parameters[name]
         if name in self.physical:
@@ -133,7 +139,8 @@ class Resolver:
             return self.attributes.get(name, name)
         if tag == "Join":
             sep, parts = value
-            return sep.join(str(self.resolve(p)) for p in parts)
+            resolved = self.resolve(parts)
+            return sep.join(str(p) for p in (resolved if isinstance(resolved, list) else [resolved]))
         if tag == "Select":
             idx, items = value
             return self.resolve(items)[int(idx)]
@@ -167,6 +174,42 @@ def _coerce(value: Any, shape: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> Any:
+    """cfn-lint's nodes (str_node, dict_node, list_node) as plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def expand(template_path: str | Path, parameters: dict[str, str]) -> dict[str, Any]:
+    """The template with its ``Fn::ForEach`` loops expanded for ``parameters`` (the alarms of every model).
+
+    The expansion is cfn-lint's implementation of the ``AWS::LanguageExtensions`` transform (the one
+    ``sam validate --lint`` and ``cfn-lint`` run), not a second one of ours: the given parameters become
+    the parameters' defaults, which is what it expands with. SAM's Globals are merged into the functions.
+    """
+    from cfnlint.decode import decode
+    from cfnlint.template import Template
+
+    raw, errors = decode(str(template_path))
+    if errors or raw is None:
+        raise ValueError(f"cannot read {template_path}: {errors}")
+    declared = raw.get("Parameters", {})
+    for name, value in parameters.items():
+        if name in declared:
+            declared[name]["Default"] = value
+    cfn = Template(str(template_path), raw, ["eu-west-1"])
+    matches = cfn.transform()
+    if matches:
+        raise ValueError(f"cannot expand {template_path}: " + "; ".join(m.message for m in matches))
+    out: dict[str, Any] = _plain(cfn.template)
+    return out
+
+
 def create_stack(
     template_path: str | Path,
     parameters: dict[str, str],
@@ -174,9 +217,10 @@ def create_stack(
 ) -> dict[str, str]:
     """Create the template's tables, queues and alarms with ``session`` (a boto3 Session on moto).
 
+    The template is expanded first (:func:`expand`), so every model's alarms are created.
     Returns logical id -> physical name (table name, queue URL, alarm name).
     """
-    template = load_template(template_path)
+    template = expand(template_path, parameters)
     res = Resolver(template, parameters)
     resources: dict[str, Any] = template.get("Resources", {})
     created: dict[str, str] = {}
@@ -204,9 +248,15 @@ def create_stack(
         elif rtype == "AWS::SQS::Queue":
             p = res.resolve(props)
             attrs: dict[str, str] = {}
-            for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
+            for key in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "ReceiveMessageWaitTimeSeconds",
+                "FifoQueue",
+                "ContentBasedDeduplication",
+            ):
                 if key in p:
-                    attrs[key] = str(p[key])
+                    attrs[key] = str(p[key]).lower() if isinstance(p[key], bool) else str(p[key])
             if "RedrivePolicy" in p:
                 attrs["RedrivePolicy"] = json.dumps(p["RedrivePolicy"])
             url = sqs.create_queue(QueueName=p["QueueName"], Attributes=attrs)["QueueUrl"]
@@ -226,3 +276,32 @@ def create_stack(
             created[logical] = p["AlarmName"]
             res.physical[logical] = p["AlarmName"]
     return created
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``expand --config FILE [--out PATH]``: the template expanded with the config's alarm parameters."""
+    import argparse
+
+    from mlops_glue.cli.alarms import template_parameters
+    from mlops_glue.config import load_config
+
+    parser = argparse.ArgumentParser(prog="python -m glue_local.devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("expand")
+    ex.add_argument("--config", required=True)
+    ex.add_argument("--template", default=str(Path(__file__).resolve().parents[1] / "template.yaml"))
+    ex.add_argument("--out", type=Path, default=Path(".aws-sam/expanded/template.json"))
+    args = parser.parse_args(argv)
+    params = {"Stage": "dev", **template_parameters(load_config(args.config))}
+    doc = expand(args.template, params)
+    doc["Transform"] = [t for t in doc.get("Transform", []) if t != "AWS::LanguageExtensions"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    print(
+        f"{args.out}: {sum(1 for r in doc['Resources'].values() if r['Type'] == 'AWS::CloudWatch::Alarm')} alarms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,8 +7,12 @@ changes.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
+
+# resolved once, so the tests can strip git from PATH for the backend under test (which never calls it)
+GIT = shutil.which("git") or "/usr/bin/git"
 
 MODELS = ("fraud-detection", "churn")
 BRANCH = "main"
@@ -75,7 +79,7 @@ def values_text(model: str, env: str, version: str) -> str:
 def git(cwd: Path, *args: str) -> str:
     """Run git in ``cwd`` (a human author, fixed) and return its stdout."""
     proc = subprocess.run(
-        ["git", "-c", "user.name=Test Human", "-c", "user.email=human@example.com", *args],
+        [GIT, "-c", "user.name=Test Human", "-c", "user.email=human@example.com", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -26,7 +26,7 @@ from mlops_glue.records import Decision, Outcome
 from glue_local import argocd_render, servers
 from glue_local.aws_local import LocalStack, SqsEventSource, pattern_matches
 from glue_local.cloudwatch import evaluate, eventbridge
-from glue_local.functions import LocalFunction
+from glue_local.functions import ArtifactFunction, LocalFunction
 from glue_local.gitops_seed import bare_branches, bare_file, bare_log, git
 from glue_local.standins import ArgoStandin
 
@@ -125,7 +125,7 @@ class Loop:
     workdir: Path
     cfg: GlueConfig
     stack: LocalStack
-    functions: dict[str, LocalFunction]
+    functions: dict[str, LocalFunction | ArtifactFunction]
     esm: SqsEventSource
     argo: ArgoStandin
     front_url: str
@@ -348,17 +348,32 @@ class Loop:
         headers = {h["name"]: str(h["value"]).replace("$mlops-glue-token", token) for h in service["headers"]}
         resp = requests.post(f"{self.front_url}/argocd", data=body.encode(), headers=headers, timeout=120)
         self.expect(
-            resp.status_code == 200,
+            resp.status_code == 202,
             f"Argo CD notification {trigger} answered {resp.status_code}: {resp.text[:300]}",
         )
-        answer: dict[str, Any] = resp.json()
-        return answer
+        # accepted and queued: the worker's decision is in the state table under its stable id
+        from mlops_glue.decisions import feedback as policy
+
+        n = policy.parse_notification(body)
+        did = policy.decision_id_for(n, policy.signal(n))
+        d: Decision = wait_for(
+            lambda: self.timeline.store.get_decision(did), f"the worker's decision on {trigger} ({did})"
+        )
+        return {
+            "decision_id": d.decision_id,
+            "kind": d.kind.value,
+            "outcome": d.outcome.value,
+            "action": d.action,
+            "reasons": d.reasons,
+        }
 
     def deployed(self) -> None:
         self.narrator.step("5 · Argo CD: staging synced and healthy (on-deployed) → production pull request")
         sha, version = self.facts["staging_sha"], self.facts["candidate"]
         answer = self.argocd("on-deployed", f"{MODEL}-staging", sha)
-        self.narrator.say(f"POST /argocd on-deployed {MODEL}-staging @ {sha[:10]} → 200 {answer['outcome']}")
+        self.narrator.say(
+            f"POST /argocd on-deployed {MODEL}-staging @ {sha[:10]} → 202, worker: {answer['outcome']}"
+        )
         self.timeline.flush()
         branch = answer["action"].get("promotion_branch", "")
         self.expect(
@@ -389,7 +404,7 @@ class Loop:
             message="successfully synced (all tasks run)",
         )
         self.narrator.say(
-            f"POST /argocd on-health-degraded {MODEL}-staging @ {sha[:10]} → 200 {answer['outcome']}"
+            f"POST /argocd on-health-degraded {MODEL}-staging @ {sha[:10]} → 202, worker: {answer['outcome']}"
         )
         self.expect(
             answer["kind"] == "rollback" and answer["outcome"] == "acted",
@@ -400,7 +415,6 @@ class Loop:
                 d for d in self.decisions("notify_only", "acted") if d.action.get("blocklisted") == version
             ],
             f"the MLflow tag blocked=true on v{version} to come back as a webhook",
-            timeout=30,
         )
         self.timeline.flush()
         staging = self.cfg.values_file(MODEL, "staging")
@@ -419,7 +433,7 @@ class Loop:
     def alarm(self) -> None:
         self.narrator.step("7 · CloudWatch: model quality drops → alarm → emergency retraining")
         cw = self.stack.endpoint.client("cloudwatch")
-        alarm_name = self.stack.created["QualityAlarm"]
+        alarm_name = self.stack.created["QualityAlarm0"]  # the demo's one model, slot 0
         [alarm] = cw.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
         now = datetime.now(UTC)
         values = [0.74, 0.72, 0.71]

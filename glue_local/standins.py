@@ -103,6 +103,8 @@ class ArgoStandin(LocalServer):
     rejected: list[str] = field(default_factory=list)
     on_submit: Callable[[dict[str, Any]], None] | None = None
     fail_next: list[int] = field(default_factory=list)  # status codes to answer before accepting
+    hang: float = 0.0  # seconds every request waits before it is answered (a hanging server)
+    requests: int = 0  # requests received (submits and reads)
 
     def __post_init__(self) -> None:
         super().__init__(_ArgoHandler)
@@ -114,17 +116,32 @@ class _ArgoHandler(_JsonHandler):
         token = self.owner.token
         return token is None or self.headers.get("Authorization") == f"Bearer {token}"
 
+    def _arrive(self) -> None:
+        owner: ArgoStandin = self.owner
+        with owner.lock:
+            owner.requests += 1
+        if owner.hang:
+            time.sleep(owner.hang)
+
     def do_GET(self) -> None:
+        self._arrive()
         parts = self.path.split("?")[0].strip("/").split("/")
         if len(parts) == 4 and parts[:3] == ["api", "v1", "workflows"]:
             items = [w for (ns, _), w in sorted(self.owner.workflows.items()) if ns == parts[3]]
             self._send(200, {"metadata": {}, "items": items})
+        elif len(parts) == 5 and parts[:3] == ["api", "v1", "workflows"]:
+            got = self.owner.workflows.get((parts[3], urllib.parse.unquote(parts[4])))
+            if got is None:
+                self._send(404, {"code": 5, "message": f'workflows.argoproj.io "{parts[4]}" not found'})
+            else:
+                self._send(200, got)
         else:
             self._send(404, {"code": 5, "message": f"not found: {self.path}"})
 
     def do_POST(self) -> None:
         owner: ArgoStandin = self.owner
         raw = self._body()  # always read the body: the connection is kept alive for the next request
+        self._arrive()
         if not self._authorized():
             self._send(401, {"code": 16, "message": "token not valid"})
             return
@@ -173,6 +190,11 @@ class _ArgoHandler(_JsonHandler):
                     f"parameter {name!r} is not declared by WorkflowTemplate {body['resourceName']}"
                 )
             params[name] = value
+        # like Argo: a declared parameter without a default must be given
+        missing = [p["name"] for p in template["spec"].get("arguments", {}).get("parameters", [])]
+        missing = [n for n in missing if n not in params and not _has_default(template, n)]
+        if missing:
+            raise ValueError(f"spec.arguments.{missing[0]}.value is required")
         name = opts.get("name") or f"{opts.get('generateName', body['resourceName'] + '-')}{int(time.time())}"
 
         def kv(text: str) -> dict[str, str]:
@@ -197,6 +219,11 @@ class _ArgoHandler(_JsonHandler):
 
 
 # ------------------------------------------------------------------------------------------ Slack
+
+
+def _has_default(template: dict[str, Any], name: str) -> bool:
+    params = template["spec"].get("arguments", {}).get("parameters", [])
+    return any(p["name"] == name and "value" in p for p in params)
 
 
 def render_blocks(text: str, blocks: list[dict[str, Any]] | None) -> str:
@@ -242,6 +269,7 @@ class SlackStandin(LocalServer):
     token: str | None = None
     printer: Callable[[str], None] | None = None
     messages: list[Posted] = field(default_factory=list)
+    edits: list[Posted] = field(default_factory=list)  # chat.update calls (ts = the edited message)
     fail_next: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -286,6 +314,27 @@ class _SlackHandler(_JsonHandler):
         if self.path.startswith("/hooks/"):
             owner.record(json.loads(raw or b"{}"))
             self._send(200, b"ok", "text/plain")
+            return
+        if self.path.startswith("/api/chat.update"):
+            payload = (
+                json.loads(raw or b"{}")
+                if "json" in (self.headers.get("Content-Type") or "")
+                else {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+            )
+            blocks = payload.get("blocks") or []
+            edit = Posted(
+                str(payload.get("text", "")),
+                json.loads(blocks) if isinstance(blocks, str) else blocks,
+                payload.get("channel"),
+                str(payload.get("ts")),
+                None,
+            )
+            if not any(m.ts == edit.ts for m in owner.messages):
+                self._send(200, {"ok": False, "error": "message_not_found"})
+                return
+            with owner.lock:
+                owner.edits.append(edit)
+            self._send(200, {"ok": True, "channel": edit.channel, "ts": edit.ts})
             return
         if self.path.startswith("/api/chat.postMessage"):
             if owner.token and self.headers.get("Authorization") != f"Bearer {owner.token}":

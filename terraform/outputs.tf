@@ -18,7 +18,7 @@ output "data_bucket_arn" {
 }
 
 output "artifacts_bucket_name" {
-  description = "Artifacts bucket: what training writes (models, evaluation reports, Argo artifacts)."
+  description = "Artifacts bucket: what training writes (models, evaluation reports, Argo artifacts). Set it as the glue config's argo.artifacts_bucket: the WorkflowTemplate's artifacts-bucket parameter."
   value       = aws_s3_bucket.this["artifacts"].bucket
 }
 

@@ -199,7 +199,8 @@ class FakeGitHub:
             sha = self._commit(body["message"], body["parents"][0], self.trees[body["tree"]])
             return ok({"sha": sha, "url": f"{self.api}/git/commits/{sha}"}, 201)
         if path == "/repos/o/r/commits" and method == "GET":
-            out, sha = [], self.refs[q.get("sha", "main")]
+            start = q.get("sha", "main")  # a branch name or a commit sha, as GitHub accepts
+            out, sha = [], self.refs.get(start) or next(c for c in self.commits if c.startswith(start))
             while sha:
                 c = self.commits[sha]
                 before = self.commits[c["parent"]]["files"] if c["parent"] else {}

@@ -3,7 +3,8 @@
 ``Backend`` seeds one repository with the given files and answers what a test asserts: the exact bytes
 of a file on a branch, the head's commit message (trailers), the pull request's body and whether
 anything was written at all. ``GitBackend`` is a real bare repository reached with the git backend;
-``GitHubBackend`` the GitHub fake (requests checked against GitHub's REST reference) reached with PyGithub.
+``GitHubBackend`` the GitHub fake (requests checked against GitHub's REST reference) reached with PyGithub;
+``GitLabBackend`` the bare repository over smart HTTP plus the GitLab fake (merge requests).
 """
 
 from __future__ import annotations
@@ -163,8 +164,7 @@ class GitBackend:
         self._git(work, "add", "-A")
         self._git(work, "-c", "user.name=Dana", "-c", "user.email=dana@example.com", "commit", "-qm", "seed")
         self._git(work, "push", "--quiet", "origin", "HEAD:main")
-        (root / "clone").mkdir()
-        self.repo = GitRepo(str(self.bare), "main", workdir=root / "clone")
+        self.repo = GitRepo(str(self.bare), "main")
 
     @staticmethod
     def _git(cwd: Path, *args: str) -> bytes:
@@ -183,6 +183,35 @@ class GitBackend:
 
     def state(self) -> Any:
         return self._git(self.bare, "for-each-ref").decode()
+
+
+class GitLabBackend(GitBackend):
+    """The same bare repository behind git http-backend (basic auth), merge requests through the GitLab fake."""
+
+    def __init__(self, root: Path, files: dict[str, str]) -> None:
+        from gitlab_fake import start_gitlab_fake
+        from gitops_fixtures import TOKEN
+        from mlops_glue.adapters.gitops_gitlab import GitLabRepo
+
+        from glue_local.git_http import GitHttpServer
+
+        super().__init__(root, files)
+        self.server = GitHttpServer(root, TOKEN).start()
+        self.fake = start_gitlab_fake(self.bare, TOKEN)
+        self.repo = GitLabRepo(
+            "ml/deploy", url=self.fake.url, remote=self.server.repo_url(), token=TOKEN, throttle=False
+        )
+
+    def pr_body(self, branch: str) -> str:
+        [mr] = [m for m in self.fake.mrs if m["source_branch"] == branch]
+        return str(mr["description"])
+
+    def state(self) -> Any:
+        return super().state(), len(self.fake.mrs)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.fake.stop()
 
 
 class GitHubBackend:

@@ -8,7 +8,8 @@ with backoff, then the event lands in the DLQ (``CloudwatchAlarmDLQ``) for ``mlo
 That is what happens to a malformed event (kept, never dropped), an Argo server that stays down and a
 Slack notice that could not be posted (the training stands; the retry only posts the notice).
 Everything else — unknown alarms, INSUFFICIENT_DATA, duplicates, flapping, an exhausted budget — is a
-recorded decision and a normal return.
+recorded decision and a normal return. Argo calls are cut to the invocation's remaining time
+(:mod:`mlops_glue.deadline`): a hanging Argo fails the delivery before the timeout, and the retry submits.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from mlops_glue import runtime
+from mlops_glue import deadline, runtime
 from mlops_glue.services.alarms import AlarmService, MalformedAlarmEventError, summarize
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+runtime.setup_logging(logger)  # the package's logs as this logger's JSON, no secrets
 
 
 def service() -> AlarmService:
@@ -42,7 +44,8 @@ def service() -> AlarmService:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        results = service().handle_event(event)
+        with deadline.within(deadline.Deadline.from_context(context)):  # Argo calls fit the time left
+            results = service().handle_event(event)
     except MalformedAlarmEventError as exc:
         logger.error("malformed alarm event: left to the retries and the DLQ", extra={"error": str(exc)})
         metrics.add_metric(name="AlarmEventsMalformed", unit=MetricUnit.Count, value=1)

@@ -73,6 +73,9 @@ def runs(*ages: timedelta) -> dict[str, Any]:
         ("team-fraud-auc-low", {"model": "ranker", "service": "s3-new-data"}, "ranker"),
         ("mlops-glue-prod-fraud-detection-quality", {}, None),  # another stage's alarm
         ("mlops-glue-dev-fraud-detection", {}, None),  # no kind after the model
+        ("mlops-glue-dev-fraud-detection-us-quality", {}, None),  # an unconfigured model, not a prefix
+        ("mlops-glue-dev-fraud-detection-us-quality", {"Model": "fraud-detection"}, None),  # nor a dimension
+        ("mlops-glue-dev-fraud-detection-latency", {}, None),  # not one of the template's alarm kinds
         ("team-fraud-auc-low", {"Model": "not-configured"}, None),
     ],
 )

@@ -20,10 +20,10 @@ import pytest
 from mlops_glue import runtime
 from mlops_glue.adapters.slack import SlackNotifier
 from mlops_glue.adapters.state import DynamoStateStore
+from mlops_glue.cli.alarms import template_parameters
 from mlops_glue.config import parse_config
 from mlops_glue.keys import last_dataset_key
 from mlops_glue.services import training
-from mlops_glue.services.alarms import template_parameters
 
 from glue_local.cloudwatch import evaluate, eventbridge, sns
 from glue_local.devstack import create_stack
@@ -57,7 +57,15 @@ def _handler() -> Any:
 @pytest.fixture
 def argo() -> Iterator[ArgoStandin]:
     declared = [
-        {"name": n} for n in (training.P_MODEL, training.P_DATASET, training.P_REASON, training.P_DECISION)
+        {"name": n}
+        for n in (
+            training.P_MODEL,
+            training.P_DATASET,
+            training.P_REASON,
+            training.P_DECISION,
+            training.P_DATASET_VERSION,
+            training.P_ENVIRONMENT,
+        )
     ]
     template = {
         "kind": "WorkflowTemplate",
@@ -88,10 +96,10 @@ def deployed(
         "Stage": "dev",
         "DataBucketName": "ml-data-dev",
         **SECRETS,
-        **template_parameters(cfg, "fraud-detection"),
+        **template_parameters(cfg),
     }
     created = create_stack(ROOT / "template.yaml", params, aws)
-    assert created["QualityAlarm"] == ALARM
+    assert created["QualityAlarm0"] == ALARM  # fraud-detection is the configuration's first model
     (tmp_path / "config.yaml").write_text(cfg_text)
     monkeypatch.setenv("CONFIG_SOURCE", str(tmp_path / "config.yaml"))
     monkeypatch.setenv("STATE_TABLE", created["StateTable"])
@@ -175,37 +183,63 @@ def test_the_template_routes_only_our_alarms_with_retries_and_a_dlq() -> None:
     assert rule["Pattern"]["detail"]["alarmName"][0]["prefix"].value == "mlops-glue-${Stage}-"
     assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0 and "DeadLetterConfig" in rule
     assert fn["EventInvokeConfig"]["MaximumRetryAttempts"] == 2 and fn["DeadLetterQueue"]["Type"] == "SQS"
-    names = {
-        k: res[k]["Properties"]["AlarmName"].value
-        for k in ("DriftScoreAlarm", "DriftShareAlarm", "QualityAlarm", "QualityAnomalyAlarm")
-    }
-    assert all(n.startswith("mlops-glue-${Stage}-${AlarmModel}-") for n in names.values())
+    loops = [k for k in res if k.startswith("Fn::ForEach::")]
+    assert sorted(loops) == [
+        "Fn::ForEach::DriftScoreAlarms",
+        "Fn::ForEach::DriftShareAlarms",
+        "Fn::ForEach::QualityAlarms",
+        "Fn::ForEach::QualityAnomalyAlarms",
+        "Fn::ForEach::QualityPercentileAlarms",
+    ]
+    for loop in loops:
+        [(_, alarm)] = res[loop][2].items()
+        assert alarm["Properties"]["AlarmName"].value[0].startswith("mlops-glue-${Stage}-${Model}-")
 
 
 def test_template_parameters_come_from_the_config_and_refuse_what_the_template_cannot_express() -> None:
     cfg = parse_config(CONFIG)
-    p = template_parameters(cfg, "fraud-detection")
-    assert (
-        p["QualityMetricName"] == "AUC"
-        and p["QualityThreshold"] == "0.8"
-        and p["QualityDatapointsToAlarm"] == "3"
-    )
-    assert template_parameters(cfg, "ranker")["QualityMetricName"] == ""  # no quality alarm configured
+    p = template_parameters(cfg)
+    assert p["AlarmModels"] == "fraud-detection,fraud-detection-eu,ranker"  # the configuration's order
+    assert p["QualitySlots"] == "0" and p["QualityMetricNames"] == "AUC,,"  # only fraud-detection's
+    assert p["QualityThresholds"] == "0.8,," and p["QualityDatapointsToAlarm"] == "3,,"
+    assert p["DriftScoreSlots"] == "0,1,2" and p["DriftScoreThresholds"] == "0.2,0.2,0.2"
+    assert p["QualityPercentiles"] == ",," and p["QualityAnomalyBandWidths"] == ",,"  # kinds switched off
+    assert template_parameters(cfg, ["ranker"])["QualityMetricNames"] == ""  # no quality alarm configured
     bad = parse_config(
         CONFIG.replace(
             "dimensions: {Model: fraud-detection}", "dimensions: {Model: fraud-detection, Region: eu}"
         )
     )
     with pytest.raises(ValueError, match="one dimension whose value is the model name"):
-        template_parameters(bad, "fraud-detection")
+        template_parameters(bad)
 
 
 def test_cli_prints_the_parameter_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from mlops_glue.cli import main
 
     (tmp_path / "c.yaml").write_text(CONFIG)
-    assert main(["alarms", "params", "fraud-detection", "--config", str(tmp_path / "c.yaml")]) == 0
+    assert main(["alarms", "params", "--config", str(tmp_path / "c.yaml")]) == 0
     out = capsys.readouterr().out.split()
-    assert "AlarmModel=fraud-detection" in out and "QualityComparison=LessThanThreshold" in out
+    assert "AlarmModels=fraud-detection,fraud-detection-eu,ranker" in out
+    assert "QualityComparisons=LessThanThreshold,," in out
     assert main(["alarms", "params", "nope", "--config", str(tmp_path / "c.yaml")]) == 2
     assert "model 'nope' is not configured" in capsys.readouterr().err
+
+
+def test_an_alarm_flapping_fifty_times_in_five_minutes_trains_once_in_one_thread(
+    deployed: Any, argo: ArgoStandin, slack: SlackStandin, lambda_context: Any
+) -> None:
+    cw, handler, now = deployed, _handler(), datetime.now(UTC)
+    put_auc(cw, [0.74, 0.72, 0.71], now)
+    ok, alarm = evaluate(cw, ALARM, now)
+    assert (ok["StateValue"], alarm["StateValue"]) == ("OK", "ALARM")
+    start = alarm["StateUpdatedTimestamp"]
+    for i in range(100):  # ALARM, OK, ALARM, ... every 3 s: 50 flaps
+        after, before = (alarm, ok) if i % 2 == 0 else (ok, alarm)
+        after = {**after, "StateUpdatedTimestamp": start + timedelta(seconds=3 * i)}
+        handler(eventbridge(before, after), lambda_context)
+    assert len(argo.workflows) == 1
+    alert, *replies = slack.messages
+    assert alert.thread_ts is None and len(replies) == 2 and all(r.thread_ts == alert.ts for r in replies)
+    assert 1 <= len(slack.edits) <= 11 and all(e.ts == alert.ts for e in slack.edits)
+    assert "flapping:" in slack.edits[-1].text

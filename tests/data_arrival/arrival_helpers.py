@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
 import json
+import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +31,7 @@ from mlops_glue.config import GlueConfig, parse_config
 from mlops_glue.services.arrival_metrics import MemoryMetrics
 from mlops_glue.services.data_arrival import DataArrival, Workspace
 
-from tests.conftest import load_event
+from tests.conftest import ROOT, load_event
 
 BUCKET = "ml-data-dev"
 PREFIX = "fraud/incoming/"
@@ -181,3 +184,50 @@ def parquet_bytes(table: pa.Table) -> bytes:
 def write_parquet(table: pa.Table, path: Path) -> Path:
     pq.write_table(table, path)
     return path
+
+
+APP = ROOT / "functions" / "s3_new_data" / "app.py"
+
+
+def load_app() -> Any:
+    """The S3 function's handler module, loaded from its file as Lambda does."""
+    spec = importlib.util.spec_from_file_location("s3_new_data_app", APP)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["s3_new_data_app"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def put(s3: Any, key: str, body: bytes, bucket: str = BUCKET) -> dict[str, Any]:
+    resp = s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return {"key": key, "etag": resp["ETag"].strip('"'), "version": resp["VersionId"], "size": len(body)}
+
+
+def sqs_record(o: dict[str, Any], message_id: str, receive_count: int = 1) -> dict[str, Any]:
+    """One SQS record carrying the EventBridge event of object ``o`` (its key URL-encoded, as S3 does)."""
+    template = load_event("sqs_eventbridge_s3_object_created.json")["Records"][0]
+    ev = load_event("eventbridge_s3_object_created.json")
+    ev["id"] = f"ev-{o['version']}"
+    if "bucket" in o:
+        ev["detail"]["bucket"]["name"] = o["bucket"]
+    ev["detail"]["object"] = {
+        "key": urllib.parse.quote_plus(o["key"], safe="/"),
+        "size": o["size"],
+        "etag": o["etag"],
+        "version-id": o["version"],
+    }
+    r = copy.deepcopy(template)
+    r["messageId"], r["body"] = message_id, json.dumps(ev)
+    r["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    return r
+
+
+def sqs_event(objs: list[dict[str, Any]], extra_bodies: tuple[str, ...] = ()) -> dict[str, Any]:
+    template = load_event("sqs_eventbridge_s3_object_created.json")["Records"][0]
+    records = [sqs_record(o, f"msg-{i}") for i, o in enumerate(objs)]
+    for j, body in enumerate(extra_bodies):
+        r = copy.deepcopy(template)
+        r["messageId"], r["body"] = f"bad-{j}", body
+        records.append(r)
+    return {"Records": records}

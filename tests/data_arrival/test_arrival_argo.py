@@ -4,11 +4,17 @@ Argo Workflows swagger (WorkflowSubmitRequest, closed: an unknown field fails)."
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from arrival_helpers import MODEL, make_config
-from mlops_glue.adapters.argo import ArgoRejectedError, ArgoRestSubmitter, ArgoUnavailableError
+from mlops_glue.adapters.argo import (
+    ArgoConflictError,
+    ArgoRejectedError,
+    ArgoRestSubmitter,
+    ArgoUnavailableError,
+)
 from mlops_glue.adapters.secrets import StaticSecrets
 from mlops_glue.records import Decision, Kind, Outcome
 from mlops_glue.services.training import build_submission, submit_training, workflow_name
@@ -19,6 +25,7 @@ from glue_local.argo_api import validate
 
 NS = "ml-pipelines"
 PATH = f"/api/v1/workflows/{NS}/submit"
+ONE_WORKFLOW = re.compile(rf"^/api/v1/workflows/{NS}/(?!submit$)[^/]+$")  # GET one workflow by name
 
 
 def decision() -> Decision:
@@ -33,13 +40,29 @@ def decision() -> Decision:
     )
 
 
+def labels_of(body: dict[str, Any]) -> dict[str, str]:
+    text = body["submitOptions"].get("labels", "")
+    return dict(p.split("=", 1) for p in text.split(",") if p)
+
+
 class ArgoFake:
-    """Answers from a script of statuses, records and validates every submit body."""
+    """Answers from a script of statuses, records and validates every submit body; serves the
+    workflows it created back on ``GET /api/v1/workflows/{ns}/{name}`` (with their labels)."""
 
     def __init__(self, server: HTTPServer, script: list[int]) -> None:
         self.script, self.bodies, self.auth = list(script), [], []  # type: ignore[var-annotated]
         self.created: set[str] = set()
+        self.labels: dict[str, dict[str, str]] = {}
         server.expect_request(PATH, method="POST").respond_with_handler(self)
+        server.expect_request(ONE_WORKFLOW, method="GET").respond_with_handler(self.get)
+        self.server = server
+
+    def get(self, request: Request) -> Response:
+        name = request.path.rsplit("/", 1)[1]
+        if name not in self.labels:
+            return Response(json.dumps({"code": 5, "message": "not found"}), 404)
+        meta = {"name": name, "namespace": NS, "labels": self.labels[name]}
+        return Response(json.dumps({"metadata": meta}), 200, content_type="application/json")
 
     def __call__(self, request: Request) -> Response:
         body = json.loads(request.data)
@@ -52,6 +75,7 @@ class ArgoFake:
             status = 409
         if status in (200, 201):
             self.created.add(name)
+            self.labels[name] = labels_of(body)
             return Response(
                 json.dumps({"metadata": {"name": name, "namespace": NS}}),
                 200,
@@ -109,23 +133,54 @@ def test_5xx_then_success_gives_one_workflow(httpserver: HTTPServer) -> None:
 
 
 def test_timeout_after_the_server_created_it_counts_as_success(httpserver: HTTPServer) -> None:
-    created: list[str] = []
+    created: dict[str, dict[str, str]] = {}
+    reads: list[str] = []
 
     def slow_then_exists(request: Request) -> Response:
         body = json.loads(request.data)
         validate("WorkflowSubmitRequest", body)
         name = body["submitOptions"]["name"]
         if not created:
-            created.append(name)  # the server creates it, then the answer is too late
+            created[name] = labels_of(body)  # the server creates it, then the answer is too late
             import time
 
             time.sleep(0.6)
             return Response("{}", 200)
         return Response(json.dumps({"code": 6, "message": f"{name} already exists"}), 409)
 
+    def read_back(request: Request) -> Response:
+        name = request.path.rsplit("/", 1)[1]
+        reads.append(name)
+        return Response(json.dumps({"metadata": {"name": name, "labels": created[name]}}), 200)
+
     httpserver.expect_request(PATH, method="POST").respond_with_handler(slow_then_exists)
+    httpserver.expect_request(ONE_WORKFLOW, method="GET").respond_with_handler(read_back)
     got = submit(submitter(httpserver, timeout=0.2))
-    assert not got.created and created == [got.name]
+    assert not got.created and list(created) == [got.name]
+    assert reads == [got.name]  # "already exists" was confirmed by reading the workflow back
+
+
+def test_a_409_for_a_workflow_that_is_not_ours_is_a_conflict_not_a_success(httpserver: HTTPServer) -> None:
+    name = workflow_name(decision())
+    foreign = {"mlops-glue/decision-id": "d-someoneelse", "mlops-glue/model": MODEL}
+    answers = {"labels": foreign}
+
+    def exists(request: Request) -> Response:
+        return Response(json.dumps({"code": 6, "message": f"{name} already exists"}), 409)
+
+    def read_back(request: Request) -> Response:
+        if answers["labels"] is None:
+            return Response(json.dumps({"code": 5, "message": "not found"}), 404)
+        return Response(json.dumps({"metadata": {"name": name, "labels": answers["labels"]}}), 200)
+
+    httpserver.expect_request(PATH, method="POST").respond_with_handler(exists)
+    httpserver.expect_request(f"/api/v1/workflows/{NS}/{name}", method="GET").respond_with_handler(read_back)
+    with pytest.raises(ArgoConflictError, match="d-someoneelse") as err:
+        submit(submitter(httpserver))
+    assert isinstance(err.value, ArgoRejectedError)  # recorded and alerted, never retried as if submitted
+    answers["labels"] = None  # a 409 (a webhook, a quota) while no workflow of that name exists
+    with pytest.raises(ArgoConflictError, match="no workflow of that name exists"):
+        submit(submitter(httpserver))
 
 
 def test_4xx_is_a_clear_error_without_retries(httpserver: HTTPServer) -> None:

@@ -4,109 +4,17 @@ shipped WorkflowTemplate) -> Slack stand-in; partial batch failures; the schedul
 
 from __future__ import annotations
 
-import copy
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from arrival_helpers import BUCKET, MODEL, PREFIX, config_text, parquet_bytes
+from arrival_helpers import MODEL, PREFIX, parquet_bytes, put, sqs_event
 from mlops_glue import runtime
 from mlops_glue.cli import main
-from mlops_glue.drift import Profile
 from mlops_glue.drift.synth import make_table
 
-from glue_local.standins import ArgoStandin, SlackStandin, load_templates
-from tests.conftest import ROOT, load_event
-
-APP = ROOT / "functions" / "s3_new_data" / "app.py"
-
-
-def load_app() -> Any:
-    spec = importlib.util.spec_from_file_location("s3_new_data_app", APP)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["s3_new_data_app"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture
-def argo() -> Iterator[ArgoStandin]:
-    server = ArgoStandin(templates=load_templates(ROOT / "deploy" / "argo"), token="argo-token")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStandin]:
-    server = SlackStandin()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def deployed(
-    aws: Any,
-    stack: dict[str, str],
-    profile: Profile,
-    argo: ArgoStandin,
-    slack: SlackStandin,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> dict[str, Any]:
-    """The function's environment as template.yaml sets it, on moto, with the stand-ins as Argo and Slack."""
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket=BUCKET, Key="fraud/reference/profile.json", Body=profile.to_json())
-    sm = aws.client("secretsmanager")
-    sm.create_secret(Name="mlops-glue/argo-token", SecretString="argo-token")
-    sm.create_secret(Name="mlops-glue/slack-webhook", SecretString=f"{slack.url}/hooks/T0/B0/x")
-    doc = json.loads(config_text(min_new_rows=300))
-    doc["argo"] = {"server": argo.url, "token_secret": "mlops-glue/argo-token"}
-    doc["slack"] = {"webhook_secret": "mlops-glue/slack-webhook"}
-    cfg_file = tmp_path / "glue.yaml"
-    cfg_file.write_text(yaml.safe_dump(doc))
-    monkeypatch.setenv("STATE_TABLE", stack["StateTable"])
-    monkeypatch.setenv("CONFIG_SOURCE", str(cfg_file))
-    monkeypatch.setenv("DATA_BUCKET", BUCKET)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "s3-new-data")
-    runtime.reset()
-    return {"s3": s3, "stack": stack, "app": load_app()}
-
-
-def put(s3: Any, key: str, body: bytes) -> dict[str, Any]:
-    resp = s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-    return {"key": key, "etag": resp["ETag"].strip('"'), "version": resp["VersionId"], "size": len(body)}
-
-
-def sqs_event(objs: list[dict[str, Any]], extra_bodies: tuple[str, ...] = ()) -> dict[str, Any]:
-    template = load_event("sqs_eventbridge_s3_object_created.json")["Records"][0]
-    records = []
-    for i, o in enumerate(objs):
-        ev = load_event("eventbridge_s3_object_created.json")
-        ev["id"] = f"ev-{o['version']}"
-        ev["detail"]["object"] = {
-            "key": o["key"].replace(" ", "+"),
-            "size": o["size"],
-            "etag": o["etag"],
-            "version-id": o["version"],
-        }
-        r = copy.deepcopy(template)
-        r["messageId"], r["body"] = f"msg-{i}", json.dumps(ev)
-        records.append(r)
-    for j, body in enumerate(extra_bodies):
-        r = copy.deepcopy(template)
-        r["messageId"], r["body"] = f"bad-{j}", body
-        records.append(r)
-    return {"Records": records}
+from glue_local.standins import ArgoStandin, SlackStandin
+from tests.conftest import load_event
 
 
 def test_batch_counts_streams_from_s3_submits_and_reports_only_bad_records(

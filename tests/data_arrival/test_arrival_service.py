@@ -88,11 +88,15 @@ def test_duplicates_and_redeliveries_count_once(
     assert window(harness)["rows"] == 200
     send(svc, key2, 2)  # closes the window
     assert len(harness.submitter.submissions) == 1
-    # without the idempotency record (died before saving it) a redelivery is still caught
+    # without the idempotency record (died before saving it) a redelivery is still caught, whatever
+    # its receive count and however many windows closed since: the object's membership says where it is
     bare = harness.service(idempotency=False, counter=local_counter[1])
     assert send(bare, key2, 2, receive_count=2)[0].status == "duplicate"
-    assert send(bare, key, 1, receive_count=1)[0].status == "counted"  # first delivery: new window
-    assert window(harness)["rows"] == 200 and window(harness)["files"] == 1
+    (sub,) = harness.submitter.submissions.values()
+    closed = json.loads(harness.objects.get_bytes(sub.parameters["dataset-manifest"]))
+    late = send(bare, key, 1, receive_count=1)[0]
+    assert late.status == "duplicate" and late.window_id == closed["window_id"]
+    assert window(harness)["rows"] == 0 and window(harness)["files"] == 0
 
 
 def test_drifted_file_triggers_with_drift_reason_and_report_link(
@@ -363,8 +367,10 @@ def test_large_windows_spill_to_s3_and_stay_consistent(
     (sub,) = harness.submitter.submissions.values()
     assert json.loads(harness.objects.get_bytes(sub.parameters["dataset-manifest"]))["files"] == 3
     assert second not in harness.objects.objects
-    windows = [u for u in harness.objects.objects if "/windows/" in u]
+    windows = [u for u in harness.objects.objects if "/windows/" in u and u.endswith(".bin")]
     assert len(windows) == 1  # only the closed window's blob (the manifest's source) remains
+    evidence = [u for u in harness.objects.objects if "/windows/" in u and "/evidence-" in u]
+    assert len(evidence) == 1  # and its evidence, kept out of the window item
 
 
 def test_unrouted_objects_are_left_alone(harness: Harness) -> None:

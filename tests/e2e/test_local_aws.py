@@ -43,8 +43,18 @@ def local(aws: Any) -> Iterator[LocalStack]:
         {
             "Stage": "dev",
             "DataBucketName": BUCKET,
-            "AlarmModel": "fraud-detection",
-            "QualityMetricName": "AUC",
+            "AlarmModels": "fraud-detection",
+            "QualitySlots": "0",
+            "QualityNamespaces": "ModelServing",
+            "QualityMetricNames": "AUC",
+            "QualityDimensionNames": "Model",
+            "QualityStatistics": "Average",
+            "QualityThresholds": "0.8",
+            "QualityComparisons": "LessThanThreshold",
+            "QualityPeriods": "300",
+            "QualityEvaluationPeriods": "3",
+            "QualityDatapointsToAlarm": "3",
+            "QualityTreatMissingData": "missing",
         },
         secrets,
         "models: {}\n",
@@ -59,7 +69,7 @@ def _receive(local: LocalStack) -> list[dict[str, Any]]:
 
 def test_stack_rule_functions_and_config_come_from_the_template(local: LocalStack) -> None:
     assert local.created["StateTable"] == "mlops-glue-state-dev"
-    assert local.created["QualityAlarm"] == "mlops-glue-dev-fraud-detection-quality"
+    assert local.created["QualityAlarm0"] == "mlops-glue-dev-fraud-detection-quality"
     assert local.rule_name == "mlops-glue-data-arrival-dev"
     ssm = local.endpoint.client("ssm")
     assert ssm.get_parameter(Name="/mlops-glue/dev/config")["Parameter"]["Value"] == "models: {}\n"

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 from feedback_support import CONFIG, NOW
-from gitops_fixtures import bare_repo, make_git_repo  # noqa: F401 (pytest fixtures)
+from gitops_fixtures import bare_repo, git_server, gitops_backend, make_git_repo, no_git_on_path  # noqa: F401
 from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore

@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 from argocd_render import application, body
 from feedback_support import texts
-from gitops_fixtures import STAGING_VERSION, GitRepoFactory, bare_branches, bare_file, bare_log, git
+from gitops_fixtures import (
+    STAGING_VERSION,
+    GitRepoFactory,
+    bare_branches,
+    bare_file,
+    bare_log,
+    closed_ref,
+    git,
+)
 from mlops_glue import guards
 from mlops_glue.adapters.gitops import GitOpsConflictError, GitOpsError, WriteResult
 from mlops_glue.adapters.registry import MemoryRegistry
@@ -211,10 +219,11 @@ def test_rollback_closes_the_blocked_versions_open_promotion_pull_request(
     assert "12" in guards.blocked_versions(world.store, "fraud-detection")  # blocked
     assert promotion_branch not in bare_branches(bare_repo)  # the open "PR" is gone
     assert not [b for b in bare_branches(bare_repo) if "/v12-" in b]
-    assert d.action["closed_pull_requests"] == promotion_branch
+    closed = closed_ref(live.decision.action["promotion_pull_request"], promotion_branch)  # the MR on GitLab
+    assert d.action["closed_pull_requests"] == closed
     assert world.store.get_decision(d.decision_id) == d
     [rolled] = [t for t in texts(world.notifier) if "rolled back" in t]
-    assert f"closed the open promotion PR of v12: {promotion_branch}" in rolled
+    assert f"closed the open promotion PR of v12: {closed}" in rolled
 
 
 def test_rollback_leaves_other_versions_promotion_pull_requests_open(world: World, bare_repo: Path) -> None:

@@ -315,7 +315,7 @@ def test_f9_check_on_an_unreachable_repository_exits_2_with_one_line(
     captured = capsys.readouterr()
     # before the fix: exit 1, one '✗ ... git clone failed' line per target (a clone attempt per target)
     assert code == 2, captured.out
-    assert "git clone failed" in captured.err
+    assert "missing.git is not a git repository" in captured.err and len(captured.err.splitlines()) == 1
 
 
 # ------------------------------------------------------------------ F10: configurations that cannot be right load silently

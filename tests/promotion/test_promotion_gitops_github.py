@@ -129,3 +129,18 @@ def test_history_and_revert_through_git_data_api(gh: FakeGitHub, repo: GitHubRep
     assert gh.commits[reverted.sha or ""]["message"].endswith("Glue-Decision-Id: d-rb")
     assert not repo.revert(b.sha or "", "again", {}).changed
     assert repo.get_commit("f" * 40) is None
+
+
+def test_reachability_and_commits_between_for_feedback_authenticity(gh: FakeGitHub, repo: GitHubRepo) -> None:
+    seed = gh.refs["main"]
+    a = repo.commit_file(STAGING, bump("1", "2"), "to 2", {})
+    b = repo.commit_file(STAGING, bump("2", "3"), "to 3", {})
+    pr = repo.open_pull_request({STAGING: bump("3", "4")}, "mlops-glue/x/staging/v4", "to 4", "body", {})
+    assert pr is not None
+    on_branch = gh.refs["mlops-glue/x/staging/v4"]
+
+    assert repo.is_ancestor(seed) and repo.is_ancestor(b.sha or "")
+    assert not repo.is_ancestor(on_branch)  # a pull request's commit is not deployed from main
+    assert not repo.is_ancestor("")
+    assert [c.sha for c in repo.commits_between(seed, b.sha or "")] == [a.sha, b.sha]
+    assert repo.commits_between(b.sha or "", b.sha or "") == []

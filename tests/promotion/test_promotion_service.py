@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitops_fixtures import GitRepoFactory, bare_branches, bare_file, bare_log, git
+from gitops_fixtures import GitRepoFactory, bare_branches, bare_file, bare_log, closed_ref, git
 from mlops_glue.adapters.gitops import GitOpsError, parse_trailers
 from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
 from mlops_glue.adapters.slack import MemoryNotifier
@@ -93,7 +93,9 @@ def test_failing_version_is_tagged_failed_with_reasons_and_not_committed(env: En
     assert tags["validation_status"] == "failed"
     assert "✗ val_auc 0.8 < 0.85" in tags["validation_reasons"]
     text = str(env.slack.messages[0].blocks)
-    assert "failed the gate" in text and "val_auc 0.8 < 0.85" in text and "latency" not in text
+    assert (
+        "failed the gate" in text and "val_auc 0.8 &lt; 0.85" in text and "latency" not in text
+    )  # mrkdwn-escaped
 
 
 def test_a_version_that_does_not_beat_the_champion_fails(env: Env) -> None:
@@ -243,19 +245,20 @@ def test_blocked_tag_blocklists_and_closes_the_open_promotion_pull_request(env: 
     d2 = env.service.promote("fraud-detection", "2", "production", reason="alias set", inputs=["a"])
     d3 = env.service.promote("fraud-detection", "3", "staging", reason="tag deploy", inputs=["b"])
     open_pr = d2.action["branch"]
+    closed = closed_ref(d2.action["pull_request"], open_pr)  # the branch, or the MR on GitLab
     assert open_pr in bare_branches(bare_repo) and "commit" in d3.action
 
     d = env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-1")
 
     assert d is not None and d.outcome is Outcome.ACTED
     assert "2" in blocked_versions(env.store, "fraud-detection")
-    assert d.action == {"blocklisted": "2", "closed_pull_requests": open_pr}
+    assert d.action == {"blocklisted": "2", "closed_pull_requests": closed}
     assert open_pr not in bare_branches(bare_repo)
     assert "version: 3\n" in bare_file(bare_repo, STAGING)  # blocking v2 touches nothing else
     msg = env.slack.messages[-1]
     headline = msg.blocks[0]["text"]["text"]
     assert headline.startswith(":no_entry: *fraud-detection* v2 blocklisted")
-    assert f"closed its open promotion PRs: {open_pr}" in headline and ":rocket:" not in headline
+    assert f"closed its open promotion PRs: {closed}" in headline and ":rocket:" not in headline
     # a redelivery finds nothing left to close
     again = env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-2")
     assert again is not None and again.outcome is Outcome.ACTED and "closed_pull_requests" not in again.action

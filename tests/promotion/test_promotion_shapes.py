@@ -7,7 +7,7 @@ asserts the exact bytes of the result, the commit trailers, and (for pull reques
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from gitops_shapes import (
     Backend,
     GitBackend,
     GitHubBackend,
+    GitLabBackend,
 )
 from mlops_glue.adapters.gitops import parse_trailers
 from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
@@ -83,11 +84,16 @@ class Flow:
 Make = Callable[[dict[str, str], str], Flow]
 
 
-@pytest.fixture(params=["git", "github"])
-def make(request: pytest.FixtureRequest, tmp_path: Path, httpserver: HTTPServer) -> Make:
+@pytest.fixture(params=["git", "github", "gitlab"])
+def make(request: pytest.FixtureRequest, tmp_path: Path, httpserver: HTTPServer) -> Iterator[Make]:
+    started: list[GitLabBackend] = []
+
     def build(files: dict[str, str], environments: str) -> Flow:
         if request.param == "git":
             backend: Backend = GitBackend(tmp_path, files)
+        elif request.param == "gitlab":
+            backend = GitLabBackend(tmp_path, files)
+            started.append(backend)
         else:
             import re
 
@@ -96,7 +102,9 @@ def make(request: pytest.FixtureRequest, tmp_path: Path, httpserver: HTTPServer)
             backend = gh
         return Flow(backend, environments)
 
-    return build
+    yield build
+    for b in started:
+        b.stop()
 
 
 def trailers(flow: Flow, ref: str = "main") -> dict[str, str]:

@@ -1,22 +1,23 @@
-"""MLflow webhook deliveries: real signatures, replay window, answers, de-duplication through the handler."""
+"""MLflow webhook deliveries: real signatures, replay window, answers; the handler → queue → worker path."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from gitops_fixtures import bare_branches, bare_log
+from intake_support import Intake, SqsClock, intake
 from mlops_glue import runtime
 from mlops_glue.adapters.registry import MemoryRegistry, ModelVersion
+from mlops_glue.adapters.secrets import StaticSecrets
+from mlops_glue.intake import MemoryIntakeQueue, MlflowIntake
 from mlops_glue.webhooks import (
     MalformedDeliveryError,
     SignatureError,
-    WebhookEndpoint,
     parse_event,
     sign,
     verify,
@@ -91,39 +92,46 @@ def test_malformed_bodies_say_what_is_wrong(body: bytes) -> None:
         parse_event(body)
 
 
-def test_endpoint_answers_without_processing_bad_requests() -> None:
-    calls: list[Any] = []
-    ep = WebhookEndpoint(
-        lambda: SECRET,
-        lambda e, d: calls.append(e) or {"status": "acted"},
-        persistence=None,
+def test_intake_answers_without_queueing_bad_requests() -> None:
+    queue = MemoryIntakeQueue()
+    secrets = StaticSecrets({"hook": SECRET})
+    ep = MlflowIntake(
+        lambda: secrets,
+        lambda: "hook",
+        lambda: queue,
+        window=lambda: timedelta(minutes=15),
         now=lambda: CAPTURE_DAY,
     )
     headers, body = capture(SPECS / "mlflow-webhooks" / "model_version.created.json")
-    bad = ep.handle(headers, body + b"x")
-    stale = WebhookEndpoint(lambda: SECRET, lambda e, d: {}, persistence=None).handle(headers, body)
+    bad = ep.handle({"headers": headers, "body": (body + b"x").decode()})
+    stale = MlflowIntake(
+        lambda: secrets, lambda: "hook", lambda: queue, window=lambda: timedelta(minutes=15)
+    ).handle({"headers": headers, "body": body.decode()})
     junk = b"{oops"
-    sig = sign(SECRET, "id-1", str(int(CAPTURE_DAY.timestamp())), junk)
+    stamp = str(int(CAPTURE_DAY.timestamp()))
     malformed = ep.handle(
         {
-            "x-mlflow-delivery-id": "id-1",
-            "x-mlflow-timestamp": str(int(CAPTURE_DAY.timestamp())),
-            "x-mlflow-signature": sig,
-        },
-        junk,
+            "headers": {
+                "x-mlflow-delivery-id": "id-1",
+                "x-mlflow-timestamp": stamp,
+                "x-mlflow-signature": sign(SECRET, "id-1", stamp, junk),
+            },
+            "body": junk.decode(),
+        }
     )
-    good = ep.handle(headers, body)
+    good = ep.handle({"headers": headers, "body": body.decode()})
     assert (bad["statusCode"], stale["statusCode"], malformed["statusCode"], good["statusCode"]) == (
         401,
         401,
         400,
-        200,
+        202,
     )
     assert "body is not JSON" in json.loads(malformed["body"])["detail"]
-    assert len(calls) == 1
+    assert [e.delivery_id for e in queue.sent] == [headers["X-MLflow-Delivery-Id"]]
+    assert queue.sent[0].group == "mlflow:spike-model-C" and queue.sent[0].body == body.decode()
 
 
-# ------------------------------------------------------------------ through the Lambda handler, on moto
+# ------------------------------------------------------------------ through the Lambda handlers, on moto
 CONFIG = """
 models:
   fraud-detection:
@@ -134,52 +142,48 @@ gitops: {backend: git, repo: "%s", branch: main}
 """
 
 
-def load_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "mlflow_webhook_app", ROOT / "functions/mlflow_webhook/app.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture
-def app(
-    stack: dict[str, str], aws: Any, bare_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Any:
+def pipeline(
+    stack: dict[str, str],
+    aws: Any,
+    bare_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+) -> Iterator[tuple[Intake, SqsClock]]:
     cfg = tmp_path / "glue.yaml"
     cfg.write_text(CONFIG % bare_repo)
     monkeypatch.setenv("CONFIG_SOURCE", str(cfg))
-    monkeypatch.setenv("STATE_TABLE", "mlops-glue-state-dev")
     aws.client("secretsmanager").create_secret(Name="mlflow-webhook", SecretString=SECRET)
     reg = MemoryRegistry()
     reg.add(ModelVersion("fraud-detection", "2", "r2"), {"val_auc": 0.9})
     monkeypatch.setattr(runtime, "registry", lambda: reg)
-    mod = load_app()
-    yield mod
-    mod.endpoint.cache_clear()
-
-
-def invoke(app: Any, event: dict[str, Any], ctx: Any) -> tuple[int, dict[str, Any]]:
-    out = app.handler(event, ctx)
-    return out["statusCode"], json.loads(out["body"])
+    clock = SqsClock(monkeypatch)
+    it = intake(stack, aws, monkeypatch, lambda_context)
+    it.observe()
+    it.worker.worker().now = clock.now
+    yield it, clock
 
 
 @pytest.mark.parametrize(
-    ("name", "status", "detail"),
+    ("name", "status", "worker"),
     [
-        ("mlflow_registered_model_created.json", 200, "ignored"),
-        ("mlflow_model_version_created.json", 200, "ignored"),  # spike-model-C is not configured
-        ("mlflow_tampered_body.json", 401, "signature mismatch"),
-        ("mlflow_missing_signature.json", 401, "missing"),
-        ("mlflow_malformed_body.json", 400, "body is not JSON"),
+        ("mlflow_registered_model_created.json", 202, "ignored"),
+        ("mlflow_model_version_created.json", 202, "ignored"),  # spike-model-C is not configured
+        ("mlflow_tampered_body.json", 401, None),
+        ("mlflow_missing_signature.json", 401, None),
+        ("mlflow_malformed_body.json", 400, None),
+        ("mlflow_path_trick.json", 400, None),  # a version MLflow can never have: never queued
     ],
 )
-def test_handler_answers(app: Any, lambda_context: Any, name: str, status: int, detail: str) -> None:
-    code, body = invoke(app, load_event(name), lambda_context)
-    assert code == status
-    assert detail in json.dumps(body)
+def test_handler_answers(
+    pipeline: tuple[Intake, SqsClock], name: str, status: int, worker: str | None
+) -> None:
+    it, _ = pipeline
+    code, body = it.post_mlflow(load_event(name))
+    assert code == status and body["request_id"]
+    it.drain()
+    assert [r["status"] for _, r in it.results] == ([worker] if worker else [])
 
 
 def signed_event(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
@@ -193,17 +197,20 @@ def signed_event(body: dict[str, Any], delivery_id: str) -> dict[str, Any]:
     return event
 
 
-def test_path_trick_is_answered_2xx_and_rejected(app: Any, lambda_context: Any, bare_repo: Path) -> None:
+def test_path_trick_is_refused_with_400_and_nothing_written(
+    pipeline: tuple[Intake, SqsClock], bare_repo: Path
+) -> None:
+    it, _ = pipeline
     before = bare_log(bare_repo)
-    code, body = invoke(app, load_event("mlflow_path_trick.json"), lambda_context)
-    assert code == 200 and body["status"] == "rejected"
-    assert "invalid version" in " ".join(body["reasons"])
-    assert bare_log(bare_repo) == before
+    code, body = it.post_mlflow(load_event("mlflow_path_trick.json"))
+    assert code == 400 and "version" in body["detail"]
+    assert it.depth() == 0 and bare_log(bare_repo) == before
 
 
 def test_replayed_delivery_does_nothing_twice(
-    app: Any, lambda_context: Any, bare_repo: Path, aws: Any
+    pipeline: tuple[Intake, SqsClock], bare_repo: Path, aws: Any
 ) -> None:
+    it, clock = pipeline
     payload = {
         "entity": "model_version_alias",
         "action": "created",
@@ -211,14 +218,18 @@ def test_replayed_delivery_does_nothing_twice(
         "data": {"name": "fraud-detection", "alias": "champion", "version": "2"},
     }
     event = signed_event(payload, "5f0c1d2e-0000-4000-8000-00000000abcd")
-    first = invoke(app, event, lambda_context)
-    second = invoke(app, event, lambda_context)
+    first = it.post_mlflow(event)
+    it.drain()
+    clock.advance(10 * 60)  # past SQS's deduplication interval: the replay reaches the worker
+    second = it.post_mlflow(event)
+    it.drain()
     branches = bare_branches(bare_repo)
 
-    assert first[0] == second[0] == 200
-    assert first[1]["status"] == "acted" and "duplicate" not in first[1]
-    assert second[1]["duplicate"] is True and second[1]["decision_id"] == first[1]["decision_id"]
+    assert first[0] == second[0] == 202
+    (_, r1), (_, r2) = it.results
+    assert r1["status"] == "acted" and "duplicate" not in r1
+    assert r2["duplicate"] is True and r2["decision_id"] == r1["decision_id"]
     assert len([b for b in branches if b.startswith("mlops-glue/fraud-detection/production/")]) == 1
     items = aws.client("dynamodb").scan(TableName="mlops-glue-state-dev")["Items"]
     assert sum(i["pk"]["S"].startswith("DECISION#") for i in items) == 1
-    assert any(i["pk"]["S"].startswith("idempotency#") for i in items)
+    assert any(i["pk"]["S"].startswith("idempotency#mlflow-delivery") for i in items)

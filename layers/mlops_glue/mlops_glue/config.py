@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import string
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -84,6 +85,9 @@ class Emergency(_Model):
     priority: int = 100
 
 
+ARGO_PLACEHOLDERS = ("model", "reason", "decision_id", "dataset_version", "environment")
+
+
 class ArgoTarget(_Model):
     namespace: str = "ml-pipelines"
     workflow_template: str = "training-pipeline"
@@ -91,13 +95,31 @@ class ArgoTarget(_Model):
     service_account: str | None = None
     parameters: dict[str, str] = Field(
         default_factory=dict,
-        description="extra WorkflowTemplate parameters; values may use {model}, {reason}, {decision_id}",
+        description="extra WorkflowTemplate parameters (declared by the template); values may use "
+        "{model}, {reason}, {decision_id}, {dataset_version}, {environment}",
     )
 
     @field_validator("namespace", "workflow_template")
     @classmethod
     def _k8s_name(cls, v: str) -> str:
         return check_name(v, "kubernetes name")
+
+    @field_validator("parameters")
+    @classmethod
+    def _placeholders(cls, v: dict[str, str]) -> dict[str, str]:
+        """Unknown ``{placeholders}`` (or a stray brace) fail here, not with KeyError at submission."""
+        for name, value in v.items():
+            try:
+                fields = [f for _, f, _spec, _conv in string.Formatter().parse(value) if f is not None]
+            except ValueError as exc:
+                raise ValueError(f"parameter {name!r}: {exc}") from None
+            unknown = sorted({f for f in fields if f not in ARGO_PLACEHOLDERS})
+            if unknown:
+                raise ValueError(
+                    f"parameter {name!r}: unknown placeholder(s) {unknown}; "
+                    f"use {', '.join('{' + p + '}' for p in ARGO_PLACEHOLDERS)} (double braces for a literal)"
+                )
+        return v
 
 
 class Retrain(_Model):
@@ -287,8 +309,19 @@ class ModelConfig(_Model):
 
 
 class GitOps(_Model):
-    backend: Literal["github", "git"] = "github"
-    repo: str = Field(..., description="owner/name for GitHub, a URL or path for git")
+    backend: Literal["github", "gitlab", "git"] = "github"
+    repo: str = Field(
+        ..., description="owner/name for GitHub, group/project for GitLab, an https URL or path for git"
+    )
+    url: str | None = Field(
+        None, description="GitLab's base URL (default https://gitlab.com) or GitHub Enterprise's API URL"
+    )
+    remote: str | None = Field(
+        None, description="the git HTTPS URL when it is not {url}/{repo}.git (GitLab); never with credentials"
+    )
+    username: str | None = Field(
+        None, description="HTTPS user name sent with the token (default x-access-token; oauth2 on GitLab)"
+    )
     branch: str = "main"
     path_template: str = "models/{model}/values-{env}.yaml"
 
@@ -301,13 +334,22 @@ class GitOps(_Model):
             raise ValueError(f"path_template {v!r}: use only {{model}} and {{env}} ({exc})") from None
         return v
 
-    token_secret: str | None = Field(None, description="Secrets Manager name of the GitHub token or App key")
+    token_secret: str | None = Field(
+        None, description="Secrets Manager name of the token (GitHub: token or App key; GitLab: api scope)"
+    )
     author_name: str = "mlops-glue"
     author_email: str = "mlops-glue@users.noreply.github.com"
 
 
 class ArgoServer(_Model):
     server: str = "https://argo.example.internal"
+    artifacts_bucket: str | None = Field(
+        None,
+        description="where training writes (the WorkflowTemplate's artifacts-bucket parameter): "
+        "Terraform's `artifacts_bucket_name` output",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    )
+    environment: str = Field("dev", description="the workflow's environment parameter (dev, staging, prod)")
     ui_url: str | None = None
     token_secret: str | None = Field(None, description="Secrets Manager name of the bearer token")
     verify_tls: bool = True
@@ -331,6 +373,10 @@ class ArgoCD(_Model):
     secret: str | None = Field(None, description="Secrets Manager name of the shared notification secret")
     header: str = "X-Glue-Token"
     notify_unknown_apps: bool = Field(True, description="post a notice for applications no model maps to")
+    default_namespace: str = Field(
+        "argocd",
+        description="namespace of applications named without one (argocd_app: name, or <model>-<env>)",
+    )
 
 
 class GlueConfig(_Model):

@@ -3,14 +3,20 @@
 A version is blocked after a rollback (or a ``blocked`` tag in the registry) and is never promoted
 automatically again. A human revert or manual edit pauses automation for a model and environment until
 a newer version is registered.
+
+Versions are canonical MLflow version numbers (:func:`mlops_glue.names.canonical_version`) on the way
+in and on the way out: ``"012"``, ``"+12"`` or ``" 12"`` can never slip past a block of ``12`` (they
+are refused with InvalidNameError), and pauses compare numbers, never strings.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
 from mlops_glue.adapters.state import StateStore
+from mlops_glue.names import InvalidNameError, canonical_version, version_number
 from mlops_glue.records import utcnow
 
 
@@ -25,7 +31,8 @@ def _pause_key(model: str, env: str) -> tuple[str, str]:
 def block_version(
     store: StateStore, model: str, version: str, reason: str, now: datetime | None = None
 ) -> None:
-    """Add ``version`` of ``model`` to the blocklist (idempotent)."""
+    """Add ``version`` of ``model`` to the blocklist (idempotent; InvalidNameError for a non-version)."""
+    version = canonical_version(version)
     at = (now or utcnow()).isoformat()
 
     def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -39,13 +46,27 @@ def block_version(
 
 
 def blocked_versions(store: StateStore, model: str) -> dict[str, dict[str, str]]:
-    """Blocked version -> {reason, at}."""
+    """Blocked version (canonical) -> {reason, at}."""
     got = store.get(*_block_key(model))
-    return {} if got is None else dict(got.data.get("versions", {}))
+    out: dict[str, dict[str, str]] = {}
+    for raw, entry in ({} if got is None else got.data.get("versions", {})).items():
+        try:
+            out[canonical_version(raw)] = entry
+        except InvalidNameError:
+            out[str(raw)] = entry  # written before versions were canonical: kept, still shown
+    return out
+
+
+def is_blocked(store: StateStore, model: str, version: str) -> bool:
+    """Whether ``version`` is blocklisted (InvalidNameError when it is not a canonical version)."""
+    return canonical_version(version) in blocked_versions(store, model)
 
 
 def pause(store: StateStore, model: str, env: str, reason: str, until_newer_than: str) -> None:
     """Pause automation for ``model`` in ``env`` until a version newer than ``until_newer_than`` arrives."""
+    # a value a human wrote that is no version stays as written: the pause then holds until lifted
+    with contextlib.suppress(InvalidNameError):
+        until_newer_than = canonical_version(until_newer_than)
     doc = {"reason": reason, "until_newer_than": until_newer_than, "at": utcnow().isoformat()}
     store.update(*_pause_key(model, env), lambda _cur: doc)
 
@@ -68,6 +89,8 @@ def lift_pause(store: StateStore, model: str, env: str) -> None:
 
 
 def _newer(a: str, b: str) -> bool:
-    if a.isdigit() and b.isdigit():
-        return int(a) > int(b)
-    return a > b
+    """Whether version ``a`` is newer than ``b``, by number; a non-version never lifts a pause."""
+    try:
+        return version_number(a) > version_number(b)
+    except InvalidNameError:
+        return False

@@ -40,3 +40,12 @@ def outbox_key(model: str) -> tuple[str, str]:
 def written_key(model: str, env: str) -> tuple[str, str]:
     """What each version of the model writes to an environment's first target (promotion; feedback reads)."""
     return model_pk(model), f"WRITTEN#{env}"
+
+
+def member_key(model: str, object_id: str) -> tuple[str, str]:
+    """One data object's membership: the window it was counted in, created once, never overwritten.
+
+    Written in the same transaction as the window update that counts the object (data arrival), so an
+    object can enter one window only, however late a redelivery or a DLQ replay comes.
+    """
+    return model_pk(model), f"OBJECT#{object_id}"

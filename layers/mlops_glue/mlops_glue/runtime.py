@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from mlops_glue.adapters.slack import Notifier
     from mlops_glue.adapters.state import StateStore
     from mlops_glue.config import GlueConfig
+    from mlops_glue.intake import IntakeQueue
     from mlops_glue.services.data_arrival import DataArrival
+    from mlops_glue.worker import Backoff
 
 
 class Settings(BaseModel):
@@ -38,6 +40,15 @@ class Settings(BaseModel):
     powertools_service_name: str = "mlops-glue"
     powertools_metrics_namespace: str = "MLOpsGlue"
     aws_endpoint_url: str | None = None
+    # the webhook intake (template.yaml: WebhookIntakeQueue / WebhookIntakeDLQ and the worker's retries)
+    intake_queue_url: str | None = None
+    intake_dlq_url: str | None = None
+    intake_retry_base: str = "30s"
+    intake_retry_cap: str = "30m"
+    intake_max_age: str = "12h"
+    # the MLflow client's HTTP retries and timeout (template.yaml: fit within the function's timeout)
+    mlflow_http_request_max_retries: int = 2
+    mlflow_http_request_timeout: float = 10.0
 
 
 @lru_cache(maxsize=1)
@@ -96,11 +107,16 @@ def gitops_repo() -> GitOpsRepo:
 
 @lru_cache(maxsize=1)
 def registry() -> ModelRegistry:
-    """The MLflow registry of ``config().mlflow`` (mlflow-skinny is imported on first use only)."""
-    from mlops_glue.adapters.registry import MlflowRegistry
+    """The MLflow registry of ``config().mlflow``, through MLflow's REST API (``MlflowRestRegistry``)."""
+    from mlops_glue.adapters.registry import MlflowRestRegistry
 
-    cfg = config().mlflow
-    return MlflowRegistry(cfg.tracking_uri, cfg.ui_url)
+    cfg, s = config().mlflow, settings()
+    return MlflowRestRegistry(
+        cfg.tracking_uri,
+        cfg.ui_url,
+        max_retries=s.mlflow_http_request_max_retries,
+        timeout=s.mlflow_http_request_timeout,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -119,20 +135,66 @@ def argo_submitter() -> ArgoRestSubmitter:
     )
 
 
+def setup_logging(logger: object | None = None) -> None:
+    """Route the package's logs through the handler's Powertools logger; keep secrets out of every log."""
+    from mlops_glue import logs
+
+    logs.setup(logger)
+
+
+@lru_cache(maxsize=1)
+def intake_queue() -> IntakeQueue:
+    """The webhook intake FIFO queue (``INTAKE_QUEUE_URL``)."""
+    import boto3
+
+    from mlops_glue.intake import SqsIntakeQueue
+
+    s = settings()
+    if not s.intake_queue_url:
+        raise RuntimeError("INTAKE_QUEUE_URL is not set: the webhook functions enqueue every delivery there")
+    return SqsIntakeQueue(s.intake_queue_url, boto3.client("sqs", endpoint_url=s.aws_endpoint_url))
+
+
+@lru_cache(maxsize=1)
+def sqs_client() -> object:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=settings().aws_endpoint_url)
+
+
+def intake_backoff() -> Backoff:
+    """The worker's retry schedule from ``INTAKE_RETRY_BASE``, ``INTAKE_RETRY_CAP``, ``INTAKE_MAX_AGE``."""
+    from mlops_glue.config import parse_duration
+    from mlops_glue.worker import Backoff
+
+    s = settings()
+    return Backoff(
+        base=parse_duration(s.intake_retry_base),
+        cap=parse_duration(s.intake_retry_cap),
+        max_age=parse_duration(s.intake_max_age),
+    )
+
+
 @lru_cache(maxsize=1)
 def data_arrival() -> DataArrival:
-    """The data-arrival service (S3 function): DynamoDB state + Powertools idempotency, S3, Argo, Slack."""
+    """The data-arrival service (S3 function): DynamoDB state and object memberships, S3, Argo, Slack."""
     import boto3
 
     from mlops_glue.adapters.s3 import S3ObjectStore
-    from mlops_glue.adapters.state import idempotency_layer
     from mlops_glue.services.arrival_metrics import EmfMetrics
     from mlops_glue.services.data_arrival import DataArrival, Workspace
 
     s = settings()
     if not s.data_bucket:
         raise RuntimeError("DATA_BUCKET is not set: the data-arrival function writes its windows there")
-    s3 = boto3.client("s3", endpoint_url=s.aws_endpoint_url)
+    from botocore.config import Config
+
+    # bounded calls: a hung S3 endpoint fails in seconds (and is retried), not after botocore's 60 s
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s.aws_endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}),
+    )
     return DataArrival(
         config(),
         store=state_store(),
@@ -142,9 +204,8 @@ def data_arrival() -> DataArrival:
         workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
         metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
         s3_client=s3,
-        idempotency=idempotency_layer(
-            s.state_table, client=boto3.client("dynamodb", endpoint_url=s.aws_endpoint_url)
-        ),
+        # no Powertools idempotency here: each object's membership item (written with the window) is
+        # the one exactly-once claim, and an in-progress record left by a crash would block redelivery
     )
 
 
@@ -160,5 +221,7 @@ def reset() -> None:
         registry,
         argo_submitter,
         data_arrival,
+        intake_queue,
+        sqs_client,
     ):
         fn.cache_clear()

@@ -1,18 +1,22 @@
-"""MLflow webhook deliveries: signature check, replay window, typed payload, de-duplication, HTTP answer.
+"""MLflow webhook deliveries: signature check, replay window, typed payload, the durable intake.
 
 MLflow (OSS >= 3.3) signs each delivery: ``X-MLflow-Signature: v1,`` + base64(HMAC-SHA256(secret,
 "{X-MLflow-Delivery-Id}.{X-MLflow-Timestamp}.{raw body}")). It is checked over the raw bytes in constant
-time (``hmac.compare_digest``); the timestamp must fall inside a replay window wide enough for MLflow's
-retry backoff (retries are byte-identical: same id, timestamp and signature). Deliveries are then
-de-duplicated on their id with Powertools idempotency on the state table.
+time (``hmac.compare_digest``) against the cached secret, then a freshly read one, then the previous
+version during a rotation (:func:`mlops_glue.adapters.secrets.candidates`); the timestamp must fall
+inside a replay window wide enough for MLflow's retry backoff (retries are byte-identical: same id,
+timestamp and signature). The payload is validated — model versions are canonical positive integers,
+so ``abc`` or ``0`` is a 400, never a 503 retried in vain — and the delivery is enqueued on the intake
+queue (:mod:`mlops_glue.intake`), one message per delivery id, in the model's message group.
 
-Answers (documented in the README):
+Answers of the Function URL (documented in the README; bodies are short JSON with a ``request_id``):
 
+* 202 — accepted: verified, valid and durably queued (a repeat within SQS's 5-minute de-duplication
+  interval is accepted and dropped by the queue; a later one is dropped by the worker's idempotency);
 * 401 — missing or wrong signature, unknown scheme, timestamp outside the window;
-* 400 — a correctly signed body that is not an MLflow webhook payload;
-* 200 — processed, ignored (an event or model we do not act on, a name that would escape a path) or a
-  duplicate (``"duplicate": true``: the stored answer of the first delivery);
-* 503 — a transient failure (GitOps, MLflow, DynamoDB): MLflow retries 5xx with backoff.
+* 400 — not an MLflow webhook payload (not JSON, not UTF-8, bad base64, nested too deep, a version
+  MLflow can never have); 413 — larger than any MLflow payload;
+* 503 — the queue (or the secret) is unavailable, or no secret is configured: MLflow retries 5xx.
 """
 
 from __future__ import annotations
@@ -22,14 +26,19 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlops_glue.names import canonical_version
 
 logger = logging.getLogger(__name__)
+
+_EPOCH = re.compile(r"[0-9]{1,12}")  # ASCII digits only, no sign: a 400-digit "timestamp" is no epoch
 
 SIGNATURE_HEADER = "x-mlflow-signature"
 DELIVERY_HEADER = "x-mlflow-delivery-id"
@@ -38,6 +47,10 @@ TIMESTAMP_HEADER = "x-mlflow-timestamp"
 
 class SignatureError(Exception):
     """The delivery is not authentic: signature missing or wrong, or timestamp outside the replay window."""
+
+
+class SignatureMismatchError(SignatureError):
+    """The signature does not match this secret (another secret — a rotated one — may match)."""
 
 
 class MalformedDeliveryError(ValueError):
@@ -86,12 +99,11 @@ def verify(
         raise SignatureError("invalid delivery id")
     expected = sign(secret, delivery_id, stamp, body)
     # compare first, in constant time; only then look at the (authenticated) timestamp
-    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
-        raise SignatureError("signature mismatch")
-    try:
-        ts = int(stamp)
-    except ValueError:
-        raise SignatureError("timestamp is not an integer") from None
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
+        raise SignatureMismatchError("signature mismatch")
+    if not _EPOCH.fullmatch(stamp):
+        raise SignatureError("timestamp is not an epoch in seconds")
+    ts = int(stamp)
     age = now.timestamp() - ts
     if abs(age) > window.total_seconds():
         raise SignatureError(f"timestamp outside the replay window ({age:+.0f} s, window {window})")
@@ -112,6 +124,12 @@ class WebhookData(BaseModel):
     source: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("version")
+    @classmethod
+    def _canonical(cls, v: str | None) -> str | None:
+        """MLflow numbers versions 1, 2, 3…: anything else can never be promoted (a 400, not a retry)."""
+        return None if v is None else canonical_version(v)
+
 
 class WebhookEvent(BaseModel):
     """An MLflow webhook payload: ``{"entity", "action", "timestamp", "data"}``."""
@@ -129,120 +147,33 @@ class WebhookEvent(BaseModel):
         return f"{self.entity}.{self.action}"
 
 
+def load_json(body: bytes | str, what: str) -> Any:
+    """``json.loads`` for untrusted bodies: not UTF-8, not JSON or nested too deep is a ValueError."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise MalformedDeliveryError(f"{what} is not UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedDeliveryError(f"{what} is not JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise MalformedDeliveryError(f"{what} is nested too deep") from None
+
+
+def validation_text(exc: ValidationError) -> str:
+    """A short account of a pydantic error: field paths and messages, never the offending input."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
 def parse_event(body: bytes) -> WebhookEvent:
     """Parse the raw body (MalformedDeliveryError says what is wrong)."""
-    try:
-        raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedDeliveryError(f"body is not JSON: {exc}") from exc
+    raw = load_json(body, "body")
     try:
         return WebhookEvent.model_validate(raw)
     except ValidationError as exc:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-        )
-        raise MalformedDeliveryError(f"not an MLflow webhook payload: {where}") from exc
-
-
-Process = Callable[[WebhookEvent, Delivery], dict[str, Any]]
-"""Acts on one authentic event and returns a JSON-able summary (stored for duplicates)."""
-
-
-def _response(status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json", **(extra or {})},
-        "body": json.dumps(body, default=str),
-    }
-
-
-class WebhookEndpoint:
-    """Verify → parse → de-duplicate → process → HTTP answer for the Function URL.
-
-    ``secret`` is a callable so the secret is fetched (and cached by Powertools) only when a request
-    arrives. ``persistence`` is a Powertools idempotency persistence layer (DynamoDB on the state
-    table); None disables de-duplication (unit tests of other parts only).
-    """
-
-    def __init__(
-        self,
-        secret: Callable[[], str],
-        process: Process,
-        *,
-        persistence: Any | None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        window: timedelta = timedelta(minutes=15),
-        dedup_ttl: timedelta = timedelta(days=7),
-        lambda_context: Any | None = None,
-    ) -> None:
-        self._secret = secret
-        self._process = process
-        self._persistence = persistence
-        self._now = now
-        self._window = window
-        self._dedup_ttl = dedup_ttl
-        self._lambda_context = lambda_context
-
-    def handle(
-        self, headers: Mapping[str, str], body: bytes, lambda_context: Any | None = None
-    ) -> dict[str, Any]:
-        """The Function URL response for one request."""
-        try:
-            delivery = verify(headers, body, self._secret(), now=self._now(), window=self._window)
-        except SignatureError as exc:
-            logger.warning("rejected MLflow delivery: %s", exc)
-            return _response(401, {"error": "invalid signature", "detail": str(exc)})
-        try:
-            event = parse_event(delivery.body)
-        except MalformedDeliveryError as exc:
-            logger.warning("malformed MLflow delivery %s: %s", delivery.delivery_id, exc)
-            return _response(400, {"error": "malformed body", "detail": str(exc)[:1000]})
-        try:
-            result = self._once(event, delivery, lambda_context or self._lambda_context)
-        except RetryableError as exc:
-            logger.error("delivery %s failed, MLflow will retry: %s", delivery.delivery_id, exc)
-            return _response(
-                503, {"error": "temporarily unavailable", "detail": str(exc)[:500]}, {"Retry-After": "5"}
-            )
-        return _response(200, result)
-
-    def _once(self, event: WebhookEvent, delivery: Delivery, lambda_context: Any | None) -> dict[str, Any]:
-        if self._persistence is None:
-            return self._process(event, delivery)
-        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyPersistenceLayerError,
-            IdempotencyValidationError,
-        )
-
-        def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
-            return {**response, "duplicate": True} if isinstance(response, dict) else response
-
-        config = IdempotencyConfig(
-            event_key_jmespath="delivery_id",
-            payload_validation_jmespath="body_sha256",
-            expires_after_seconds=int(self._dedup_ttl.total_seconds()),
-            response_hook=mark_duplicate,
-        )
-        if lambda_context is not None:
-            config.register_lambda_context(lambda_context)
-
-        def run(key: dict[str, str]) -> dict[str, Any]:
-            return self._process(event, delivery)
-
-        once = idempotent_function(
-            data_keyword_argument="key", persistence_store=self._persistence, config=config
-        )
-        try:
-            result: dict[str, Any] = once(run)(
-                key={"delivery_id": delivery.delivery_id, "body_sha256": delivery.body_sha256}
-            )
-            return result
-        except IdempotencyAlreadyInProgressError as exc:
-            raise RetryableError(f"delivery {delivery.delivery_id} is being processed") from exc
-        except IdempotencyValidationError:
-            # same id, different (still correctly signed) body: treat as already handled, never act twice
-            return {"status": "ignored", "reason": "delivery id reused with another body", "duplicate": True}
-        except IdempotencyPersistenceLayerError as exc:
-            raise RetryableError(f"idempotency store unavailable: {exc}") from exc
+        raise MalformedDeliveryError(f"not an MLflow webhook payload: {validation_text(exc)}") from None
+    except RecursionError:
+        raise MalformedDeliveryError("body is nested too deep") from None

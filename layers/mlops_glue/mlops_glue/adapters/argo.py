@@ -7,6 +7,7 @@ Interface (used by the data-arrival and alarm flows) and its in-memory fake. The
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +18,10 @@ class ArgoError(Exception):
 
 class ArgoRejectedError(ArgoError):
     """The Argo server rejected the request (4xx other than 409): not retried, kept for replay."""
+
+
+class ArgoConflictError(ArgoRejectedError):
+    """Argo answered 409 but the workflow of that name is not ours (or does not exist): not submitted."""
 
 
 class ArgoUnavailableError(ArgoError):
@@ -65,9 +70,11 @@ class MemorySubmitter:
         if self.fail_with is not None:
             raise self.fail_with
         with self._lock:
-            created = submission.name not in self.submissions
+            old = self.submissions.get(submission.name)
+            if old is not None and not is_ours(old.labels, submission):
+                raise ArgoConflictError(conflict_text(submission, old.labels))
             self.submissions.setdefault(submission.name, submission)
-        return Submitted(submission.name, submission.namespace, created, f"memory://{submission.name}")
+        return Submitted(submission.name, submission.namespace, old is None, f"memory://{submission.name}")
 
     def active(self, namespace: str, labels: dict[str, str]) -> list[str]:
         """Names of matching workflows whose phase is still pending or running."""
@@ -82,9 +89,28 @@ class MemorySubmitter:
         )
 
 
+def is_ours(labels: dict[str, str], submission: Submission) -> bool:
+    """Whether an existing workflow carrying ``labels`` is the one ``submission`` would create."""
+    return all(labels.get(k) == v for k, v in submission.labels.items())
+
+
+def conflict_text(submission: Submission, labels: dict[str, str] | None) -> str:
+    if labels is None:
+        return (
+            f"Argo answered 409 for workflow {submission.name} but no workflow of that name exists in "
+            f"{submission.namespace}: not submitted"
+        )
+    theirs = {k: v for k, v in sorted(labels.items()) if k.startswith("mlops-glue/")} or "none"
+    return (
+        f"a workflow named {submission.name} exists in {submission.namespace} but is not this decision's "
+        f"(its mlops-glue labels: {theirs}): not submitted"
+    )
+
+
 # ------------------------------------------------------------------------------------------ REST
 
 ACTIVE_PHASES = frozenset({"", "Pending", "Running"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class WorkflowLister(Protocol):
@@ -125,10 +151,13 @@ def submit_request(submission: Submission) -> dict[str, object]:
 class ArgoRestSubmitter:
     """Submits WorkflowTemplates through the Argo server's REST API with ``requests``.
 
-    Connection errors, read timeouts and 5xx answers are retried with exponential backoff by urllib3's
-    ``Retry`` (POST included: the fixed workflow name makes a repeat harmless — the server answers 409
-    "already exists", which is success with ``created=False``). Other 4xx raise ArgoRejectedError at
-    once. The bearer token comes from Secrets Manager (``token_secret``) and is never logged.
+    Connection errors, read timeouts and 5xx answers are retried with exponential backoff (POST
+    included: the fixed workflow name makes a repeat harmless). Every attempt's timeout, and every pause,
+    is cut to the invocation's remaining time (:mod:`mlops_glue.deadline`), so a hanging server can
+    never hold a Lambda past its timeout. A 409 counts as submitted only when the workflow of that name
+    is read back and carries this submission's labels (``created=False``); any other 409 raises
+    ArgoConflictError. Other 4xx raise ArgoRejectedError at once. The bearer token comes from Secrets
+    Manager (``token_secret``) and is never logged.
     """
 
     def __init__(
@@ -157,24 +186,8 @@ class ArgoRestSubmitter:
     def _http(self) -> Any:
         if self._session is None:
             import requests
-            from requests.adapters import HTTPAdapter
-            from urllib3.util.retry import Retry
 
-            retry = Retry(
-                total=self._retries,
-                connect=self._retries,
-                read=self._retries,
-                status=self._retries,
-                backoff_factor=self._backoff,
-                status_forcelist=(500, 502, 503, 504),
-                allowed_methods=frozenset({"GET", "POST"}),
-                raise_on_status=False,
-                respect_retry_after_header=True,
-            )
-            session = requests.Session()
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            self._session = session
+            self._session = requests.Session()
         return self._session
 
     def _headers(self) -> dict[str, str]:
@@ -187,18 +200,48 @@ class ArgoRestSubmitter:
         return headers
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call with retries, each attempt and pause within the invocation's remaining time.
+
+        Returns the last response (a 5xx after every retry included); ArgoUnavailableError when no
+        answer came; OutOfTimeError when not even the first attempt fits in the time left.
+        """
         import requests
 
+        from mlops_glue import deadline
+
+        budget = deadline.current()
         url = f"{self.server}{path}"
-        try:
-            return self._http().request(
-                method, url, headers=self._headers(), timeout=self._timeout, verify=self._verify, **kwargs
-            )
-        except requests.RequestException as exc:
-            raise ArgoUnavailableError(
-                f"Argo server {self.server} unreachable for {method} {path} after {self._retries} retries: "
-                f"{type(exc).__name__}"
-            ) from exc
+        what = f"Argo {method} {path}"
+        last = "no attempt"
+        attempts = 0
+        for attempt in range(self._retries + 1):
+            if attempt:
+                pause = self._backoff * (2 ** (attempt - 1))
+                if budget.remaining() < pause + 1.0:
+                    last += "; no time left for another attempt"
+                    break
+                time.sleep(pause)
+            try:
+                timeout = budget.cap(self._timeout, what, floor=1.0)
+            except deadline.OutOfTimeError:
+                if attempts == 0:
+                    raise
+                last += "; no time left for another attempt"
+                break
+            attempts += 1
+            try:
+                resp = self._http().request(
+                    method, url, headers=self._headers(), timeout=timeout, verify=self._verify, **kwargs
+                )
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+                continue
+            if resp.status_code not in RETRY_STATUSES or attempt == self._retries:
+                return resp
+            last = f"HTTP {resp.status_code}"
+        raise ArgoUnavailableError(
+            f"Argo server {self.server} unreachable for {method} {path} after {attempts} attempts: {last}"
+        )
 
     def submit(self, submission: Submission) -> Submitted:
         body = submit_request(submission)
@@ -208,8 +251,11 @@ class ArgoRestSubmitter:
         if resp.status_code == 200:
             return Submitted(submission.name, submission.namespace, True, url)
         message = _message(resp)
-        if resp.status_code == 409 or "already exists" in message:
-            return Submitted(submission.name, submission.namespace, False, url)
+        if resp.status_code == 409:
+            labels = self.labels_of(submission.namespace, submission.name)
+            if labels is not None and is_ours(labels, submission):
+                return Submitted(submission.name, submission.namespace, False, url)
+            raise ArgoConflictError(f"{conflict_text(submission, labels)} (Argo said: {message})")
         if 400 <= resp.status_code < 500:
             raise ArgoRejectedError(
                 f"Argo rejected workflow {submission.name} from template "
@@ -219,6 +265,22 @@ class ArgoRestSubmitter:
             f"Argo server answered HTTP {resp.status_code} for {submission.name} after {self._retries} "
             f"retries: {message}"
         )
+
+    def labels_of(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The labels of workflow ``name`` (``GET /api/v1/workflows/{ns}/{name}``); None when it is absent."""
+        resp = self._request(
+            "GET",
+            f"/api/v1/workflows/{namespace}/{name}",
+            params={"fields": "metadata.name,metadata.labels,metadata.annotations"},
+        )
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise ArgoUnavailableError(
+                f"Argo get workflow {namespace}/{name} answered HTTP {resp.status_code}: {_message(resp)}"
+            )
+        meta = (resp.json() or {}).get("metadata") or {}
+        return {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
 
     def active(self, namespace: str, labels: dict[str, str]) -> list[str]:
         selector = _kv(labels, "label")

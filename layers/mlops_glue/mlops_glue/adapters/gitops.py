@@ -1,7 +1,8 @@
-"""GitOps write-back: one interface, two backends (GitHub via PyGithub, plain git via the git CLI).
+"""GitOps write-back: one interface, three backends (GitHub via PyGithub, plain git via dulwich, GitLab).
 
-This module holds the interface and the shared value types; the backends live in ``gitops_github.py``
-and ``gitops_git.py``. Every write carries git trailers (``Glue-Decision-Id``, ``Glue-Model``,
+This module holds the interface and the shared value types; the backends live in ``gitops_github.py``,
+``gitops_git.py`` (any git host over smart HTTP, pure Python) and ``gitops_gitlab.py`` (dulwich for the
+commits, python-gitlab for the merge requests). Every write carries git trailers (``Glue-Decision-Id``, ``Glue-Model``,
 ``Glue-Version``, ``Glue-Environment``) so a synced revision maps back to its decision.
 """
 
@@ -14,6 +15,10 @@ from dataclasses import dataclass, field
 
 class GitOpsError(Exception):
     """The GitOps repository could not be read or written."""
+
+
+class GitOpsAuthError(GitOpsError):
+    """The git host refused our credentials (401): a wrong, expired or under-scoped token; retried as an outage."""
 
 
 class GitOpsFileError(GitOpsError):
@@ -115,6 +120,14 @@ class GitOpsRepo(ABC):
     @abstractmethod
     def commits_touching(self, path: str, since: str) -> list[CommitInfo]:
         """Commits on the branch after ``since`` (exclusive) that changed ``path``, oldest first."""
+
+    @abstractmethod
+    def is_ancestor(self, sha: str) -> bool:
+        """Whether commit ``sha`` is reachable from the branch head (False for an unmerged branch's commit)."""
+
+    @abstractmethod
+    def commits_between(self, older: str, newer: str) -> list[CommitInfo]:
+        """Commits reachable from ``newer`` but not from ``older`` (any file), oldest first."""
 
     @abstractmethod
     def revert(self, sha: str, message: str, trailers: dict[str, str]) -> WriteResult:

@@ -346,6 +346,27 @@ class GitHubRepo(GitOpsRepo):
                 raise GitOpsError(f"commit {since} is not in {self.full_name}")
         return [self._info(self.repo.get_commit(c.sha)) for c in reversed(newer)]
 
+    def is_ancestor(self, sha: str) -> bool:
+        """Walks the branch's history (newest first, at most ``_MAX_HISTORY`` commits) for ``sha``."""
+        if not sha:
+            return False
+        commits = self._wrap("list commits", lambda: self.repo.get_commits(sha=self.branch))
+        for i, c in enumerate(commits):
+            if i >= _MAX_HISTORY:
+                return False
+            if c.sha.startswith(sha) or sha.startswith(c.sha):
+                return True
+        return False
+
+    def commits_between(self, older: str, newer: str) -> list[CommitInfo]:
+        commits = self._wrap("list commits", lambda: self.repo.get_commits(sha=newer))
+        found = []
+        for i, c in enumerate(commits):
+            if c.sha.startswith(older) or i >= _MAX_HISTORY:
+                break
+            found.append(c)
+        return [self._info(self.repo.get_commit(c.sha)) for c in reversed(found)]
+
     def _commit_tree(self, elements: list[Any], head: str, message: str) -> Any:
         """A commit on ``head`` whose tree is ``head``'s with ``elements`` applied (git data API)."""
         head_commit = self._wrap("get commit", lambda: self.repo.get_git_commit(head))

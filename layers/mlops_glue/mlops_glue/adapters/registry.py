@@ -163,3 +163,112 @@ class MlflowRegistry:
 
     def version_url(self, model: str, version: str) -> str | None:
         return f"{self.ui_url}/#/models/{quote(model, safe='')}/versions/{quote(version, safe='')}"
+
+
+class MlflowRestRegistry:
+    """The MLflow model registry through its documented REST API (``/api/2.0/mlflow/...``), on requests.
+
+    What the Lambda functions use (``runtime.registry``): the five calls the flows make need no more than
+    requests, which the layer has anyway, and the cold gating path stays within budget — importing
+    mlflow-skinny's ``MlflowClient`` costs more than the rest of the handler together (README,
+    Benchmarks). Retries: urllib3's ``Retry`` on 429/5xx and connection errors with backoff (set-tag is
+    idempotent), ``max_retries`` and ``timeout`` from ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` /
+    ``MLFLOW_HTTP_REQUEST_TIMEOUT`` as for MLflow's own client. Errors are :class:`RegistryError` naming
+    the call. ``MlflowRegistry`` above is the same registry through mlflow-skinny.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        ui_url: str | None = None,
+        *,
+        max_retries: int = 2,
+        timeout: float = 10.0,
+        session: Any | None = None,
+    ) -> None:
+        self.base = tracking_uri.rstrip("/") + "/api/2.0/mlflow/"
+        self.ui_url = (ui_url or tracking_uri).rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._session = session
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            retry = Retry(
+                total=self.max_retries,
+                backoff_factor=0.5,
+                status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=None,  # every method: set-tag is idempotent
+                raise_on_status=False,
+            )
+            s = requests.Session()
+            s.mount("http://", HTTPAdapter(max_retries=retry))
+            s.mount("https://", HTTPAdapter(max_retries=retry))
+            self._session = s
+        return self._session
+
+    def _request(self, what: str, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            resp = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
+            body = resp.json() if resp.content else {}
+        except Exception as exc:
+            raise RegistryError(f"MLflow {what} failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        return resp.status_code, body if isinstance(body, dict) else {}
+
+    def _ok(self, what: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        status, body = self._request(what, method, path, **kwargs)
+        if status != 200:
+            code = body.get("error_code", "")
+            raise RegistryError(
+                f"MLflow {what} failed: HTTP {status} {code}: {str(body.get('message', ''))[:300]}"
+            )
+        return body
+
+    @staticmethod
+    def _to_version(mv: dict[str, Any]) -> ModelVersion:
+        return ModelVersion(
+            model=str(mv["name"]),
+            version=str(mv["version"]),
+            run_id=mv.get("run_id") or None,
+            tags={t["key"]: t.get("value", "") for t in mv.get("tags", [])},
+            aliases=tuple(mv.get("aliases", [])),
+            source=mv.get("source"),
+        )
+
+    def get_version(self, model: str, version: str) -> ModelVersion:
+        what = f"get_model_version({model!r}, {version!r})"
+        body = self._ok(what, "GET", "model-versions/get", params={"name": model, "version": version})
+        return self._to_version(body["model_version"])
+
+    def version_by_alias(self, model: str, alias: str) -> ModelVersion | None:
+        what = f"get_model_version_by_alias({model!r}, {alias!r})"
+        status, body = self._request(
+            what, "GET", "registered-models/alias", params={"name": model, "alias": alias}
+        )
+        if status == 200:
+            return self._to_version(body["model_version"])
+        if body.get("error_code") in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise RegistryError(f"MLflow {what} failed: HTTP {status} {body.get('error_code', '')}")
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        body = self._ok(f"get_run({run_id!r})", "GET", "runs/get", params={"run_id": run_id})
+        metrics = body.get("run", {}).get("data", {}).get("metrics", [])
+        return {m["key"]: float(m["value"]) for m in metrics}  # runs/get returns each metric's latest value
+
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
+        payload = {"name": model, "version": version, "key": key, "value": value}
+        self._ok(
+            f"set_model_version_tag({model!r}, {version!r}, {key!r})",
+            "POST",
+            "model-versions/set-tag",
+            json=payload,
+        )
+
+    def version_url(self, model: str, version: str) -> str | None:
+        return f"{self.ui_url}/#/models/{quote(model, safe='')}/versions/{quote(version, safe='')}"

@@ -3,6 +3,12 @@
 A notice never blocks or undoes the action it reports: rate limits (429 + Retry-After) and connection
 errors are retried by slack_sdk's retry handlers, and a final failure is returned, logged and kept by the
 caller for a later retry — never raised.
+
+Every string that comes from outside (Argo CD sync messages, CloudWatch reasons, MLflow descriptions,
+names) goes through :func:`escape` before it lands in mrkdwn, so ``<!channel>`` or a ``<url|label>``
+link in a sync message arrives as text. slack_sdk's clients log through a logger of ours that is pinned
+at WARNING and redacted (:func:`mlops_glue.logs.library_logger`): slack_sdk prints the incoming-webhook
+URL — a secret — when it retries or meets a 429.
 """
 
 from __future__ import annotations
@@ -11,7 +17,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mlops_glue import logs
+
 logger = logging.getLogger(__name__)
+
+
+def escape(text: object) -> str:
+    """``text`` safe inside Slack mrkdwn: ``&``, ``<`` and ``>`` escaped as Slack asks (nothing else)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class SlackNotifier:
     ) -> None:
         if not webhook_url and not bot_token:
             raise ValueError("SlackNotifier needs a webhook URL or a bot token")
+        logs.register_secret(webhook_url)
+        logs.register_secret(bot_token)
         self._webhook_url = webhook_url
         self._bot_token = bot_token
         self._default_channel = default_channel
@@ -88,7 +103,11 @@ class SlackNotifier:
             kwargs: dict[str, Any] = {"token": self._bot_token, "timeout": self._timeout}
             if self._base_url:
                 kwargs["base_url"] = self._base_url.rstrip("/") + "/"
-            self._client = WebClient(**kwargs, retry_handlers=_retry_handlers(self._max_retries))
+            self._client = WebClient(
+                **kwargs,
+                retry_handlers=_retry_handlers(self._max_retries),
+                logger=logs.library_logger("slack_sdk.web"),
+            )
         return self._client
 
     def _hook(self) -> Any:
@@ -99,6 +118,7 @@ class SlackNotifier:
                 self._webhook_url or "",
                 timeout=self._timeout,
                 retry_handlers=_retry_handlers(self._max_retries),
+                logger=logs.library_logger("slack_sdk.webhook"),
             )
         return self._client
 
@@ -118,9 +138,24 @@ class SlackNotifier:
             hook = self._hook().send(text=message.text, blocks=message.blocks or None)
             if hook.status_code == 200:
                 return Posted(True)
-            return Posted(False, error=f"Slack webhook answered {hook.status_code}: {hook.body[:200]}")
+            body = logs.redact(str(hook.body or ""))[:200]
+            return Posted(False, error=f"Slack webhook answered {hook.status_code}: {body}")
         except Exception as exc:  # a notice never breaks the action it reports
-            logger.warning("Slack post failed: %s", type(exc).__name__, extra={"error": str(exc)[:300]})
+            text = logs.redact(str(exc))[:300]
+            logger.warning("Slack post failed: %s", type(exc).__name__, extra={"error": text})
+            return Posted(False, error=f"{type(exc).__name__}: {text[:200]}")
+
+    def update(self, message: Message, ts: str) -> Posted:
+        """Edit the message ``ts`` in ``message.channel`` (``chat.update``; a bot token is needed)."""
+        if not self._bot_token or not message.channel:
+            return Posted(False, error="editing a message needs a bot token and the message's channel")
+        try:
+            resp = self._web().chat_update(
+                channel=message.channel, ts=ts, text=message.text, blocks=message.blocks or None
+            )
+            return Posted(True, ts=resp.get("ts"), channel=resp.get("channel"))
+        except Exception as exc:  # an edit never breaks the action it reports
+            logger.warning("Slack edit failed: %s", type(exc).__name__, extra={"error": str(exc)[:300]})
             return Posted(False, error=f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
@@ -129,6 +164,7 @@ class MemoryNotifier:
 
     def __init__(self, threads: bool = True, fail: bool = False) -> None:
         self.messages: list[Message] = []
+        self.edits: list[tuple[str, Message]] = []  # (ts, new content)
         self._threads = threads
         self.fail = fail
 
@@ -141,3 +177,9 @@ class MemoryNotifier:
             return Posted(False, error="Slack unavailable (fake)")
         self.messages.append(message)
         return Posted(True, ts=f"{len(self.messages)}.000100", channel=message.channel)
+
+    def update(self, message: Message, ts: str) -> Posted:
+        if self.fail or not self._threads:
+            return Posted(False, error="Slack unavailable (fake)" if self.fail else "no bot token (fake)")
+        self.edits.append((ts, message))
+        return Posted(True, ts=ts, channel=message.channel)

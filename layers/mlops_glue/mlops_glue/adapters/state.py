@@ -30,6 +30,23 @@ class StateError(Exception):
     """The state store failed (throttled, unreachable, misconfigured)."""
 
 
+class ClaimTakenError(ConflictError):
+    """A document that had to be created with a write already exists (the write was not made)."""
+
+    def __init__(self, message: str, existing: dict[tuple[str, str], dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.existing = existing  # (pk, sk) -> the document found, where the store returned it
+
+
+@dataclass(frozen=True)
+class Create:
+    """A document written only if it does not exist yet, in the same transaction as another write."""
+
+    pk: str
+    sk: str
+    data: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Versioned:
     data: dict[str, Any]
@@ -55,6 +72,16 @@ class StateStore(ABC):
         """Write when the stored version is ``expected_version`` (None: must not exist); return the new one.
 
         Raises ConflictError otherwise.
+        """
+
+    @abstractmethod
+    def put_with_creates(
+        self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, creates: list[Create]
+    ) -> int:
+        """:meth:`put` and create every document of ``creates``, all or nothing (one transaction).
+
+        Raises ClaimTakenError when one of ``creates`` exists (nothing written), ConflictError when the
+        version condition failed.
         """
 
     @abstractmethod
@@ -121,6 +148,24 @@ class MemoryStateStore(StateStore):
                 raise ConflictError(f"{pk}/{sk}")
             version = (cur.version if cur else 0) + 1
             self._docs[(pk, sk)] = Versioned(json.loads(json.dumps(data, default=str)), version)
+            return version
+
+    def put_with_creates(
+        self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, creates: list[Create]
+    ) -> int:
+        with self._lock:
+            taken = {
+                (c.pk, c.sk): self._docs[(c.pk, c.sk)].data for c in creates if (c.pk, c.sk) in self._docs
+            }
+            if taken:
+                raise ClaimTakenError(f"{', '.join(f'{p}/{s}' for p, s in taken)} exist", taken)
+            cur = self._docs.get((pk, sk))
+            if (cur.version if cur else None) != expected_version:
+                raise ConflictError(f"{pk}/{sk}")
+            version = (cur.version if cur else 0) + 1
+            self._docs[(pk, sk)] = Versioned(json.loads(json.dumps(data, default=str)), version)
+            for c in creates:
+                self._docs[(c.pk, c.sk)] = Versioned(json.loads(json.dumps(c.data, default=str)), 1)
             return version
 
     def record_decision(self, decision: Decision) -> None:
@@ -198,6 +243,52 @@ class DynamoStateStore(StateStore):
             raise StateError(f"DynamoDB put_item {self.table_name} {pk}/{sk} failed: {exc}") from exc
         return version
 
+    def put_with_creates(
+        self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, creates: list[Create]
+    ) -> int:
+        """One TransactWriteItems: the versioned put and a conditional put per created document."""
+        version = (expected_version or 0) + 1
+        main: dict[str, Any] = {"TableName": self.table_name, "Item": _doc_item(pk, sk, data, version)}
+        if expected_version is None:
+            main["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            main["ConditionExpression"] = "version = :v"
+            main["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        items: list[dict[str, Any]] = [{"Put": main}]
+        for c in creates:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _doc_item(c.pk, c.sk, c.data, 1),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            taken: dict[tuple[str, str], dict[str, Any]] = {}
+            for c, r in zip(creates, reasons[1:], strict=False):
+                if r.get("Code") == "ConditionalCheckFailed":
+                    old = r.get("Item") or {}
+                    taken[(c.pk, c.sk)] = json.loads(old["doc"]["S"]) if "doc" in old else {}
+            if taken:
+                raise ClaimTakenError(f"{', '.join(f'{p}/{s}' for p, s in taken)} exist", taken) from exc
+            codes = {str(r.get("Code")) for r in reasons}
+            if codes <= {"None", "ConditionalCheckFailed", "TransactionConflict"}:
+                raise ConflictError(f"{pk}/{sk}") from exc  # lost a race: read again and retry
+            raise StateError(
+                f"DynamoDB transaction on {self.table_name} {pk}/{sk} cancelled: {sorted(codes)}"
+            ) from exc
+        except Exception as exc:
+            raise StateError(
+                f"DynamoDB transact_write_items {self.table_name} {pk}/{sk} failed: {exc}"
+            ) from exc
+        return version
+
     def record_decision(self, decision: Decision) -> None:
         created = decision.created_at.isoformat()
         item = {
@@ -232,6 +323,15 @@ class DynamoStateStore(StateStore):
             Limit=limit,
         )
         return [Decision.model_validate_json(i["record"]["S"]) for i in resp.get("Items", [])]
+
+
+def _doc_item(pk: str, sk: str, data: dict[str, Any], version: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": pk},
+        "sk": {"S": sk},
+        "doc": {"S": json.dumps(data, default=str, separators=(",", ":"))},
+        "version": {"N": str(version)},
+    }
 
 
 def idempotency_layer(table_name: str, *, static_pk: str | None = None, client: Any | None = None) -> Any:

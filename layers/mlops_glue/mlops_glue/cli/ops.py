@@ -1,5 +1,5 @@
 """Operations: ``window show MODEL`` / ``window resubmit MODEL WINDOW_ID``, ``decisions list MODEL`` /
-``decisions show ID``, ``dlq replay``.
+``decisions show ID``, ``dlq replay`` (data arrival, or ``--intake``: the MLflow / Argo CD webhook intake).
 
 They read the deployed state table (``STATE_TABLE``) through the same adapters as the functions.
 Exit codes: 0 ok, 1 nothing found, 2 error with a one-line reason on stderr.
@@ -42,9 +42,17 @@ def register(subparsers: Any) -> None:
     qsub = dlq.add_subparsers(dest="command", required=True)
     replay = qsub.add_parser("replay", help="send dead-lettered messages back to their queue")
     replay.add_argument(
-        "--dlq", required=True, help="URL of the dead-letter queue (stack output DataArrivalDLQUrl)"
+        "--dlq", help="URL of the dead-letter queue (stack output DataArrivalDLQUrl or WebhookIntakeDLQUrl)"
     )
-    replay.add_argument("--queue", required=True, help="URL of the queue (stack output DataArrivalQueueUrl)")
+    replay.add_argument(
+        "--queue", help="URL of the queue (stack output DataArrivalQueueUrl or WebhookIntakeQueueUrl)"
+    )
+    replay.add_argument(
+        "--intake",
+        action="store_true",
+        help="the webhook intake queues of --stage (MLflow and Argo CD deliveries), found by name",
+    )
+    replay.add_argument("--stage", default=None, help="with --intake: the stage (default: STAGE or dev)")
     replay.add_argument("--max", type=int, default=1000, help="most messages to move")
     replay.add_argument("--dry-run", action="store_true", help="only list what would be replayed")
     replay.set_defaults(func=_dlq_replay)
@@ -85,7 +93,12 @@ def _window_resubmit(args: argparse.Namespace) -> int:
 
     try:
         model = check_name(args.model, "model name")
-        entry = requeue_rejected(runtime.state_store(), model, args.window_id)
+        try:
+            entry = requeue_rejected(runtime.state_store(), model, args.window_id)
+        except KeyError:
+            if not runtime.settings().data_bucket:
+                raise
+            entry = runtime.data_arrival().requeue(model, args.window_id)  # archived to S3 (> 100 rejected)
     except KeyError as exc:
         print(f"mlops-glue: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -128,22 +141,25 @@ def _decisions_show(args: argparse.Namespace) -> int:
 
 
 def replay_dlq(
-    sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000, dry_run: bool = False
+    sqs: Any, dlq_url: str, queue_url: str, *, limit: int = 1000, dry_run: bool = False, wait: int = 1
 ) -> list[str]:
     """Move up to ``limit`` messages from ``dlq_url`` back to ``queue_url``; returns their message ids.
 
     Each message is sent first and deleted from the DLQ only after the send succeeded, so a crash
     leaves a copy in both (harmless: every handler is idempotent), never in neither. A dry run only
-    peeks at one batch and leaves it visible.
+    peeks at one batch and leaves it visible. A FIFO queue (the webhook intake) keeps each message's
+    group, so a model's deliveries stay in order among themselves.
     """
     moved: list[str] = []
+    fifo = queue_url.endswith(".fifo")
     while len(moved) < limit:
         resp = sqs.receive_message(
             QueueUrl=dlq_url,
             MaxNumberOfMessages=min(10, limit - len(moved)),
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=wait,
             VisibilityTimeout=0 if dry_run else 30,
             MessageAttributeNames=["All"],
+            AttributeNames=["MessageGroupId"],
         )
         messages = resp.get("Messages", [])
         if not messages:
@@ -154,7 +170,14 @@ def replay_dlq(
                 continue
             kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": m["Body"]}
             if m.get("MessageAttributes"):
-                kwargs["MessageAttributes"] = m["MessageAttributes"]
+                kwargs["MessageAttributes"] = {
+                    k: v for k, v in m["MessageAttributes"].items() if k != "reason"
+                }
+            if fifo:
+                # back at the end of its group (model / application); a fresh deduplication id per
+                # dead-lettered message, so a replay is never dropped as a repeat of the original send
+                kwargs["MessageGroupId"] = m.get("Attributes", {}).get("MessageGroupId") or "replayed"
+                kwargs["MessageDeduplicationId"] = f"replay-{m['MessageId']}"[:128]
             sqs.send_message(**kwargs)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
         if dry_run:
@@ -162,15 +185,31 @@ def replay_dlq(
     return moved
 
 
+def intake_queue_names(stage: str) -> tuple[str, str]:
+    """(DLQ, queue) names of the webhook intake of ``stage``, as template.yaml names them."""
+    return f"mlops-glue-webhook-intake-dlq-{stage}.fifo", f"mlops-glue-webhook-intake-{stage}.fifo"
+
+
 def _dlq_replay(args: argparse.Namespace) -> int:
+    import os
+
     import boto3
 
+    sqs = boto3.client("sqs")
     try:
-        moved = replay_dlq(boto3.client("sqs"), args.dlq, args.queue, limit=args.max, dry_run=args.dry_run)
+        dlq, queue = args.dlq, args.queue
+        if args.intake:
+            stage = args.stage or os.environ.get("STAGE") or "dev"
+            names = intake_queue_names(stage)
+            dlq = dlq or sqs.get_queue_url(QueueName=names[0])["QueueUrl"]
+            queue = queue or sqs.get_queue_url(QueueName=names[1])["QueueUrl"]
+        if not dlq or not queue:
+            raise ValueError("give --dlq and --queue, or --intake [--stage STAGE]")
+        moved = replay_dlq(sqs, dlq, queue, limit=args.max, dry_run=args.dry_run)
     except Exception as exc:
         return _fail(exc)
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {len(moved)} message(s) from {args.dlq} to {args.queue}")
+    print(f"{verb} {len(moved)} message(s) from {dlq} to {queue}")
     for mid in moved:
         print(f"  {mid}")
     return 0

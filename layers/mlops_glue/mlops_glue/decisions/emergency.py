@@ -5,9 +5,11 @@ and the latest data window, return a :class:`Plan`. The service does the I/O.
 
 Rules, in order (each outcome is recorded with the alarm, the metric value and the threshold):
 
-* **model**: the alarm name follows ``mlops-glue-<stage>-<model>-<kind>`` (the longest configured model
-  name wins, so ``fraud-detection-eu`` beats ``fraud-detection``); otherwise a ``model``/``Model`` metric
-  dimension naming a configured model. Neither -> ``ignored`` (unknown alarm).
+* **model**: the alarm name is exactly ``mlops-glue-<stage>-<model>-<kind>`` for a configured model and
+  one of the template's alarm kinds (:data:`ALARM_KINDS`) — never a prefix match, so the alarm of an
+  unconfigured ``fraud-detection-eu`` is not taken for ``fraud-detection`` (nor by its metric
+  dimension); an alarm not named by the convention maps by a ``model``/``Model`` metric dimension naming
+  a configured model. Neither -> ``ignored`` (unknown alarm).
 * **stale**: a change older than the last state already seen for that alarm (out-of-order delivery) ->
   ``ignored``.
 * **INSUFFICIENT_DATA** -> ``ignored`` (missing data is not a degradation; the reason is logged).
@@ -36,6 +38,9 @@ STATES: tuple[str, ...] = ("OK", "ALARM", "INSUFFICIENT_DATA")
 UNKNOWN_MODEL = "(unknown)"  # not a valid model name, so it never collides with a configured one
 ALARM_PREFIX = "mlops-glue-{stage}-"
 MODEL_DIMENSIONS = ("model", "Model")
+ALARM_KINDS = ("drift-score", "drift-share", "quality", "quality-anomaly")  # template.yaml's alarms
+MAX_THREAD_REPLIES = 2  # replies under one alert; later changes edit the alert's status line instead
+STATUS_EDIT_EVERY = timedelta(seconds=30)  # at most one status edit per 30 s of alarm time
 
 
 def alarm_name_for(stage: str, model: str, kind: str) -> str:
@@ -119,9 +124,11 @@ def model_for_alarm(change: AlarmChange, cfg: GlueConfig, stage: str) -> tuple[s
     prefix = ALARM_PREFIX.format(stage=stage)
     if change.alarm_name.startswith(prefix):
         rest = change.alarm_name[len(prefix) :]
-        matches = [m for m in cfg.models if rest.startswith(m + "-") and len(rest) > len(m) + 1]
-        if matches:
-            return max(matches, key=len), f"alarm name {prefix}<model>-<kind>"
+        matches = [m for m in cfg.models for kind in ALARM_KINDS if rest == f"{m}-{kind}"]
+        if len(matches) == 1:
+            return matches[0], f"alarm name {prefix}<model>-<kind>"
+        # one of our alarms for a model that is not configured here: never borrowed by a dimension
+        return None, f"alarm name {prefix}<model>-<kind> names no configured model ({rest!r})"
     for dim in MODEL_DIMENSIONS:
         value = change.dimensions.get(dim)
         if value and value in cfg.models:
@@ -281,3 +288,30 @@ def _short(d: timedelta) -> str:
     if s >= 60:
         return f"{s // 60} min"
     return f"{s} s"
+
+
+def collapses(alert: dict[str, Any] | None, notice: Notice) -> bool:
+    """Whether a recovery or re-alarm notice folds into the alert's status line instead of a new reply.
+
+    An alert thread takes at most :data:`MAX_THREAD_REPLIES` replies; a flapping alarm's further changes
+    are counted and edit the alert message's status line (no new message), at most once per
+    :data:`STATUS_EDIT_EVERY` (:func:`status_edit_due`); the line says as of when it is.
+    """
+    if notice not in ("recovery", "reply") or not alert or not alert.get("decision_id"):
+        return False
+    return int(alert.get("replies", 0)) >= MAX_THREAD_REPLIES
+
+
+def status_edit_due(alert: dict[str, Any], at: datetime) -> bool:
+    """Whether a folded change edits the status line now: at most one edit per ``STATUS_EDIT_EVERY`` of
+    the alarm's own state timestamps, so 100 changes in 5 minutes make at most 11 edits."""
+    last = alert.get("edited_at")
+    return not last or at - datetime.fromisoformat(last) >= STATUS_EDIT_EVERY
+
+
+def flapping_status(flaps: int, state: str, at: datetime) -> str:
+    """The alert's status line while the alarm flaps."""
+    return (
+        f"↻ flapping: {flaps} more state change{'s' if flaps != 1 else ''} since this alert; "
+        f"now {state} (at {at.strftime('%H:%M:%S %Z').strip()})"
+    )

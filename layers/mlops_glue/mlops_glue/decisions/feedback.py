@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlops_glue.adapters.gitops import CommitInfo
 from mlops_glue.config import GlueConfig
-from mlops_glue.names import InvalidNameError, check_version
+from mlops_glue.names import InvalidNameError, canonical_version, version_number
 from mlops_glue.records import (
     TRAILER_DECISION_ID,
     TRAILER_ENVIRONMENT,
@@ -112,6 +112,8 @@ def parse_notification(body: str | bytes | None) -> ArgoCDNotification:
         raw = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidNotificationError(f"body is not JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidNotificationError("body is nested too deep") from None
     if not isinstance(raw, dict):
         raise InvalidNotificationError("body must be a JSON object")
     try:
@@ -132,17 +134,30 @@ def parse_notification(body: str | bytes | None) -> ArgoCDNotification:
 # ------------------------------------------------------------------------------ app → model/env
 
 
-def app_target(config: GlueConfig, app: str) -> tuple[str, str] | None:
+def app_ref(value: str, default_namespace: str) -> tuple[str, str]:
+    """``namespace/name`` (or a bare ``name`` in ``default_namespace``) as (namespace, name)."""
+    namespace, sep, name = value.partition("/")
+    return (namespace, name) if sep else (default_namespace, value)
+
+
+def app_target(config: GlueConfig, app: str, namespace: str | None = None) -> tuple[str, str] | None:
     """The (model, environment) an Argo CD application deploys, or None when it is not ours.
 
-    An environment's explicit ``argocd_app`` wins; otherwise the convention is ``<model>-<env>`` for a
-    configured model and one of its environments (the declared ones, or the staging and production
-    environment names when none are declared). The longest matching model name wins.
+    An application is identified by its namespace and name (Argo CD's apps-in-any-namespace, or a
+    second Argo CD, can hold an application of the same name elsewhere). ``namespace`` None means
+    ``argocd.default_namespace``. An environment's explicit ``argocd_app`` (``namespace/name``, or a
+    bare ``name`` in the default namespace) wins; otherwise the convention is ``<model>-<env>`` in the
+    default namespace for a configured model and one of its environments (the declared ones, or the
+    staging and production environment names when none are declared). The longest model name wins.
     """
+    default_ns = config.argocd.default_namespace
+    ns = namespace or default_ns
     for model, mc in config.models.items():
         for env, e in mc.promote.environments.items():
-            if e.argocd_app == app:
+            if e.argocd_app and app_ref(e.argocd_app, default_ns) == (ns, app):
                 return model, env
+    if ns != default_ns:
+        return None
     best: tuple[str, str] | None = None
     for model, mc in config.models.items():
         if not app.startswith(model + "-"):
@@ -153,7 +168,11 @@ def app_target(config: GlueConfig, app: str) -> tuple[str, str] | None:
             mc.promote.production_environment,
         }
         explicit = mc.promote.environments.get(env)
-        matches = env in envs and (explicit is None or explicit.argocd_app in (None, app))
+        matches = env in envs and (
+            explicit is None
+            or explicit.argocd_app is None
+            or app_ref(explicit.argocd_app, default_ns) == (ns, app)
+        )
         if matches and (best is None or len(model) > len(best[0])):
             best = (model, env)
     return best
@@ -192,10 +211,15 @@ def our_bump(commit: CommitInfo | None, model: str, env: str) -> Bump | None:
     if not raw and reverts:
         return Bump(commit.sha, "", t[TRAILER_DECISION_ID], reverts)  # a rollback: version read from the file
     try:
-        version = check_version(raw)
+        version = canonical_version(raw)  # "012" in a trailer is nobody's bump of 12
     except InvalidNameError:
         return None
     return Bump(commit.sha, version, t[TRAILER_DECISION_ID], reverts)
+
+
+def is_ours(commit: CommitInfo) -> bool:
+    """Whether ``commit`` was written by mlops-glue (any model or environment: it carries our trailers)."""
+    return bool(commit.trailers.get(TRAILER_DECISION_ID))
 
 
 def reverted_sha(commit: CommitInfo) -> str | None:
@@ -214,6 +238,10 @@ class Deployment:
     later: tuple[CommitInfo, ...] = ()  # changes to the file after the synced revision, oldest first
     head_version: str | None = None  # the version the values file holds at the branch head
     previous_version: str | None = None  # the version before our bump (for a rollback pull request)
+    on_branch: bool = True  # the synced revision is reachable from the configured branch's head
+    # commits after ``change`` up to and including the synced revision (any file), oldest first: what
+    # else this sync deployed besides the change to the values file
+    deployed_after: tuple[CommitInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,6 +392,12 @@ def decide(
         return foreign(f"revision {n.synced_revision!r} is not a git commit of the GitOps repository")
     if dep.synced is None:
         return foreign(f"revision {n.synced_revision[:12]} was not found in the GitOps repository")
+    if not dep.on_branch:
+        branch = config.gitops.branch if config.gitops else "the configured branch"
+        return foreign(
+            f"revision {n.synced_revision[:12]} is not reachable from the head of {branch} "
+            "(an unmerged branch or pull request?): not acting on it"
+        )
 
     bump = our_bump(dep.change, model, env)
     if bump is not None and not bump.version and not dep.later and dep.head_version:
@@ -429,12 +463,16 @@ def decide(
 
 
 def _newest(a: str, b: str | None) -> str:
-    """The newer of two versions (numerically when both are integers, as MLflow's are)."""
+    """The newer of two MLflow versions, by number; ``a`` (ours) when ``b`` is no canonical version."""
     if b is None:
         return a
-    if a.isdigit() and b.isdigit():
-        return a if int(a) >= int(b) else b
-    return max(a, b)
+    try:
+        return a if version_number(a) >= version_number(b) else canonical_version(b)
+    except InvalidNameError:
+        try:
+            return a if a else canonical_version(b)
+        except InvalidNameError:
+            return a
 
 
 def _human_override(
@@ -529,6 +567,20 @@ def _bad(
         )
     if not mc.promote.auto_rollback:
         return plan(Kind.ROLLBACK, Outcome.DEFERRED, [what, "auto_rollback is off"], Notice.ALERT, bump=bump)
+    humans = [c for c in dep.deployed_after if not is_ours(c)]
+    if humans:
+        c = humans[-1]
+        return plan(
+            Kind.ROLLBACK,
+            Outcome.DEFERRED,
+            [
+                f"{n.trigger}: {_what(n)} at {n.synced_revision[:8]}",
+                f"the sync also deployed {c.sha[:8]} by {c.author}, a later change than our bump to "
+                f"v{bump.version} ({bump.short}): not reverting or blocking our bump; needs a human",
+            ],
+            Notice.ALERT,
+            bump=bump,
+        )
     if not later_human:
         return plan(
             Kind.ROLLBACK,

@@ -5,6 +5,10 @@ A window is *ready* when it holds ``min_new_rows`` rows, or its drift verdict fi
 (the issue's "minimum rows": the same floor as a drift verdict). A ready window *triggers* unless an
 earlier training is in flight, or the cooldown or budget says wait: then it is *deferred* with the reasons,
 keeps accumulating, and the sweep looks again later.
+
+Drift fires on the dataset drift of the compared columns. A tolerated schema change in the window (a new
+column: files with missing or retyped columns are rejected one by one before they enter a window) is
+reported with the verdict and does not veto the trigger for the rest of the window.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from mlops_glue.config import Retrain
 from mlops_glue.decisions.budget import deferral_reasons
 
 Trigger = Literal["rows", "drift", "max_wait"]
-DeferKind = Literal["in_flight", "cooldown", "budget"]
+DeferKind = Literal["in_flight", "cooldown", "budget", "backlog"]
+MAX_PENDING = 50  # closed windows waiting for submission; beyond it a ready window keeps collecting
 
 
 @dataclass(frozen=True)
@@ -29,10 +34,17 @@ class DriftSummary:
     max_score: float
     drifted_columns: tuple[tuple[str, float], ...] = ()  # (column, score), highest first
     messages: tuple[str, ...] = ()
+    dataset_drift: bool | None = None  # None (older documents): the verdict said "drift"
+
+    @property
+    def drifted(self) -> bool:
+        """The compared columns drifted as a dataset, whatever schema notes came with the verdict."""
+        return self.verdict == "drift" if self.dataset_drift is None else self.dataset_drift
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
+            "dataset_drift": self.drifted,
             "drift_share": self.drift_share,
             "max_score": self.max_score,
             "drifted_columns": [list(c) for c in self.drifted_columns],
@@ -47,6 +59,7 @@ class DriftSummary:
             max_score=float(d.get("max_score", 0.0)),
             drifted_columns=tuple((str(c), float(s)) for c, s in d.get("drifted_columns", [])),
             messages=tuple(d.get("messages", [])),
+            dataset_drift=None if d.get("dataset_drift") is None else bool(d["dataset_drift"]),
         )
 
 
@@ -80,12 +93,16 @@ def readiness(stats: WindowStats, cfg: Retrain, now: datetime) -> tuple[Trigger 
             f"{stats.rows:,} new rows in {stats.files:,} files ≥ min_new_rows {cfg.min_new_rows:,}"
         ]
     d = stats.drift
-    if d is not None and d.verdict == "drift" and stats.rows >= cfg.drift.min_rows:
+    if d is not None and d.drifted and d.verdict != "data_quality" and stats.rows >= cfg.drift.min_rows:
         cols = ", ".join(f"{c} ({s:.3g})" for c, s in d.drifted_columns[:5]) or "no column named"
-        return "drift", [
+        out = [
             f"drift share {d.drift_share:.2f} ≥ {cfg.drift.dataset_drift_share:.2f}: {cols}",
             f"{stats.rows:,} rows ≥ drift.min_rows {cfg.drift.min_rows:,}",
         ]
+        if d.verdict == "schema_drift":
+            schema = [m for m in d.messages if m.startswith(("new columns", "missing columns", "retyped"))]
+            out.append("schema change reported, not a veto: " + "; ".join(schema or ["see the report"]))
+        return "drift", out
     age = now - stats.opened_at
     if age >= cfg.max_wait and stats.rows >= cfg.drift.min_rows:
         return "max_wait", [
@@ -102,12 +119,14 @@ def decide_window(
     *,
     ledger: dict[str, Any] | None,
     in_flight: list[str] | None = None,
+    pending: int = 0,
 ) -> WindowVerdict:
     """The verdict for a window: trigger, defer (with reasons) or keep accumulating.
 
     ``ledger`` holds the past and still-pending retrainings of the model (see ``decisions.budget``);
     ``in_flight`` the names of its workflows still pending or running in Argo (None: not asked, because
-    the window is not ready — callers ask Argo only then).
+    the window is not ready — callers ask Argo only then); ``pending`` how many closed windows still
+    wait for submission (at ``MAX_PENDING`` the window keeps collecting: the window item stays bounded).
     """
     trigger, reasons = readiness(stats, cfg, now)
     evidence = {
@@ -145,6 +164,12 @@ def decide_window(
         kinds.append("cooldown")
     if any(w.startswith("budget") for w in waits):
         kinds.append("budget")
+    if pending >= MAX_PENDING:
+        kinds.append("backlog")
+        waits.append(
+            f"backlog: {pending} closed windows still wait for submission (limit {MAX_PENDING}); "
+            "this one keeps collecting until they are submitted"
+        )
     evidence["ready_because"] = trigger
     if kinds:
         return WindowVerdict(None, [*reasons, *waits], defer=tuple(kinds), evidence=evidence)

@@ -6,7 +6,7 @@ numpy, scipy and pyarrow are imported only inside this package (the light Lambda
 from mlops_glue.drift.counts import CategoricalCounts, NumericCounts, WindowCounts, count_batch
 from mlops_glue.drift.profile import ColumnProfile, Profile, ProfileError, build_profile, load_profile
 from mlops_glue.drift.report import render_html
-from mlops_glue.drift.source import SourceError
+from mlops_glue.drift.source import S3Object, SourceError
 from mlops_glue.drift.verdict import ColumnResult, DriftResult, evaluate
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "NumericCounts",
     "Profile",
     "ProfileError",
+    "S3Object",
     "SourceError",
     "WindowCounts",
     "build_profile",

@@ -393,6 +393,19 @@ def _schema_check(profile: Profile, names: list[str], types: dict[str, pa.DataTy
     return {"missing": missing, "new": new, "retyped": retyped}
 
 
+def _no_duplicates(names: list[str]) -> None:
+    """DataFormatError naming each column that appears more than once, with its positions (1-based)."""
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names, 1):
+        seen.setdefault(n, []).append(i)
+    dupes = {n: pos for n, pos in seen.items() if len(pos) > 1}
+    if dupes:
+        where = "; ".join(
+            f"{n!r} at columns {', '.join(map(str, pos))}" for n, pos in list(dupes.items())[:5]
+        )
+        raise io_.DataFormatError(f"duplicated column names ({where}): rename or drop the copies")
+
+
 def count_batch(
     profile: Profile,
     source: Any,
@@ -419,6 +432,7 @@ def count_batch(
                 check = _count_parquet(profile, src, counter, progress)
             else:
                 names = io_.csv_header(src)
+                _no_duplicates(names)
                 check = _schema_check(profile, names, None)
                 types = {c.name: _csv_type(c) for c in profile.compared if c.name in names}
                 block = io_.csv_block_size(len(names))
@@ -457,6 +471,7 @@ def _count_parquet(
     with io_.ParquetReader(src, []) as probe:
         schema = probe.file.schema_arrow
     names = list(schema.names)
+    _no_duplicates(names)
     check = _schema_check(profile, names, {n: schema.field(n).type for n in names})
     wanted = [n for n in names if n in compared and n not in check["retyped"]]
     dictionary = [n for n in wanted if compared[n].kind == "categorical" and compared[n].family == "string"]

@@ -94,10 +94,11 @@ class ReadStats:
     bad_rows: int = 0
     bad_row_examples: list[str] = field(default_factory=list)
     unparseable: dict[str, int] = field(default_factory=dict)
+    bad_rows_raw: list[tuple[int | None, str, int, int]] = field(default_factory=list)
 
 
-def _infer_format(name: str) -> tuple[str, str | None]:
-    lower = name.lower().split("?", 1)[0]
+def _infer_format(name: str, *, has_query: bool = True) -> tuple[str, str | None]:
+    lower = name.lower().split("?", 1)[0] if has_query else name.lower()
     if lower.endswith(".csv.gz"):
         return "csv", "gzip"
     if lower.endswith((".csv", ".txt", ".tsv")):
@@ -156,6 +157,19 @@ class S3RangeFile(io.RawIOBase):
         return n
 
 
+@dataclass(frozen=True)
+class S3Object:
+    """One S3 object version named by its fields: a key may hold ``?``, ``#``, ``%``, spaces or any
+    unicode, so it is never packed into (and parsed back out of) an ``s3://`` string."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" + (f" (version {self.version_id})" if self.version_id else "")
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str, str | None]:
     """``s3://bucket/key[?versionId=...]`` -> (bucket, key, version id)."""
     parsed = urlparse(uri)
@@ -166,13 +180,17 @@ def parse_s3_uri(uri: str) -> tuple[str, str, str | None]:
 
 
 def open_source(source: Any, *, fmt: str | None = None, s3_client: Any = None) -> Source:
-    """Resolve ``source`` (path, ``s3://`` URI or binary file object) without reading its data."""
+    """Resolve ``source`` (path, :class:`S3Object`, ``s3://`` URI or binary file object) without reading
+    its data. An ``s3://`` string is for people typing one: a key holding ``?`` or ``#`` needs S3Object."""
     use_lean_memory_pool()
     compression = None
-    if isinstance(source, str) and source.startswith("s3://"):
-        bucket, key, version = parse_s3_uri(source)
+    if isinstance(source, S3Object) or (isinstance(source, str) and source.startswith("s3://")):
+        if isinstance(source, S3Object):
+            bucket, key, version = source.bucket, source.key, source.version_id
+        else:
+            bucket, key, version = parse_s3_uri(source)
         if fmt is None:
-            fmt, compression = _infer_format(key)
+            fmt, compression = _infer_format(key, has_query=False)
         elif key.lower().endswith(".gz"):
             compression = "gzip"
         if s3_client is None:
@@ -200,7 +218,7 @@ def open_source(source: Any, *, fmt: str | None = None, s3_client: Any = None) -
             return body  # type: ignore[no-any-return]
 
         return Source(
-            source, fmt, s3_opener, size, vid, str(head.get("ETag", "")).strip('"') or None, compression
+            str(source), fmt, s3_opener, size, vid, str(head.get("ETag", "")).strip('"') or None, compression
         )
     if isinstance(source, str | Path):
         path = Path(source)
@@ -552,21 +570,29 @@ def iter_csv(
     """
     types = dict(column_types)
     as_text: set[str] = set()
+    newlines = False  # pyarrow's fast chunker cuts blocks at any newline, even one inside quotes
     while True:
         read_types = {k: (pa.string() if k in as_text else v) for k, v in types.items()}
         local = ReadStats()
         try:
             block = block_size or CSV_BLOCK  # read at call time, so tests can make blocks tiny
-            for batch in _read_csv(src, read_types, local, progress, block, include):
+            for batch in _read_csv(src, read_types, local, progress, block, include, newlines):
                 if as_text:
                     batch = _cast_text_columns(batch, as_text, types, local)
                 yield batch
             stats.bad_rows += local.bad_rows
+            if local.bad_rows_raw and any(n is None for n, *_ in local.bad_rows_raw):
+                local.bad_row_examples = locate_rows(src, local.bad_rows_raw)
             stats.bad_row_examples.extend(local.bad_row_examples[: 5 - len(stats.bad_row_examples)])
             for k, v in local.unparseable.items():
                 stats.unparseable[k] = stats.unparseable.get(k, 0) + v
             return
         except pa.ArrowInvalid as exc:
+            if _QUOTED_NEWLINE in str(exc) and not newlines:
+                # a quoted value holds a newline across a block boundary: read again, quote-aware
+                newlines = True
+                yield _RESTART
+                continue
             found = _conversion_error(str(exc), src)
             if found is None:
                 raise DataFormatError(f"not a readable CSV file: {_first_line(exc)}") from exc
@@ -582,6 +608,7 @@ def iter_csv(
             yield _RESTART  # tells the consumer to drop what it counted from this source
 
 
+_QUOTED_NEWLINE = "out of sync with chunker"
 _RESTART: Any = object()  # a plain sentinel (building a RecordBatch here would import pandas)
 
 
@@ -616,7 +643,9 @@ def csv_header(src: Source) -> list[str]:
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(block_size=1 << 16),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+                parse_options=pacsv.ParseOptions(
+                    invalid_row_handler=lambda row: "skip", newlines_in_values=True
+                ),
             )
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" in str(exc):
@@ -641,11 +670,13 @@ def _read_csv(
     progress: Progress | None,
     block_size: int,
     include: list[str] | None = None,
+    newlines: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     def on_bad_row(row: Any) -> str:
         stats.bad_rows += 1
         if len(stats.bad_row_examples) < 5:
-            stats.bad_row_examples.append(f"line {row.number}: {row.text[:80]!r}")
+            stats.bad_rows_raw.append((row.number, row.text, row.expected_columns, row.actual_columns))
+            stats.bad_row_examples.append(_bad_row_text(row.number, None, row))
         return "skip"
 
     with _open_csv_stream(src, progress) as stream:
@@ -653,7 +684,7 @@ def _read_csv(
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(block_size=block_size),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad_row),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad_row, newlines_in_values=newlines),
                 convert_options=pacsv.ConvertOptions(
                     column_types=types, strings_can_be_null=True, include_columns=include or []
                 ),
@@ -674,6 +705,59 @@ def _read_csv(
             except UnicodeDecodeError as exc:
                 raise DataFormatError(f"not a readable CSV file: {exc}") from exc
             yield batch
+
+
+def _bad_row_text(line: int | None, offset: int | None, row: Any) -> str:
+    where = f"line {line}" if line is not None else "line unknown"
+    if offset is not None:
+        where += f" (byte offset {offset})"
+    return f"{where}: expected {row.expected_columns} columns, got {row.actual_columns}: {row.text[:80]!r}"
+
+
+@dataclass(frozen=True)
+class _Row:
+    expected_columns: int
+    actual_columns: int
+    text: str
+
+
+def locate_rows(src: Source, rows: list[tuple[int | None, str, int, int]]) -> list[str]:
+    """Where malformed rows are, when pyarrow's streaming reader cannot say (its row number is None).
+
+    One more streaming pass over the (decompressed) bytes finds each row's text in order: its line
+    number (1 is the header) and byte offset. Only rejected files pay for it.
+    """
+    out: list[str] = []
+    needles = [text.encode() for _, text, _, _ in rows]
+    found: list[tuple[int, int] | None] = [None] * len(rows)
+    keep = max((len(n) for n in needles), default=0)
+    i, offset, lines, buf = 0, 0, 0, b""  # offset and lines: of buf[0] in the whole stream
+    with _open_csv_stream(src, None) as stream:
+        while i < len(needles):
+            chunk = stream.read(1 << 20)
+            buf += chunk
+            while i < len(needles) and needles[i]:
+                at = buf.find(needles[i])
+                if at < 0:
+                    break
+                found[i] = (lines + buf.count(b"\n", 0, at) + 1, offset + at)
+                cut = at + len(needles[i])
+                lines, offset, buf = lines + buf.count(b"\n", 0, cut), offset + cut, buf[cut:]
+                i += 1
+            if not chunk:
+                break
+            if len(buf) > keep:
+                cut = len(buf) - keep
+                lines, offset, buf = lines + buf.count(b"\n", 0, cut), offset + cut, buf[cut:]
+    for (number, text, expected, actual), hit in zip(rows, found, strict=True):
+        row = _Row(expected, actual, text)
+        if number is not None:
+            out.append(_bad_row_text(number, None, row))
+        elif hit is not None:
+            out.append(_bad_row_text(hit[0], hit[1], row))
+        else:
+            out.append(_bad_row_text(None, None, row))
+    return out
 
 
 def _cast_text_columns(

@@ -28,8 +28,8 @@ from aws_lambda_powertools.utilities.data_classes.cloud_watch_alarm_event import
     CloudWatchAlarmEvent,
 )
 
-from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
-from mlops_glue.adapters.slack import Message, Notifier, Posted
+from mlops_glue.adapters.argo import ArgoError, ArgoRejectedError, Submitted, WorkflowSubmitter
+from mlops_glue.adapters.slack import Message, Notifier, Posted, escape
 from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import emergency
@@ -280,20 +280,20 @@ def build_message(plan: Plan, change: AlarmChange, cfg: GlueConfig, thread_ts: s
     if workflow:
         links.append(f"<{workflow}|workflow {d.action.get('workflow', '')}>")
     if plan.notice == "recovery":
-        text = f":white_check_mark: {d.model}: {change.alarm_name} is back to OK (value {value}, threshold {threshold})"
+        text = f":white_check_mark: {d.model}: {escape(change.alarm_name)} is back to OK (value {value}, threshold {threshold})"
     elif plan.notice == "reply":
-        text = f":repeat: {change.alarm_name} is in ALARM again (value {value}); {'; '.join(d.reasons[1:])}"
+        text = f":repeat: {escape(change.alarm_name)} is in ALARM again (value {value}); {escape('; '.join(d.reasons[1:]))}"
     else:
         head = (
             "emergency retraining started"
             if d.outcome is Outcome.ACTED
-            else "NO emergency retraining: " + "; ".join(d.reasons[1:])
+            else "NO emergency retraining: " + escape("; ".join(d.reasons[1:]))
         )
         mention = _mention(notify.oncall if notify else None)
-        text = f"{mention}:rotating_light: {d.model}: {change.alarm_name} in ALARM — {head}"
+        text = f"{mention}:rotating_light: {d.model}: {escape(change.alarm_name)} in ALARM — {head}"
     fields = [
         f"*Model*\n{d.model}",
-        f"*Metric*\n{change.metric_label()}",
+        f"*Metric*\n{escape(change.metric_label())}",
         f"*Recent value*\n{value}",
         f"*Threshold*\n{threshold} ({change.comparison or 'see alarm'})",
     ]
@@ -379,7 +379,10 @@ class AlarmService:
             if not won:  # another emergency took the slot meanwhile: decide again on the fresh ledger
                 plan = decide(ledger=ledger)
         if plan.train:
-            submitted = self._submit_training(plan)
+            try:
+                submitted = self._submit_training(plan)
+            except ArgoRejectedError as exc:  # 4xx, or a 409 for a workflow not ours: a retry cannot help
+                plan = _rejected_by_argo(plan, exc)
         self.store.record_decision(plan.decision)
         logger.info(
             plan.decision.summary(),
@@ -441,6 +444,9 @@ class AlarmService:
                 submitter=self.submitter,
                 argo=self.cfg.argo,
             )
+        except ArgoRejectedError:
+            self._release(plan)
+            raise
         except ArgoError as exc:
             self._release(plan)
             failed = d.model_copy(
@@ -490,6 +496,8 @@ class AlarmService:
         akey = emergency.alarm_key(change.alarm_name)
         got = self.store.get(*akey)
         alert = (got.data if got else {}).get("alert") or {}
+        if emergency.collapses(alert, plan.notice):
+            return self._collapse(plan, change)
         thread_ts = None
         if plan.notice in ("recovery", "reply") and self.notifier.threads:
             thread_ts = alert.get("ts")
@@ -497,7 +505,8 @@ class AlarmService:
             # a flapping re-alarm without a thread to reply in stays quiet: the first alert covers it
             self._forget_claim(change, plan)
             return Posted(True)
-        posted = self.notifier.post(build_message(plan, change, self.cfg, thread_ts))
+        message = build_message(plan, change, self.cfg, thread_ts)
+        posted = self.notifier.post(message)
         did = plan.decision.decision_id
         now_iso = self._clock().isoformat()
 
@@ -510,12 +519,65 @@ class AlarmService:
             else:
                 notices[did] = {"claimed_at": now_iso, "ts": posted.ts or "sent"}
                 if plan.notice == "alert":
-                    doc["alert"] = {"decision_id": did, "ts": posted.ts, "channel": posted.channel}
+                    doc["alert"] = {
+                        "decision_id": did,
+                        "ts": posted.ts,
+                        "channel": posted.channel,
+                        "text": message.text[:600],
+                        "replies": 0,
+                        "flaps": 0,
+                    }
+                elif doc.get("alert"):
+                    doc["alert"] = {**doc["alert"], "replies": int(doc["alert"].get("replies", 0)) + 1}
             doc["notices"] = notices
             return doc
 
         self.store.update(*akey, store_ts)
         return posted
+
+    def _collapse(self, plan: Plan, change: AlarmChange) -> Posted:
+        """A flapping alarm's change past the thread's reply budget: count it and edit the alert's status
+        line (a bot token is needed to edit; without one the count is kept and logged)."""
+        did = plan.decision.decision_id
+        now_iso = self._clock().isoformat()
+        seen: list[dict[str, Any]] = []
+
+        def bump(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            seen.clear()
+            if doc is None or not doc.get("alert"):
+                return None
+            notices = dict(doc.get("notices", {}))
+            notices[did] = {"claimed_at": now_iso, "ts": "collapsed"}
+            alert = {**doc["alert"], "flaps": int(doc["alert"].get("flaps", 0)) + 1, "state": change.state}
+            due = emergency.status_edit_due(alert, change.state_timestamp)
+            if due:
+                alert["edited_at"] = change.state_timestamp.isoformat()
+            seen[:] = [alert, {"due": due}]
+            return {**doc, "alert": alert, "notices": notices}
+
+        self.store.update(*emergency.alarm_key(change.alarm_name), bump)
+        if not seen or not seen[1]["due"]:
+            logger.info("flapping change counted", extra={"alarm": change.alarm_name, "state": change.state})
+            return Posted(True)
+        alert = seen[0]
+        status = emergency.flapping_status(int(alert["flaps"]), change.state, change.state_timestamp)
+        edit = getattr(self.notifier, "update", None)
+        if edit is None or not self.notifier.threads or not alert.get("ts"):
+            logger.info(
+                "flapping change folded into the alert", extra={"alarm": change.alarm_name, "status": status}
+            )
+            return Posted(True)
+        text = f"{alert.get('text', '')}\n{status}"
+        blocks: list[dict[str, Any]] = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": str(alert.get("text", ""))[:2900]}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},
+        ]
+        posted: Posted = edit(Message(text, blocks, alert.get("channel")), str(alert["ts"]))
+        if not posted.ok:  # a status edit is not retried: the next change edits it again
+            logger.warning(
+                "alert status not edited", extra={"alarm": change.alarm_name, "error": posted.error}
+            )
+        return Posted(True, ts=posted.ts, channel=posted.channel)
 
     def _forget_claim(self, change: AlarmChange, plan: Plan) -> None:
         did = plan.decision.decision_id
@@ -548,6 +610,25 @@ class AlarmService:
         return Result(decision, duplicate=True, posted=posted)
 
 
+def _rejected_by_argo(plan: Plan, exc: ArgoRejectedError) -> Plan:
+    """The decision FAILED with Argo's answer and an on-call alert saying no training runs (not retried)."""
+    failed = plan.decision.model_copy(
+        update={
+            "outcome": Outcome.FAILED,
+            "reasons": [
+                *plan.decision.reasons,
+                f"Argo rejected the emergency workflow, not retried: {exc}"[:600],
+            ],
+        },
+        deep=True,
+    )
+    logger.error(
+        "emergency workflow rejected by Argo",
+        extra={"decision_id": failed.decision_id, "error": str(exc)[:300]},
+    )
+    return Plan(failed, notice="alert")
+
+
 def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
     if notice is None:
         return True
@@ -560,7 +641,7 @@ def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
 def _notice_for(decision: Decision) -> emergency.Notice:
     if decision.kind.value == "notify_only":
         return "recovery" if decision.outcome is Outcome.ACTED else "none"
-    if decision.outcome in (Outcome.ACTED, Outcome.REJECTED):
+    if decision.outcome in (Outcome.ACTED, Outcome.REJECTED, Outcome.FAILED):
         return "alert"
     if decision.outcome is Outcome.IGNORED and any(r.startswith("debounce") for r in decision.reasons):
         return "reply"
@@ -579,45 +660,3 @@ def summarize(results: Iterable[Result]) -> list[dict[str, Any]]:
         }
         for r in results
     ]
-
-
-def template_parameters(cfg: GlueConfig, model: str) -> dict[str, str]:
-    """The ``template.yaml`` parameter overrides declaring ``model``'s alarms from its ``alarms`` config.
-
-    The config file stays the one source: ``sam deploy --parameter-overrides`` takes these. The template
-    puts the model name in one dimension of the quality metric; any other dimension set is refused.
-    """
-    m = cfg.model(model)
-    a = m.alarms
-
-    def num(v: float | None) -> str:
-        return "" if v is None else f"{v:g}"
-
-    out = {
-        "AlarmModel": model,
-        "DriftScoreThreshold": num(a.drift_score_threshold),
-        "DriftShareThreshold": num(a.drift_share_threshold),
-        "QualityMetricName": "",
-    }
-    q = a.quality
-    if q is None:
-        return out
-    dims = dict(q.dimensions) or {"Model": model}
-    if len(dims) != 1 or next(iter(dims.values())) != model:
-        raise ValueError(
-            f"alarms.quality.dimensions of {model}: the template supports one dimension whose value is the "
-            f"model name, got {dims}"
-        )
-    out.update(
-        QualityMetricNamespace=q.namespace,
-        QualityMetricName=q.metric,
-        QualityDimensionName=next(iter(dims)),
-        QualityStatistic=q.statistic,
-        QualityThreshold=f"{q.threshold:g}",
-        QualityComparison=q.comparison,
-        QualityPeriod=str(q.period),
-        QualityEvaluationPeriods=str(q.evaluation_periods),
-        QualityDatapointsToAlarm=str(q.datapoints_to_alarm or q.evaluation_periods),
-        QualityTreatMissingData=q.treat_missing_data,
-    )
-    return out

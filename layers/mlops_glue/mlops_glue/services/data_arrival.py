@@ -3,26 +3,34 @@
 Per object (one S3 "Object Created" event, delivered at least once, in any order):
 
 1. parse the EventBridge (or plain S3 notification) event; decode the key as S3 encodes it (``+``);
-2. route it to a model by bucket and prefix; skip folder markers, empty objects, ``_SUCCESS``-style
+   bucket, key and version id stay structured fields from here on (never re-parsed from a URI);
+2. route it to a model by bucket and prefix; skip folder markers, zero-byte objects, ``_SUCCESS``-style
    markers and unknown suffixes with a recorded reason;
-3. deduplicate by bucket + key + version (ETag when unversioned) with Powertools idempotency, then
-   stream the object through the drift engine into compact counts; a file that fails the data checks
-   (corrupt, missing column) is kept out of the window and recorded as rejected;
-4. add it to the model's open window under optimistic concurrency: the window document
-   (``MODEL#<m>/WINDOW``) holds the rows, files, drift summary, deferral and the windows closed but not
-   yet submitted (``pending``); the merged counts and the object list ride along in the item when small
-   (zlib, base64) and in an immutable S3 blob otherwise. The object id is checked inside the same
-   conditional write, so a row is counted once even without the idempotency layer;
-5. the write that makes the window ready also decides: trigger (the window closes into ``pending`` and a
+3. look up the object's membership (``MODEL#<m>/OBJECT#<id>``, id = bucket + key + version, the ETag
+   when unversioned): found means counted before, however long ago — a duplicate naming its window;
+4. stream the object through the drift engine into compact counts; a file that fails the data checks
+   (unreadable, malformed rows, missing/retyped/duplicated columns) is kept out of the window and
+   recorded as rejected, a file without rows is recorded as empty and kept out too;
+5. add it to the model's open window: one DynamoDB transaction writes the window document
+   (``MODEL#<m>/WINDOW``, conditional on the version read) and creates the object's membership
+   (conditional on its absence), so an object enters one window only, whatever the redeliveries, DLQ
+   replays, concurrent duplicates or crashes. The window document holds the rows, files, drift summary,
+   deferral and the windows closed but not yet submitted (``pending``, compact: their evidence is in
+   S3); the merged counts and the object list ride along in the item when small and in an immutable S3
+   blob otherwise;
+6. the write that makes the window ready also decides: trigger (the window closes into ``pending`` and a
    new one opens, atomically — so each window triggers exactly once) or defer (in flight, cooldown,
-   budget: recorded with reasons, the sweep looks again);
-6. ``drive`` submits every pending window: manifest of the window's objects with their versions,
-   HTML drift report, Argo workflow named after the decision id (a repeat is "already exists"), ledger
-   and ``LAST_DATASET``, decision record, Slack. An unavailable Argo keeps the window pending, records
-   the failure, alerts once and raises so the SQS message is retried and then kept in the DLQ. A 4xx
-   (Argo rejected the request) is recorded FAILED with Argo's answer, alerted once and moved to the
-   window's ``rejected`` list, so it is not resubmitted on every message (a poison pill); a human
-   re-queues it with ``mlops-glue window resubmit``.
+   budget, backlog: recorded with reasons, the sweep looks again);
+7. ``drive`` submits every pending window: manifest of the window's objects with their versions,
+   HTML drift report, Argo workflow named after the decision id (a 409 counts only when the workflow
+   read back is ours), ledger and ``LAST_DATASET``, decision record, Slack. An unavailable Argo keeps
+   the window pending, records the failure, alerts once and raises so the SQS message is retried and
+   then kept in the DLQ. A 4xx or a foreign 409 is recorded FAILED with Argo's answer, alerted once and
+   moved to the window's ``rejected`` list (the oldest beyond ``MAX_REJECTED`` archived to S3), so it is
+   not resubmitted on every message (a poison pill); a human re-queues it with
+   ``mlops-glue window resubmit``.
+
+Every step runs within the invocation's remaining time (:mod:`mlops_glue.deadline`).
 """
 
 from __future__ import annotations
@@ -44,15 +52,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mlops_glue.adapters.argo import ArgoError, ArgoRejectedError, Submitted, WorkflowSubmitter
+from mlops_glue import deadline
+from mlops_glue.adapters.argo import (
+    ArgoError,
+    ArgoRejectedError,
+    ArgoUnavailableError,
+    Submitted,
+    WorkflowSubmitter,
+)
 from mlops_glue.adapters.s3 import ObjectMissingError, ObjectStore, S3Uri, put_json
 from mlops_glue.adapters.slack import Message, Notifier
-from mlops_glue.adapters.state import ConflictError, StateError, StateStore
+from mlops_glue.adapters.state import ClaimTakenError, ConflictError, Create, StateError, StateStore
 from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdict, decide_window
-from mlops_glue.keys import last_dataset_key, retrain_ledger_key, window_key
-from mlops_glue.outbox import post_or_keep, resend
+from mlops_glue.keys import last_dataset_key, member_key, retrain_ledger_key, window_key
+from mlops_glue.outbox import keep, post_or_keep, resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
@@ -64,7 +79,12 @@ INLINE_MAX = 48 * 1024  # compressed payload bytes kept in the DynamoDB item (li
 MAX_ATTEMPTS = 200  # optimistic-concurrency retries of one window write (a storm makes many)
 MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
 IN_FLIGHT_TTL = 30.0  # seconds an Argo "in flight" answer is reused within one execution environment
-MAX_REJECTED = 20  # windows Argo rejected, kept in the window document for ``window show`` / resubmit
+MAX_REJECTED = 100  # windows Argo rejected kept (compact) in the window item; older ones go to S3
+WINDOW_ITEM_BUDGET = 200 * 1024  # bytes of a window item's document, whatever the width or backlog
+TEXT_MAX = 300  # characters of one reason or message kept in a window item (the full text is in S3)
+COUNT_NEED_S = 10.0  # invocation seconds a file needs to be counted and written (else handed back)
+NOTICE_NEED_S = 20.0  # invocation seconds a Slack post may take with its retries (else kept for the sweep)
+SUBMIT_NEED_S = 5.0  # invocation seconds one pending window needs to be submitted (else left pending)
 MARKER_NAMES = ("_SUCCESS", "_committed", "_started", "_temporary", "_metadata", "_common_metadata")
 
 
@@ -98,7 +118,15 @@ class ObjectRef:
 
     @property
     def uri(self) -> str:
+        """For people and logs only: never parsed back (a key may hold ``?``, ``#`` or ``%``)."""
         return str(S3Uri(self.bucket, self.key, self.version_id))
+
+    @property
+    def location(self) -> Any:
+        """The object version as structured fields, for the drift engine's reader."""
+        from mlops_glue.drift import S3Object
+
+        return S3Object(self.bucket, self.key, self.version_id)
 
     def identity(self) -> dict[str, str]:
         """What the idempotency layer hashes."""
@@ -191,7 +219,8 @@ def data_format(key: str) -> str:
 
 @dataclass(frozen=True)
 class ObjectResult:
-    """What happened to one object: ``counted``, ``duplicate``, ``skipped``, ``rejected``, ``unrouted``."""
+    """What happened to one object: ``counted``, ``duplicate``, ``skipped``, ``empty``, ``rejected``,
+    ``unrouted``."""
 
     status: str
     model: str | None = None
@@ -410,7 +439,7 @@ class DataArrival:
         from mlops_glue.drift import count_batch
 
         return count_batch(
-            profile, ref.uri, fmt=data_format(ref.key), s3_client=self.s3_client, source_id=ref.oid
+            profile, ref.location, fmt=data_format(ref.key), s3_client=self.s3_client, source_id=ref.key
         )
 
     # ---------------------------------------------------------------- per message
@@ -452,7 +481,11 @@ class DataArrival:
         if why is not None:
             logger.info("object skipped", extra={"uri": ref.uri, "model": model, "reason": why})
             return self._ignore(model, ref, why).to_dict()
+        member = self.store.get(*member_key(model, ref.oid))
+        if member is not None:  # counted before (a redelivery, a DLQ replay): its window says where
+            return _duplicate(model, member.data, rows=int(member.data.get("rows", 0))).to_dict()
         profile = self.profile(model)
+        deadline.current().check(COUNT_NEED_S, f"counting {ref.key}")
         try:
             counts = self._count(profile, ref)
         except Exception as exc:
@@ -464,6 +497,10 @@ class DataArrival:
         problems = self._file_problems(counts)
         if problems:
             return self._reject(model, ref, rows, problems).to_dict()
+        if rows == 0:
+            self.metrics.emit("EmptyFiles", 1, "Count", {"model": model})
+            why = "empty: no data rows (a header only, or a file without rows); kept out of the window"
+            return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason).to_dict()
         self.metrics.emit("RowsReceived", rows, "Count", {"model": model})
         return self._merge(model, mcfg, ref, counts.to_bytes(), rows, receive_count).to_dict()
 
@@ -543,18 +580,6 @@ class DataArrival:
         self.objects.put_bytes(uri, blob)
         return {"uri": uri}, uri
 
-    def _in_previous(self, doc: dict[str, Any], oid: str) -> bool:
-        """Whether ``oid`` was counted in the window that closed last (checked on redeliveries only).
-
-        Closes the gap Powertools idempotency leaves: an invocation that died after its window write
-        but before the idempotency record was saved, when that very write closed the window.
-        """
-        uri = doc.get("previous_payload_uri")
-        if not uri:
-            return False
-        objects, _ = _unpack(self.objects.get_bytes(uri))
-        return oid in objects
-
     def _merge(
         self,
         model: str,
@@ -578,19 +603,6 @@ class DataArrival:
             try:
                 payload = self._load(doc)
                 objects = payload.objects
-                if (
-                    ref is not None
-                    and receive_count > 1
-                    and ref.oid not in objects
-                    and self._in_previous(doc, ref.oid)
-                ):
-                    return ObjectResult(
-                        "duplicate",
-                        model,
-                        doc.get("previous_window_id"),
-                        rows,
-                        "counted in the previous window",
-                    )
             except ObjectMissingError:
                 continue  # the blob was superseded by a concurrent writer: read again
             if ref is not None:
@@ -620,6 +632,7 @@ class DataArrival:
                 drift=DriftSummary.from_dict(doc["drift"]) if doc.get("drift") else None,
             )
             verdict = self._verdict(model, mcfg, stats, doc, now)
+            deadline.current().check(1.0, f"writing the window of {model}")
             written: list[str] = []
             old_uri = (doc.get("payload") or {}).get("uri")
             closed: tuple[str, ...] = ()
@@ -628,15 +641,25 @@ class DataArrival:
                 _, uri = self._store_payload(model, doc["window_id"], payload.pack(), force_s3=True)
                 assert uri is not None
                 written.append(uri)
-                entry = self._pending_entry(model, doc, stats, verdict, uri, objects, now)
+                evidence_uri = self.workspace.uri(
+                    self.workspace.windows_prefix,
+                    model,
+                    doc["window_id"],
+                    f"evidence-{uuid.uuid4().hex}.json",
+                )
+                put_json(self.objects, evidence_uri, verdict.evidence)
+                written.append(evidence_uri)
+                entry = self._pending_entry(model, doc, stats, verdict, uri, evidence_uri, now)
                 new_doc = {
                     **_new_window(
                         int(doc["seq"]) + 1, now, doc["window_id"], [*doc.get("pending", []), entry]
                     ),
                     "model": model,
-                    "previous_payload_uri": uri,  # closed windows' blobs are kept (the manifest's source)
                     "rejected": list(doc.get("rejected", [])),
                 }
+                for k in ("rejected_archived",):
+                    if k in doc:
+                        new_doc[k] = doc[k]
                 closed = (doc["window_id"],)
             else:
                 new_doc = dict(doc)
@@ -652,12 +675,36 @@ class DataArrival:
                     new_doc["deferred"] = {
                         "decision_id": did,
                         "kinds": list(verdict.defer),
-                        "reasons": verdict.reasons,
+                        "reasons": _short(verdict.reasons),
                     }
                 elif ref is None:
                     return ObjectResult("unchanged", model, doc["window_id"])
+            size = len(json.dumps(new_doc, separators=(",", ":"), default=str))
+            if size > WINDOW_ITEM_BUDGET:  # a bug, not a data problem: say so loudly, still write
+                logger.error("window item over its budget", extra={"model": model, "bytes": size})
+            creates = []
+            if ref is not None:  # the object's membership, created in the same transaction as the window
+                member = {
+                    "window_id": doc["window_id"],
+                    "bucket": ref.bucket,
+                    "key": ref.key,
+                    "version_id": ref.version_id,
+                    "etag": ref.etag,
+                    "rows": rows,
+                    "counted_at": now.isoformat(),
+                }
+                creates.append(Create(*member_key(model, ref.oid), member))
             try:
-                self.store.put(pk, sk, new_doc, None if cur is None else cur.version)
+                if creates:
+                    self.store.put_with_creates(
+                        pk, sk, new_doc, None if cur is None else cur.version, creates
+                    )
+                else:
+                    self.store.put(pk, sk, new_doc, None if cur is None else cur.version)
+            except ClaimTakenError as exc:  # counted meanwhile by a concurrent delivery of the same object
+                for uri in written:
+                    self.objects.delete(uri)
+                return _duplicate(model, next(iter(exc.existing.values()), {}), rows=rows)
             except ConflictError:
                 self.conflicts += 1
                 for uri in written:
@@ -691,7 +738,8 @@ class DataArrival:
             drift_share=float(r.drift_share),
             max_score=float(r.max_score),
             drifted_columns=drifted[:10],
-            messages=tuple(r.messages[:5]),
+            messages=tuple(_short(r.messages[:5])),
+            dataset_drift=bool(r.dataset_drift),
         )
 
     def _verdict(
@@ -710,7 +758,12 @@ class DataArrival:
             if entry["decision_id"] not in known:
                 runs.append({"at": entry["closed_at"], "gpu_hours": gpu, "decision_id": entry["decision_id"]})
         return decide_window(
-            stats, mcfg.retrain, now, ledger={"runs": runs}, in_flight=self._active(model, mcfg)
+            stats,
+            mcfg.retrain,
+            now,
+            ledger={"runs": runs},
+            in_flight=self._active(model, mcfg),
+            pending=len(doc.get("pending", [])),
         )
 
     def _active(self, model: str, mcfg: ModelConfig) -> list[str]:
@@ -722,13 +775,18 @@ class DataArrival:
             hit = self._in_flight.get(model)
         if hit and time.monotonic() - hit[0] < IN_FLIGHT_TTL and hit[1]:
             return hit[1]
+        budget = deadline.current()
+        if "argo" in budget.down:  # not asked again within this invocation: treated as in flight
+            return [f"unknown ({budget.down['argo']})"[:200]]
         try:
             names: list[str] = lister(
                 mcfg.retrain.argo.namespace,
                 {f"{LABEL_PREFIX}/model": model, f"{LABEL_PREFIX}/kind": "retrain"},
             )
-        except ArgoError as exc:
-            names = [f"unknown (cannot ask Argo: {exc})"[:200]]
+        except ArgoError as exc:  # not cached: the next message asks again
+            if isinstance(exc, ArgoUnavailableError):
+                budget.down["argo"] = f"Argo unavailable earlier in this invocation ({str(exc)[:200]})"
+            return [f"unknown (cannot ask Argo: {exc})"[:200]]
         with self._lock:
             self._in_flight[model] = (time.monotonic(), names)
         return names
@@ -740,16 +798,17 @@ class DataArrival:
         stats: WindowStats,
         verdict: WindowVerdict,
         uri: str,
-        objects: dict[str, list[Any]],
+        evidence_uri: str,
         now: datetime,
     ) -> dict[str, Any]:
+        """A closed window waiting for submission: a compact summary; its evidence lives in S3."""
         return {
             "window_id": doc["window_id"],
             "seq": int(doc["seq"]),
             "decision_id": make_decision_id("retrain", model, doc["window_id"]),
             "trigger": verdict.trigger,
-            "reasons": verdict.reasons,
-            "evidence": verdict.evidence,
+            "reasons": _short(verdict.reasons),
+            "evidence_uri": evidence_uri,
             "payload_uri": uri,
             "rows": stats.rows,
             "files": stats.files,
@@ -782,7 +841,7 @@ class DataArrival:
             created_at=self.clock(),
         )
         self._record(d)
-        if "budget" in verdict.defer:
+        if "budget" in verdict.defer or "backlog" in verdict.defer:
             self._notify(model, msgs.deferred_message(d, self._channel(model)))
 
     # ---------------------------------------------------------------- submit pending windows
@@ -792,16 +851,26 @@ class DataArrival:
         cur = self.store.get(*window_key(model))
         pending = list((cur.data if cur else {}).get("pending", []))
         done, errors = [], []
+        budget = deadline.current()
         for entry in sorted(pending, key=lambda e: int(e["seq"])):
+            if "argo" in budget.down:  # found down earlier in this invocation: do not wait on it again
+                errors.append(f"{model}/{entry['window_id']}: not tried, {budget.down['argo']}")
+                continue
+            budget.check(SUBMIT_NEED_S, f"submitting {model}/{entry['window_id']}")
             claimed = self._claim(model, entry["window_id"])
             if claimed is None:
                 continue
             try:
                 done.append(self._submit(model, claimed))
-            except ArgoRejectedError as exc:  # Argo said no (4xx): retrying the same request cannot help
+            except ArgoRejectedError as exc:  # Argo said no (4xx, a foreign 409): retrying cannot help
                 self._rejected(model, claimed, exc)
             except ArgoError as exc:  # unavailable: keep it pending, the message and the sweep retry
+                if isinstance(exc, ArgoUnavailableError):
+                    budget.down["argo"] = f"Argo unavailable earlier in this invocation ({str(exc)[:200]})"
                 errors.append(self._failed(model, claimed, exc))
+            except deadline.OutOfTimeError:
+                self._change_pending(model, entry["window_id"], _unlease)  # the next message retries it
+                raise
         if errors:
             raise DriveError("; ".join(errors))
         return done
@@ -848,6 +917,13 @@ class DataArrival:
 
         self.store.update(*window_key(model), change)
 
+    def _evidence(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A closed window's full evidence: from S3 (``evidence_uri``), or inline in older entries."""
+        if "evidence" in entry:
+            return dict(entry["evidence"])
+        doc: dict[str, Any] = json.loads(self.objects.get_bytes(entry["evidence_uri"]))
+        return doc
+
     def _decision_for(self, model: str, entry: dict[str, Any], objects: dict[str, list[Any]]) -> Decision:
         return Decision(
             decision_id=entry["decision_id"],
@@ -855,7 +931,11 @@ class DataArrival:
             kind=Kind.RETRAIN,
             outcome=Outcome.ACTED,
             reasons=list(entry["reasons"]),
-            evidence={**entry["evidence"], "trigger": entry["trigger"], "window_id": entry["window_id"]},
+            evidence={
+                **self._evidence(entry),
+                "trigger": entry["trigger"],
+                "window_id": entry["window_id"],
+            },
             inputs=_inputs(objects),
             config_hash=self.cfg.hash(),
             created_at=self.clock(),
@@ -899,7 +979,7 @@ class DataArrival:
         self._notify(model, msgs.trigger_message(d, self._channel(model)))
         logger.info(
             "retraining submitted",
-            extra={"model": model, "workflow": submitted.name, "created": submitted.created},
+            extra={"model": model, "workflow": submitted.name, "workflow_created": submitted.created},
         )
         with self._lock:
             self._in_flight.pop(model, None)
@@ -964,7 +1044,7 @@ class DataArrival:
         self._record(d)
         self.metrics.emit("Decisions", 1, "Count", {"model": model, "outcome": Outcome.FAILED.value})
         now = self.clock()
-        moved: list[bool] = []
+        moved: list[Any] = []  # [True, *entries archived to S3] once the entry moved
 
         def reject(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             moved.clear()
@@ -974,13 +1054,32 @@ class DataArrival:
             hit = [e for e in pending if e["window_id"] == entry["window_id"]]
             if not hit:
                 return None  # already resolved by another driver
-            e = {**hit[0], "lease_until": None, "last_error": error[:300], "rejected_at": now.isoformat()}
+            e = {
+                **hit[0],
+                "lease_until": None,
+                "last_error": error[:TEXT_MAX],
+                "rejected_at": now.isoformat(),
+            }
             doc["pending"] = [x for x in pending if x["window_id"] != entry["window_id"]]
-            doc["rejected"] = [*doc.get("rejected", []), e][-MAX_REJECTED:]
-            moved.append(True)
+            rejected = [*doc.get("rejected", []), e]
+            spill = rejected[:-MAX_REJECTED] if len(rejected) > MAX_REJECTED else []
+            doc["rejected"] = rejected[len(spill) :]
+            if spill:
+                doc["rejected_archived"] = int(doc.get("rejected_archived", 0)) + len(spill)
+            moved[:] = [True, *spill]
             return doc
 
         self.store.update(*window_key(model), reject)
+        for old in moved[1:]:  # beyond the item's budget: the oldest rejected windows wait in S3
+            put_json(self.objects, self._archive_uri(model, old["window_id"]), old)
+            logger.warning(
+                "rejected window archived to S3",
+                extra={
+                    "model": model,
+                    "window_id": old["window_id"],
+                    "uri": self._archive_uri(model, old["window_id"]),
+                },
+            )
         if moved:
             mcfg = self.cfg.model(model)
             self._notify(
@@ -991,9 +1090,28 @@ class DataArrival:
             extra={"model": model, "decision_id": d.decision_id, "error": error[:300]},
         )
 
+    def _archive_uri(self, model: str, window_id: str) -> str:
+        return self.workspace.uri(self.workspace.windows_prefix, model, "rejected", f"{window_id}.json")
+
+    def requeue(self, model: str, window_id: str) -> dict[str, Any]:
+        """Put a window Argo rejected back in ``pending``: from the window item, or from the S3 archive
+        (windows beyond the item's ``MAX_REJECTED``). KeyError when it is in neither."""
+        try:
+            return requeue_rejected(self.store, model, window_id)
+        except KeyError:
+            try:
+                entry: dict[str, Any] = json.loads(
+                    self.objects.get_bytes(self._archive_uri(model, window_id))
+                )
+            except ObjectMissingError:
+                raise KeyError(f"{model} has no window {window_id!r} rejected by Argo") from None
+            requeue_archived(self.store, model, entry)
+            self.objects.delete(self._archive_uri(model, window_id))
+            return entry
+
     def resubmit(self, model: str, window_id: str) -> list[Submitted]:
         """Put a window Argo rejected back in ``pending`` (after the cause is fixed) and submit it."""
-        requeue_rejected(self.store, model, window_id)
+        self.requeue(model, window_id)
         return self.drive(model)
 
     def _manifest(self, model: str, entry: dict[str, Any], objects: dict[str, list[Any]]) -> dict[str, Any]:
@@ -1046,6 +1164,9 @@ class DataArrival:
                 report.submitted.extend(s.name for s in self.drive(model))
             except (DriveError, StateError) as exc:
                 report.failed.append(f"{model}: {exc}")
+            except deadline.OutOfTimeError as exc:  # the next sweep goes on where this one stopped
+                report.failed.append(f"{model}: {exc}")
+                break
         # every flow's kept notices (promotion, feedback too): this sweep is the one scheduled function
         try:
             report.notices_resent, report.notices_waiting = resend(
@@ -1061,7 +1182,14 @@ class DataArrival:
         return self.cfg.model(model).notify.slack_channel or self.cfg.slack.default_channel
 
     def _notify(self, model: str, message: Message) -> None:
-        """Post; a failure never undoes the action: the notice waits in the model's outbox for the sweep."""
+        """Post; a failure never undoes the action: the notice waits in the model's outbox for the sweep.
+
+        With less than ``NOTICE_NEED_S`` of the invocation left, Slack (whose client retries for up to
+        about that long) is not tried: the notice goes straight to the outbox."""
+        left = deadline.current().remaining()
+        if left < NOTICE_NEED_S:
+            keep(self.store, model, message, f"{max(0.0, left):.1f} s of the invocation left")
+            return
         post_or_keep(self.notifier, self.store, model, message)
 
     def _record(self, d: Decision) -> None:
@@ -1108,6 +1236,40 @@ def requeue_rejected(store: StateStore, model: str, window_id: str) -> dict[str,
     if not found:
         raise KeyError(f"{model} has no window {window_id!r} rejected by Argo")
     return found[0]
+
+
+def requeue_archived(store: StateStore, model: str, entry: dict[str, Any]) -> None:
+    """Put a rejected window restored from the S3 archive back in ``pending``."""
+    e = {k: v for k, v in entry.items() if k != "rejected_at"}
+    e.update(lease_until=None, alerted=False)
+
+    def requeue(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        if doc is None or any(x["window_id"] == e["window_id"] for x in doc.get("pending", [])):
+            return None
+        doc["pending"] = [*doc.get("pending", []), e]
+        doc["rejected_archived"] = max(0, int(doc.get("rejected_archived", 0)) - 1)
+        return doc
+
+    store.update(*window_key(model), requeue)
+
+
+def _unlease(e: dict[str, Any]) -> dict[str, Any]:
+    e["lease_until"] = None
+    return e
+
+
+def _duplicate(model: str, member: dict[str, Any], *, rows: int) -> ObjectResult:
+    wid = member.get("window_id")
+    return ObjectResult("duplicate", model, wid, rows, f"already counted in window {wid}")
+
+
+def _short(texts: Any) -> list[str]:
+    """Reasons or messages cut to ``TEXT_MAX`` characters each, at most five (a bounded window item)."""
+    out = []
+    for t in list(texts)[:5]:
+        t = str(t)
+        out.append(t if len(t) <= TEXT_MAX else t[: TEXT_MAX - 12] + " … (cut)")
+    return out
 
 
 def _inputs(objects: dict[str, list[Any]]) -> list[str]:

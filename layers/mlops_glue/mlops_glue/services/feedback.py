@@ -3,8 +3,10 @@
 The pure policy lives in :mod:`mlops_glue.decisions.feedback`; this service does the I/O around it:
 
 1. the application → (model, environment) and its values file;
-2. the synced revision → the change it deployed (the revision itself when it touched the values file,
-   else the newest change to the file when nothing changed it since) → our bump via its trailers;
+2. the synced revision → on the configured branch? (an unmerged branch never acts) → the change it
+   deployed (the revision itself when it touched the values file, else the newest change to the file
+   when nothing changed it since) and whatever else the sync deployed after it → our bump via its
+   trailers;
 3. the blocklist, pauses and our last bump from the state store;
 4. the plan's actions: pause, block (state, then the MLflow tag, then closing the version's open
    promotion pull requests in every environment), ``git revert`` of our bump (or a pull request back
@@ -111,7 +113,7 @@ class FeedbackService:
     # ------------------------------------------------------------------ entry point
     def handle(self, n: ArgoCDNotification) -> FeedbackResult:
         """Decide and act on ``n`` once; a repeat returns the recorded decision (``duplicate``)."""
-        target = policy.app_target(self.config, n.app)
+        target = policy.app_target(self.config, n.app, n.namespace)
         if target is None:
             return self._run(policy.unknown_app(self.config, n, self.now()), n, None, None, None)
         model, env = target
@@ -161,7 +163,11 @@ class FeedbackService:
         head_version = held_version(self.repo, self.config, model, env, self.store).version
         ours = policy.our_bump(change, model, env)
         previous = self._previous_version(ours) if ours is not None else None
-        return Deployment(path, synced, change, later, head_version, previous)
+        on_branch = self.repo.is_ancestor(synced.sha)
+        deployed_after: tuple[CommitInfo, ...] = ()
+        if change is not None and change.sha != synced.sha and on_branch:
+            deployed_after = tuple(self.repo.commits_between(change.sha, synced.sha))
+        return Deployment(path, synced, change, later, head_version, previous, on_branch, deployed_after)
 
     def _previous_version(self, bump: Bump) -> str | None:
         """The version before our bump, as ``PromotionService.promote`` recorded it in the bump's decision."""

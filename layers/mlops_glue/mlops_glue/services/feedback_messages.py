@@ -1,10 +1,15 @@
-"""Slack messages of the deployment-feedback flow (Block Kit: one section, one context line)."""
+"""Slack messages of the deployment-feedback flow (Block Kit: one section, one context line).
+
+Everything Argo CD or Git wrote (sync messages, phases, application names, commit authors inside the
+reasons) is escaped for mrkdwn (:func:`~mlops_glue.adapters.slack.escape`): a ``<!channel>`` or a
+``<https://evil|link>`` in a sync message arrives as text. Our own mentions (``notify.oncall``) are not.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mlops_glue.adapters.slack import Message
+from mlops_glue.adapters.slack import Message, escape
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump
 from mlops_glue.records import Decision
 
@@ -14,7 +19,10 @@ def _link(url: str | None, text: str) -> str:
 
 
 def _blocks(text: str, decision: Decision, n: ArgoCDNotification) -> list[dict[str, Any]]:
-    context = f"app `{n.app_id}` · revision `{n.synced_revision[:12]}` · {n.trigger} · decision `{decision.decision_id}`"
+    context = (
+        f"app `{escape(n.app_id)}` · revision `{escape(n.synced_revision[:12])}` · {escape(n.trigger)} "
+        f"· decision `{decision.decision_id}`"
+    )
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
@@ -41,9 +49,9 @@ def live(
         f":white_check_mark: *{model}* {version} is live in *{env}* "
         f"(commit {_link(commit_url, bump.short)}, bump decision `{bump.decision_id}`)"
     )
-    notes = [r for r in decision.reasons[1:]]
+    notes = [escape(r) for r in decision.reasons[1:]]
     if promotion:
-        notes.append(promotion)
+        notes.append(escape(promotion))
     if notes:
         text += "\n" + "\n".join(f"• {r}" for r in notes)
     return _msg(text, decision, n, channel)
@@ -65,10 +73,10 @@ def rolled_back(
     to = f"v{restored}" if restored else "the previous version"
     who = f"{oncall} " if oncall else ""
     text = (
-        f":rewind: {who}rolled back *{model}* v{bump.version} → {to} in *{env}*: {decision.reasons[0]}\n"
-        f"• {action}\n• v{bump.version} is blocked from promotion"
+        f":rewind: {who}rolled back *{model}* v{bump.version} → {to} in *{env}*: "
+        f"{escape(decision.reasons[0])}\n• {escape(action)}\n• v{bump.version} is blocked from promotion"
     )
-    text += "".join(f"\n• {x}" for x in notes)
+    text += "".join(f"\n• {escape(x)}" for x in notes)
     return _msg(text, decision, n, channel)
 
 
@@ -83,25 +91,26 @@ def alert(
 ) -> Message:
     """ ":rotating_light: <app> sync failed / degraded" with the reasons (and ``notes``: what was done)."""
     who = f"{oncall} " if oncall else ""
-    what = f"*{model}* in *{env}*" if model and env else f"application `{n.app_id}`"
-    health = n.health_status or "unknown"
-    text = f":rotating_light: {who}{what}: sync {n.sync_phase or 'unknown'}, health {health}"
+    what = f"*{model}* in *{env}*" if model and env else f"application `{escape(n.app_id)}`"
+    health = escape(n.health_status or "unknown")
+    text = f":rotating_light: {who}{what}: sync {escape(n.sync_phase or 'unknown')}, health {health}"
     if n.sync_message:
-        text += f"\n> {n.sync_message[:300]}"
-    text += "".join(f"\n• {r}" for r in [*decision.reasons, *(notes or [])])
+        text += f"\n> {escape(n.sync_message[:300])}"
+    text += "".join(f"\n• {escape(r)}" for r in [*decision.reasons, *(notes or [])])
     return _msg(text, decision, n, channel)
 
 
 def paused(model: str, env: str, decision: Decision, n: ArgoCDNotification, channel: str | None) -> Message:
     """ ":pause_button: a human changed what we deployed; automation paused"."""
-    text = f":pause_button: *{model}* in *{env}*: " + "; ".join(decision.reasons)
+    text = f":pause_button: *{model}* in *{env}*: " + "; ".join(escape(r) for r in decision.reasons)
     return _msg(text, decision, n, channel)
 
 
 def foreign(decision: Decision, n: ArgoCDNotification, channel: str | None) -> Message:
     """A notice for an application or revision that is not ours (no action)."""
     text = (
-        f":information_source: `{n.app_id}` {n.trigger}: sync {n.sync_phase or 'unknown'}, "
-        f"health {n.health_status or 'unknown'} — " + "; ".join(decision.reasons)
+        f":information_source: `{escape(n.app_id)}` {escape(n.trigger)}: "
+        f"sync {escape(n.sync_phase or 'unknown')}, health {escape(n.health_status or 'unknown')} — "
+        + "; ".join(escape(r) for r in decision.reasons)
     )
     return _msg(text, decision, n, channel)

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops_glue.adapters.gitops import GitOpsError, GitOpsFileError, GitOpsRepo
 from mlops_glue.adapters.registry import ModelRegistry, ModelVersion, RegistryError
-from mlops_glue.adapters.slack import Message, Notifier
+from mlops_glue.adapters.slack import Message, Notifier, escape
 from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions.promote import (
@@ -580,7 +580,7 @@ def promotion_message(decision: Decision, channel: str | None = None) -> Message
     failing = [r for r in reasons if r.startswith("✗")] or reasons
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": headline}}]
     if failing:
-        text = "\n".join(f"• {r}" for r in failing[:10])
+        text = "\n".join(f"• {escape(r)}" for r in failing[:10])
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}})
     context = [f"decision `{decision.decision_id}`"]
     if decision.evidence.get("version_url"):
