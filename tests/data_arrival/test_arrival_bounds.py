@@ -22,6 +22,9 @@ from mlops_glue.drift import build_profile, count_batch
 from mlops_glue.drift.synth import make_table
 from mlops_glue.keys import window_key
 from mlops_glue.services import data_arrival as da
+from mlops_glue.services.arrival_merge import WINDOW_ITEM_BUDGET, WindowWriter
+from mlops_glue.services.arrival_submit import MAX_REJECTED, Submission
+from mlops_glue.services.arrival_window import TEXT_MAX
 from mlops_glue.services.data_arrival import DriveError
 
 WIDTH = 1000
@@ -39,7 +42,7 @@ def wide_state(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]
     drifted = count_batch(profile, str(write_parquet(wide(100, 2, shift=3.0), d / "drifted.parquet")))
     assert len(profile.compared) == WIDTH and drifted.rows == 100
     cfg = make_config(min_new_rows=100, drift={"min_rows": 50, "dataset_drift_share": 0.5})
-    summary = da.DataArrival._drift_summary(None, profile, drifted, cfg.model(MODEL))  # type: ignore[arg-type]
+    summary = WindowWriter._drift_summary(None, profile, drifted, cfg.model(MODEL))  # type: ignore[arg-type]
     assert summary.verdict == "drift" and len(summary.drifted_columns) == 10
     return profile, drifted, summary
 
@@ -47,8 +50,8 @@ def wide_state(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]
 @pytest.fixture
 def wide_counts(wide_state: tuple[Any, Any, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     profile, drifted, summary = wide_state
-    monkeypatch.setattr(da.DataArrival, "_drift_summary", lambda self, p, c, m: summary)
-    monkeypatch.setattr(da.DataArrival, "_report", lambda self, *a: ("", ""))
+    monkeypatch.setattr(WindowWriter, "_drift_summary", lambda self, p, c, m: summary)
+    monkeypatch.setattr(Submission, "_report", lambda self, *a: ("", ""))
     return profile, drifted
 
 
@@ -84,21 +87,21 @@ def test_window_item_stays_under_budget_at_1000_columns_and_100_rejected_windows
     h = Harness(cfg, profile, submitter=MemorySubmitter(fail_with=ArgoRejectedError("HTTP 400 template")))
     encoded = Encoded(drifted)
     svc = h.service(idempotency=False, counter=lambda _p, _ref: encoded)
-    for n in range(da.MAX_REJECTED + 5):
+    for n in range(MAX_REJECTED + 5):
         assert send(svc, n)[0].status == "counted"
     w = h.store.get(*window_key(MODEL))
     assert w is not None
-    assert len(w.data["rejected"]) == da.MAX_REJECTED == 100 and w.data["rejected_archived"] == 5
-    assert item_bytes(h) < da.WINDOW_ITEM_BUDGET
+    assert len(w.data["rejected"]) == MAX_REJECTED == 100 and w.data["rejected_archived"] == 5
+    assert item_bytes(h) < WINDOW_ITEM_BUDGET
     entry = w.data["rejected"][-1]
-    assert all(len(r) <= da.TEXT_MAX for r in entry["reasons"]) and "evidence" not in entry
+    assert all(len(r) <= TEXT_MAX for r in entry["reasons"]) and "evidence" not in entry
     # the full evidence moved to S3, not lost: every drifted column is there
     evidence = json.loads(h.objects.get_bytes(entry["evidence_uri"]))
     assert evidence["drift"]["verdict"] == "drift" and len(evidence["drift"]["drifted_columns"]) == 10
     # an archived window is restored from S3 and resubmitted like any other
     h.submitter.fail_with = None
     archived = "w000000"
-    first = json.loads(h.objects.get_bytes(svc._archive_uri(MODEL, _first_id(h, archived))))
+    first = json.loads(h.objects.get_bytes(svc.ctx.workspace.archive_uri(MODEL, _first_id(h, archived))))
     svc.resubmit(MODEL, first["window_id"])
     assert len(h.submitter.submissions) == 1
 
@@ -123,7 +126,7 @@ def test_pending_backlog_is_capped_and_the_window_keeps_collecting(profile: Any,
     w = h.store.get(*window_key(MODEL))
     assert w is not None and len(w.data["pending"]) == MAX_PENDING
     assert w.data["rows"] == 1000 and "backlog" in w.data["deferred"]["kinds"]  # nothing lost, it waits
-    assert item_bytes(h) < da.WINDOW_ITEM_BUDGET
+    assert item_bytes(h) < WINDOW_ITEM_BUDGET
 
 
 def test_a_tolerated_extra_column_does_not_veto_drift_for_the_rest_of_the_window(

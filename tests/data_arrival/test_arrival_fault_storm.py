@@ -140,7 +140,7 @@ def test_fault_storm_counts_every_object_once_and_trains_floor_rows_over_min_row
     run(replay)
     # the scheduled sweep, after the leases of the invocations that died mid-submission have expired
     service = runtime.data_arrival()
-    service.clock = lambda: utcnow() + timedelta(minutes=10)
+    service.ctx.clock = lambda: utcnow() + timedelta(minutes=10)
     sweep = app.handler(load_event("scheduler_sweep.json"), LocalContext("sweep"))
     assert sweep["failed"] == []
 

@@ -22,6 +22,7 @@ from mlops_glue.adapters.argo import ArgoUnavailableError, Submission, Submitted
 from mlops_glue.drift.synth import make_table
 from mlops_glue.keys import member_key, window_key
 from mlops_glue.records import Outcome
+from mlops_glue.services import arrival_submit
 from mlops_glue.services import data_arrival as da
 
 from glue_local.localfront import LocalContext
@@ -211,7 +212,7 @@ def test_a_hanging_argo_hands_back_the_batch_before_the_invocation_times_out(
     runtime.reset()
     monkeypatch.setattr(app, "MESSAGE_NEED_S", 1.0)
     monkeypatch.setattr(da, "COUNT_NEED_S", 0.5)
-    monkeypatch.setattr(da, "SUBMIT_NEED_S", 0.5)
+    monkeypatch.setattr(arrival_submit, "SUBMIT_NEED_S", 0.5)
     argo.hang = 30.0  # every request waits far past any timeout
     objs = [put(s3, f"{PREFIX}h/p{i:02d}.parquet", parquet_bytes(make_table(150, seed=i))) for i in range(50)]
     context = LocalContext("mlops-glue-s3-new-data")

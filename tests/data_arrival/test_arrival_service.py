@@ -17,6 +17,7 @@ from mlops_glue.drift.synth import make_table
 from mlops_glue.keys import last_dataset_key, outbox_key, retrain_ledger_key, window_key
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Outcome
+from mlops_glue.services import arrival_context, arrival_window
 from mlops_glue.services import data_arrival as da
 from mlops_glue.services.data_arrival import DataArrival, DriveError
 
@@ -158,11 +159,11 @@ def test_in_flight_training_defers_until_it_finishes(
     assert window(h)["deferred"]["kinds"] == ["in_flight"]
     assert first in " ".join(window(h)["deferred"]["reasons"])
     h.submitter.phases[first] = "Succeeded"
-    da.IN_FLIGHT_TTL, old = 0.0, da.IN_FLIGHT_TTL
+    arrival_context.IN_FLIGHT_TTL, old = 0.0, arrival_context.IN_FLIGHT_TTL
     try:
         assert len(svc.sweep().submitted) == 1
     finally:
-        da.IN_FLIGHT_TTL = old
+        arrival_context.IN_FLIGHT_TTL = old
     assert len(h.submitter.submissions) == 2
 
 
@@ -287,7 +288,7 @@ def test_argo_rejection_fails_once_without_poisoning_later_messages_or_sweeps(
     d = h.store.get_decision(entry["decision_id"])
     assert d is not None and d.outcome == Outcome.ACTED
     with pytest.raises(KeyError, match="no window"):
-        da.requeue_rejected(h.store, MODEL, entry["window_id"])
+        arrival_window.requeue_rejected(h.store, MODEL, entry["window_id"])
 
 
 def test_argo_unavailable_keeps_the_window_pending_alerts_once_and_retries(
@@ -355,7 +356,7 @@ def test_the_sweep_resends_every_configured_models_notices_of_every_flow(profile
 def test_large_windows_spill_to_s3_and_stay_consistent(
     harness: Harness, local_counter: Counter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(da, "INLINE_MAX", 10)
+    monkeypatch.setattr(arrival_window, "INLINE_MAX", 10)
     harness.cfg = make_config(min_new_rows=300)
     svc = harness.service(counter=local_counter[1])
     send(svc, put_file(local_counter, tmp_path, "l0.parquet", make_table(100, seed=1)), 0)

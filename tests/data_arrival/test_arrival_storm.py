@@ -22,7 +22,7 @@ from mlops_glue.adapters.argo import MemorySubmitter, Submission, Submitted
 from mlops_glue.drift import count_batch
 from mlops_glue.drift.synth import make_table
 from mlops_glue.keys import window_key
-from mlops_glue.services import data_arrival as da
+from mlops_glue.services.arrival_window import Payload
 
 FILES, ROWS_PER_FILE, MIN_NEW_ROWS, THREADS = 2000, 10, 700, 4
 
@@ -99,7 +99,7 @@ def test_storm_counts_every_row_once_and_triggers_each_window_once(profile: Any,
     assert len(keys) == len(set(keys))  # no file in two windows
     w = h.store.get(*window_key(MODEL))
     assert w is not None and w.data["pending"] == []
-    open_objects, _ = da._unpack(base64.b64decode(w.data["payload"]["inline"]))
+    open_objects = Payload.unpack(base64.b64decode(w.data["payload"]["inline"])).objects
     open_keys = {v[1] for v in open_objects.values()}
     assert open_keys.isdisjoint(keys)
     assert len(keys) + len(open_keys) == FILES  # every file counted exactly once

@@ -66,30 +66,25 @@ def _fail(exc: BaseException) -> int:
 
 def _window_show(args: argparse.Namespace) -> int:
     from mlops_glue import runtime
-    from mlops_glue.keys import window_key
     from mlops_glue.names import check_name
+    from mlops_glue.services.arrival_window import window_view
 
     try:
         model = check_name(args.model, "model name")
-        got = runtime.state_store().get(*window_key(model))
+        view = window_view(runtime.state_store(), model)
     except Exception as exc:
         return _fail(exc)
-    if got is None:
+    if view is None:
         print(f"no window for {model}", file=sys.stderr)
         return 1
-    doc = dict(got.data)
-    payload = doc.pop("payload", None) or {}
-    doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
-    for entry in [*doc.get("pending", []), *doc.get("rejected", [])]:
-        entry.pop("evidence", None)
-    print(json.dumps({"model": model, "version": got.version, **doc}, indent=2, default=str))
+    print(json.dumps({"model": model, "version": view["version"], **view["window"]}, indent=2, default=str))
     return 0
 
 
 def _window_resubmit(args: argparse.Namespace) -> int:
     from mlops_glue import runtime
     from mlops_glue.names import check_name
-    from mlops_glue.services.data_arrival import requeue_rejected
+    from mlops_glue.services.arrival_window import requeue_rejected
 
     try:
         model = check_name(args.model, "model name")
