@@ -127,7 +127,7 @@ class GitHttpServer:
         return proc.stdout
 
 
-def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
+def _handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:  # noqa: C901 — the HTTP class it builds routes every git request
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 

@@ -183,84 +183,97 @@ def open_source(source: Any, *, fmt: str | None = None, s3_client: Any = None) -
     """Resolve ``source`` (path, :class:`S3Object`, ``s3://`` URI or binary file object) without reading
     its data. An ``s3://`` string is for people typing one: a key holding ``?`` or ``#`` needs S3Object."""
     use_lean_memory_pool()
-    compression = None
     if isinstance(source, S3Object) or (isinstance(source, str) and source.startswith("s3://")):
-        if isinstance(source, S3Object):
-            bucket, key, version = source.bucket, source.key, source.version_id
-        else:
-            bucket, key, version = parse_s3_uri(source)
-        if fmt is None:
-            fmt, compression = _infer_format(key, has_query=False)
-        elif key.lower().endswith(".gz"):
-            compression = "gzip"
-        if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version:
-            kwargs["VersionId"] = version
-        try:
-            head = s3_client.head_object(**kwargs)
-        except Exception as exc:
-            raise SourceError(f"cannot open {source}: {exc}") from exc
-        size = int(head["ContentLength"])
-        vid = head.get("VersionId") or version
-        client = s3_client
-
-        def s3_opener() -> IO[bytes]:
-            if fmt == "parquet":
-                return io.BufferedReader(S3RangeFile(client, bucket, key, size, vid), S3_BUFFER)
-            try:
-                body = client.get_object(**({**kwargs, "VersionId": vid} if vid else kwargs))["Body"]
-            except Exception as exc:
-                raise SourceError(f"cannot read {source}: {exc}") from exc
-            return body  # type: ignore[no-any-return]
-
-        return Source(
-            str(source), fmt, s3_opener, size, vid, str(head.get("ETag", "")).strip('"') or None, compression
-        )
+        return _open_s3(source, fmt, s3_client)
     if isinstance(source, str | Path):
-        path = Path(source)
-        if fmt is None:
-            fmt, compression = _infer_format(path.name)
-        elif path.name.lower().endswith(".gz"):
-            compression = "gzip"
+        return _open_path(Path(source), fmt)
+    if hasattr(source, "read"):
+        return _open_stream(source, fmt)
+    raise TypeError(f"unsupported source: {type(source).__name__}")
+
+
+def _open_s3(source: S3Object | str, fmt: str | None, s3_client: Any) -> Source:
+    compression = None
+    if isinstance(source, S3Object):
+        bucket, key, version = source.bucket, source.key, source.version_id
+    else:
+        bucket, key, version = parse_s3_uri(source)
+    if fmt is None:
+        fmt, compression = _infer_format(key, has_query=False)
+    elif key.lower().endswith(".gz"):
+        compression = "gzip"
+    if s3_client is None:
+        import boto3
+
+        s3_client = boto3.client("s3")
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version:
+        kwargs["VersionId"] = version
+    try:
+        head = s3_client.head_object(**kwargs)
+    except Exception as exc:
+        raise SourceError(f"cannot open {source}: {exc}") from exc
+    size = int(head["ContentLength"])
+    vid = head.get("VersionId") or version
+    client = s3_client
+
+    def s3_opener() -> IO[bytes]:
+        if fmt == "parquet":
+            return io.BufferedReader(S3RangeFile(client, bucket, key, size, vid), S3_BUFFER)
         try:
-            size = path.stat().st_size
+            body = client.get_object(**({**kwargs, "VersionId": vid} if vid else kwargs))["Body"]
+        except Exception as exc:
+            raise SourceError(f"cannot read {source}: {exc}") from exc
+        return body  # type: ignore[no-any-return]
+
+    return Source(
+        str(source), fmt, s3_opener, size, vid, str(head.get("ETag", "")).strip('"') or None, compression
+    )
+
+
+def _open_path(path: Path, fmt: str | None) -> Source:
+    compression = None
+    if fmt is None:
+        fmt, compression = _infer_format(path.name)
+    elif path.name.lower().endswith(".gz"):
+        compression = "gzip"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SourceError(f"cannot open {path}: {exc.strerror}") from exc
+    if not path.is_file():
+        raise SourceError(f"cannot open {path}: not a file")
+
+    def file_opener() -> IO[bytes]:
+        try:
+            return open(path, "rb")
         except OSError as exc:
             raise SourceError(f"cannot open {path}: {exc.strerror}") from exc
-        if not path.is_file():
-            raise SourceError(f"cannot open {path}: not a file")
 
-        def file_opener() -> IO[bytes]:
-            try:
-                return open(path, "rb")
-            except OSError as exc:
-                raise SourceError(f"cannot open {path}: {exc.strerror}") from exc
+    return Source(str(path), fmt, file_opener, size, compression=compression, path=str(path))
 
-        return Source(str(path), fmt, file_opener, size, compression=compression, path=str(path))
-    if hasattr(source, "read"):
-        if fmt is None:
-            name = str(getattr(source, "name", ""))
-            if not name:
-                raise SourceError("a file object needs fmt='csv' or fmt='parquet'")
-            fmt, compression = _infer_format(name)
-        start = source.tell() if source.seekable() else None
 
-        def obj_opener() -> IO[bytes]:
-            if start is not None:
-                source.seek(start)
-            return _NoClose(source)  # type: ignore[return-value]  # a binary file object
+def _open_stream(source: Any, fmt: str | None) -> Source:
+    compression = None
+    if fmt is None:
+        name = str(getattr(source, "name", ""))
+        if not name:
+            raise SourceError("a file object needs fmt='csv' or fmt='parquet'")
+        fmt, compression = _infer_format(name)
+    start = source.tell() if source.seekable() else None
 
-        return Source(
-            str(getattr(source, "name", "<stream>")),
-            fmt,
-            obj_opener,
-            compression=compression,
-            independent_reads=False,
-        )
-    raise TypeError(f"unsupported source: {type(source).__name__}")
+    def obj_opener() -> IO[bytes]:
+        if start is not None:
+            source.seek(start)
+        return _NoClose(source)  # type: ignore[return-value]  # a binary file object
+
+    return Source(
+        str(getattr(source, "name", "<stream>")),
+        fmt,
+        obj_opener,
+        compression=compression,
+        independent_reads=False,
+    )
 
 
 class _NoClose(io.RawIOBase):

@@ -263,69 +263,19 @@ def evaluate(profile: Profile, counts: WindowCounts, settings: DriftSettings | N
     if counts.profile != profile.fingerprint:
         raise ValueError(f"counts belong to profile {counts.profile}, not {profile.fingerprint}")
     settings = settings or DriftSettings()
-    messages: list[str] = []
     quality: list[str] = []
     notes: list[str] = []
-    results: list[ColumnResult] = []
-    absent = set(counts.missing) | {k.split(": ", 1)[0] for k in counts.retyped}
-    for col in profile.compared:
-        c = counts.columns.get(col.name)
-        if c is None or c.n == 0:
-            if c is not None and counts.rows > 0 and col.name not in absent:
-                quality.append(f"column {col.name} has no values in {counts.rows:,} rows (all null)")
-            continue
-        if c.unparseable:
-            quality.append(f"column {col.name}: {c.unparseable:,} values could not be parsed as {col.family}")
-        if isinstance(c, NumericCounts):
-            results.append(_numeric(col, c, settings, notes))
-        else:
-            results.append(_categorical(col, c, settings, notes))
-    results.sort(key=lambda r: (not r.drifted, -r.severity, r.name))
+    results = _compare_columns(profile, counts, settings, quality, notes)
     drifted = [r.name for r in results if r.drifted]
     share = len(drifted) / len(results) if results else 0.0
     dataset_drift = bool(results) and share >= settings.dataset_drift_share
     distances = [r.score for r in results if r.method not in P_VALUE_METHODS and not math.isnan(r.score)]
     pvalues = [1.0 - r.score for r in results if r.method in P_VALUE_METHODS and not math.isnan(r.score)]
     max_score = max(distances or pvalues or [0.0])
-
-    if counts.read_errors:
-        errors = "; ".join(counts.errors[:3])
-        quality.insert(0, f"{counts.read_errors} of {counts.files} files could not be read: {errors}")
-    elif counts.rows == 0:
-        quality.insert(0, f"no rows to check ({counts.empty_files} empty of {counts.files} files)")
-    if counts.empty_files and counts.rows > 0:
-        messages.append(f"{counts.empty_files} of {counts.files} files were empty")
-    if counts.bad_rows:
-        example = f" (e.g. {counts.bad_row_examples[0]})" if counts.bad_row_examples else ""
-        quality.append(f"{counts.bad_rows:,} malformed rows were skipped{example}")
-    schema: list[str] = []
-    if counts.missing:
-        schema.append("missing columns: " + ", ".join(sorted(counts.missing)))
-    if counts.retyped:
-        schema.append("retyped columns: " + ", ".join(sorted(counts.retyped)))
-    if counts.new:
-        schema.append("new columns: " + ", ".join(sorted(counts.new)))
-    for r in results:
-        if r.near_threshold:
-            notes.append(
-                f"{r.name}: {r.method} {_fmt(r.score)} is within the approximation bound {_fmt(r.bound)} "
-                f"of the threshold {r.threshold:g}"
-            )
-        if r.diagnostics.get("other_bucket"):
-            notes.append(
-                f"{r.name}: more than {profile.category_cap} categories; the rest are compared as one 'other' bucket"
-            )
-
-    if quality:
-        verdict: Verdict = "data_quality"
-    elif schema:
-        verdict = "schema_drift"
-    elif counts.rows < settings.min_rows:
-        verdict = "insufficient_rows"
-    elif dataset_drift:
-        verdict = "drift"
-    else:
-        verdict = "no_drift"
+    messages = _file_quality(counts, quality)
+    schema = _schema_changes(counts)
+    notes.extend(_approximation_notes(profile, results))
+    verdict = _verdict(quality, schema, counts.rows < settings.min_rows, dataset_drift)
     messages = quality + schema + messages
     if counts.rows < settings.min_rows:
         messages.append(f"{counts.rows:,} rows < min_rows {settings.min_rows:,}")
@@ -346,3 +296,80 @@ def evaluate(profile: Profile, counts: WindowCounts, settings: DriftSettings | N
         counts.rows,
         settings.dataset_drift_share,
     )
+
+
+def _compare_columns(
+    profile: Profile, counts: WindowCounts, settings: DriftSettings, quality: list[str], notes: list[str]
+) -> list[ColumnResult]:
+    """Every compared column with values, judged (drifted first, then by severity); all-null and
+    unparseable columns are added to ``quality``."""
+    results: list[ColumnResult] = []
+    absent = set(counts.missing) | {k.split(": ", 1)[0] for k in counts.retyped}
+    for col in profile.compared:
+        c = counts.columns.get(col.name)
+        if c is None or c.n == 0:
+            if c is not None and counts.rows > 0 and col.name not in absent:
+                quality.append(f"column {col.name} has no values in {counts.rows:,} rows (all null)")
+            continue
+        if c.unparseable:
+            quality.append(f"column {col.name}: {c.unparseable:,} values could not be parsed as {col.family}")
+        if isinstance(c, NumericCounts):
+            results.append(_numeric(col, c, settings, notes))
+        else:
+            results.append(_categorical(col, c, settings, notes))
+    results.sort(key=lambda r: (not r.drifted, -r.severity, r.name))
+    return results
+
+
+def _file_quality(counts: WindowCounts, quality: list[str]) -> list[str]:
+    """Unreadable files, no rows and malformed rows go to ``quality``; returns the informational messages."""
+    messages: list[str] = []
+    if counts.read_errors:
+        errors = "; ".join(counts.errors[:3])
+        quality.insert(0, f"{counts.read_errors} of {counts.files} files could not be read: {errors}")
+    elif counts.rows == 0:
+        quality.insert(0, f"no rows to check ({counts.empty_files} empty of {counts.files} files)")
+    if counts.empty_files and counts.rows > 0:
+        messages.append(f"{counts.empty_files} of {counts.files} files were empty")
+    if counts.bad_rows:
+        example = f" (e.g. {counts.bad_row_examples[0]})" if counts.bad_row_examples else ""
+        quality.append(f"{counts.bad_rows:,} malformed rows were skipped{example}")
+    return messages
+
+
+def _schema_changes(counts: WindowCounts) -> list[str]:
+    schema: list[str] = []
+    if counts.missing:
+        schema.append("missing columns: " + ", ".join(sorted(counts.missing)))
+    if counts.retyped:
+        schema.append("retyped columns: " + ", ".join(sorted(counts.retyped)))
+    if counts.new:
+        schema.append("new columns: " + ", ".join(sorted(counts.new)))
+    return schema
+
+
+def _approximation_notes(profile: Profile, results: list[ColumnResult]) -> list[str]:
+    """Where a column's verdict rests on an approximation: near its threshold, or capped categories."""
+    notes = []
+    for r in results:
+        if r.near_threshold:
+            notes.append(
+                f"{r.name}: {r.method} {_fmt(r.score)} is within the approximation bound {_fmt(r.bound)} "
+                f"of the threshold {r.threshold:g}"
+            )
+        if r.diagnostics.get("other_bucket"):
+            notes.append(
+                f"{r.name}: more than {profile.category_cap} categories; the rest are compared as one 'other' bucket"
+            )
+    return notes
+
+
+def _verdict(quality: list[str], schema: list[str], too_few_rows: bool, dataset_drift: bool) -> Verdict:
+    """The first that applies: data quality, schema drift, too few rows, drift, no drift."""
+    if quality:
+        return "data_quality"
+    if schema:
+        return "schema_drift"
+    if too_few_rows:
+        return "insufficient_rows"
+    return "drift" if dataset_drift else "no_drift"
