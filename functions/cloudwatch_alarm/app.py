@@ -43,6 +43,7 @@ def service() -> AlarmService:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime.settings(runtime.Settings)  # a missing variable fails here, naming it
     try:
         with deadline.within(deadline.Deadline.from_context(context)):  # Argo calls fit the time left
             results = service().handle_event(event)

@@ -54,6 +54,7 @@ def sweep_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime.settings(runtime.DataArrivalSettings)  # a missing variable fails here, naming it
     with deadline.within(deadline.Deadline.from_context(context)):
         if event.get("source") == SWEEP_SOURCE:
             return sweep_handler(event, context)

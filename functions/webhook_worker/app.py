@@ -99,4 +99,5 @@ def worker() -> IntakeWorker:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime.settings(runtime.IntakeSettings)  # a missing variable fails here, naming it
     return worker().handle_batch(event, context)

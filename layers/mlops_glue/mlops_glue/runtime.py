@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
     from mlops_glue.adapters.argo import ArgoRestSubmitter
@@ -25,18 +25,23 @@ if TYPE_CHECKING:
     from mlops_glue.worker import Backoff
 
 
+class SettingsError(RuntimeError):
+    """A function's environment lacks a variable it needs (or holds an invalid one): the message names it."""
+
+
 class Settings(BaseModel):
-    """The environment variables ``template.yaml`` sets, checked once."""
+    """The environment every function has (``template.yaml``'s ``Globals``), checked once.
+
+    ``STATE_TABLE`` is required: a function (or the CLI) without it fails naming it, instead of
+    quietly reading and writing another stage's table.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     stage: str = "dev"
-    state_table: str = "mlops-glue-state-dev"
+    state_table: str
     config_source: str = "ssm:/mlops-glue/dev/config"
     data_bucket: str | None = None
-    reports_prefix: str = "mlops-glue/reports/"
-    manifests_prefix: str = "mlops-glue/manifests/"
-    windows_prefix: str = "mlops-glue/windows/"
     powertools_service_name: str = "mlops-glue"
     powertools_metrics_namespace: str = "MLOpsGlue"
     aws_endpoint_url: str | None = None
@@ -51,10 +56,38 @@ class Settings(BaseModel):
     mlflow_http_request_timeout: float = 10.0
 
 
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    env = {k.lower(): v for k, v in os.environ.items() if k.lower() in Settings.model_fields}
-    return Settings.model_validate(env)
+class DataArrivalSettings(Settings):
+    """``s3_new_data``: ``DATA_BUCKET`` (where windows, manifests and reports are written) is required."""
+
+    data_bucket: str
+    reports_prefix: str = "mlops-glue/reports/"
+    manifests_prefix: str = "mlops-glue/manifests/"
+    windows_prefix: str = "mlops-glue/windows/"
+
+
+class IntakeSettings(Settings):
+    """The webhook functions and the worker: ``INTAKE_QUEUE_URL`` (the intake FIFO queue) is required."""
+
+    intake_queue_url: str
+
+
+S = TypeVar("S", bound=Settings)
+
+
+@lru_cache(maxsize=4)
+def settings(kind: type[S] = Settings) -> S:  # type: ignore[assignment]  # the default is a Settings
+    """The function's settings of ``kind`` from the environment; SettingsError names what is missing."""
+    env = {k.lower(): v for k, v in os.environ.items() if k.lower() in kind.model_fields}
+    try:
+        return kind.model_validate(env)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']).upper()} is not set"
+            if e["type"] == "missing"
+            else f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise SettingsError(f"{kind.__name__}: " + "; ".join(problems)) from None
 
 
 @lru_cache(maxsize=1)
@@ -149,9 +182,7 @@ def intake_queue() -> IntakeQueue:
 
     from mlops_glue.intake import SqsIntakeQueue
 
-    s = settings()
-    if not s.intake_queue_url:
-        raise RuntimeError("INTAKE_QUEUE_URL is not set: the webhook functions enqueue every delivery there")
+    s = settings(IntakeSettings)
     return SqsIntakeQueue(s.intake_queue_url, boto3.client("sqs", endpoint_url=s.aws_endpoint_url))
 
 
@@ -184,9 +215,7 @@ def data_arrival() -> DataArrival:
     from mlops_glue.services.arrival_metrics import EmfMetrics
     from mlops_glue.services.data_arrival import DataArrival, Workspace
 
-    s = settings()
-    if not s.data_bucket:
-        raise RuntimeError("DATA_BUCKET is not set: the data-arrival function writes its windows there")
+    s = settings(DataArrivalSettings)
     from botocore.config import Config
 
     # bounded calls: a hung S3 endpoint fails in seconds (and is retried), not after botocore's 60 s
