@@ -38,7 +38,6 @@ def endpoint() -> ArgocdIntake:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    runtime.settings(runtime.IntakeSettings)  # a missing variable fails here, naming it
     response = endpoint().handle(event if isinstance(event, dict) else {}, context)
     metrics.add_metric(name=f"ArgocdNotification{response['statusCode']}", unit=MetricUnit.Count, value=1)
     return response
