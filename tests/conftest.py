@@ -22,7 +22,9 @@ os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MLOpsGlue")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "mlops-glue-tests")
-os.environ.setdefault("STATE_TABLE", "mlops-glue-state-dev")  # template.yaml's Globals set it for every function
+os.environ.setdefault(
+    "STATE_TABLE", "mlops-glue-state-dev"
+)  # template.yaml's Globals set it for every function
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 from argocd_render import application, body
-from mlops_glue.adapters.gitops import CommitInfo
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions.feedback import (
     ArgoCDNotification,
@@ -21,7 +20,7 @@ from mlops_glue.decisions.feedback import (
     parse_notification,
     signal,
 )
-from mlops_glue.records import Kind, Outcome
+from mlops_glue.records import CommitInfo, Kind, Outcome
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 PATH = "models/fraud-detection/values-staging.yaml"

@@ -29,6 +29,7 @@ from pydantic import (
 
 from mlops_glue.names import check_name
 from mlops_glue.targets import check_repo_path, parse_path, parse_template
+from mlops_glue.texts import validation_text
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -430,11 +431,7 @@ class GlueConfig(_Model):
 
 
 def _format_error(exc: ValidationError, origin: str) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return f"invalid configuration in {origin}: " + "; ".join(parts)
+    return f"invalid configuration in {origin}: {validation_text(exc, None)}"
 
 
 def parse_config(text: str, origin: str = "<string>") -> GlueConfig:

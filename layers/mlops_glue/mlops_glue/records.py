@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,18 @@ class Outcome(StrEnum):
 
 
 # the git trailers of our commits on values files: a synced revision maps back to its decision
+@dataclass(frozen=True)
+class CommitInfo:
+    """A commit of the GitOps repository as the rules read it: message, author, files and our trailers."""
+
+    sha: str
+    message: str
+    author: str
+    files: tuple[str, ...] = ()
+    trailers: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+
+
 TRAILER_DECISION_ID = "Glue-Decision-Id"
 TRAILER_MODEL = "Glue-Model"
 TRAILER_VERSION = "Glue-Version"

@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlops_glue.names import canonical_version
+from mlops_glue.texts import validation_text
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +160,6 @@ def load_json(body: bytes | str, what: str) -> Any:
         raise MalformedDeliveryError(f"{what} is not JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:
         raise MalformedDeliveryError(f"{what} is nested too deep") from None
-
-
-def validation_text(exc: ValidationError) -> str:
-    """A short account of a pydantic error: field paths and messages, never the offending input."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()[:5]
-    )
 
 
 def parse_event(body: bytes) -> WebhookEvent:

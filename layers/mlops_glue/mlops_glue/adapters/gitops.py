@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from mlops_glue.records import CommitInfo
 
 
 class GitOpsError(Exception):
@@ -27,16 +29,6 @@ class GitOpsFileError(GitOpsError):
 
 class GitOpsConflictError(GitOpsError):
     """The branch moved under us (409/422 on a stale sha, or a rejected push) after every retry."""
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    sha: str
-    message: str
-    author: str
-    files: tuple[str, ...] = ()
-    trailers: dict[str, str] = field(default_factory=dict)
-    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ from urllib.parse import urlsplit
 
 from mlops_glue import targets
 from mlops_glue.adapters.gitops import (
-    CommitInfo,
     Edits,
     GitOpsAuthError,
     GitOpsConflictError,
@@ -52,6 +51,7 @@ from mlops_glue.adapters.gitops import (
     parse_trailers,
     with_trailers,
 )
+from mlops_glue.records import CommitInfo
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ import logging
 from typing import Any
 
 from mlops_glue.adapters.gitops import (
-    CommitInfo,
     Edit,
     Edits,
     GitOpsConflictError,
@@ -32,6 +31,7 @@ from mlops_glue.adapters.gitops import (
     with_trailers,
 )
 from mlops_glue.adapters.gitops_git import check_repo_path
+from mlops_glue.records import CommitInfo
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,20 @@ def parse_s3_uri(uri: str) -> S3Uri:
     return S3Uri(parsed.netloc, parsed.path.lstrip("/"), version)
 
 
+def object_args(bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
+    """boto3's ``Bucket``/``Key``/``VersionId`` arguments naming one object version (no version: the latest)."""
+    return {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+
+
+def s3_client(client: Any | None = None) -> Any:
+    """``client``, or a default boto3 S3 client (boto3 imported only then)."""
+    if client is not None:
+        return client
+    import boto3
+
+    return boto3.client("s3")
+
+
 class ObjectStore(Protocol):
     def put_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         """Write ``data`` at ``uri`` (overwrites)."""
@@ -73,9 +87,7 @@ class S3ObjectStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3")
+            self._client = s3_client()
         return self._client
 
     def put_bytes(self, uri: str, data: bytes, content_type: str = "application/octet-stream") -> None:
@@ -87,11 +99,8 @@ class S3ObjectStore:
 
     def get_bytes(self, uri: str) -> bytes:
         u = parse_s3_uri(uri)
-        kwargs: dict[str, Any] = {"Bucket": u.bucket, "Key": u.key}
-        if u.version_id:
-            kwargs["VersionId"] = u.version_id
         try:
-            body: bytes = self.client.get_object(**kwargs)["Body"].read()
+            body: bytes = self.client.get_object(**object_args(u.bucket, u.key, u.version_id))["Body"].read()
         except self.client.exceptions.NoSuchKey as exc:
             raise ObjectMissingError(f"S3 object {uri} does not exist") from exc
         except Exception as exc:
@@ -107,9 +116,7 @@ class S3ObjectStore:
 
     def presign(self, uri: str, expires_in: int = 7 * 86400) -> str:
         u = parse_s3_uri(uri)
-        params: dict[str, Any] = {"Bucket": u.bucket, "Key": u.key}
-        if u.version_id:
-            params["VersionId"] = u.version_id
+        params = object_args(u.bucket, u.key, u.version_id)
         url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
         return url
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from mlops_glue.texts import duration_text
+
 
 def _runs(ledger: dict[str, Any] | None) -> list[tuple[datetime, float, str]]:
     out = []
@@ -36,7 +38,7 @@ def deferral_reasons(
         if now - last < cooldown:
             left = cooldown - (now - last)
             reasons.append(
-                f"cooldown: last training {_ago(now - last)} ago < {_ago(cooldown)} (wait {_ago(left)})"
+                f"cooldown: last training {duration_text(now - last)} ago < {duration_text(cooldown)} (wait {duration_text(left)})"
             )
     today = [r for r in runs if now - r[0] < timedelta(days=1)]
     if len(today) >= max_per_day:
@@ -68,14 +70,3 @@ def record_run(
 def last_run(ledger: dict[str, Any] | None) -> datetime | None:
     runs = _runs(ledger)
     return max((at for at, _, _ in runs), default=None)
-
-
-def _ago(d: timedelta) -> str:
-    s = int(d.total_seconds())
-    if s >= 86400:
-        return f"{s / 86400:.1f} d"
-    if s >= 3600:
-        return f"{s / 3600:.1f} h"
-    if s >= 60:
-        return f"{s // 60} min"
-    return f"{s} s"

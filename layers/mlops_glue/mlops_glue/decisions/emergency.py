@@ -32,6 +32,7 @@ from urllib.parse import quote
 from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.budget import deferral_reasons, last_run
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
+from mlops_glue.texts import duration_text
 
 State = Literal["OK", "ALARM", "INSUFFICIENT_DATA"]
 STATES: tuple[str, ...] = ("OK", "ALARM", "INSUFFICIENT_DATA")
@@ -150,7 +151,7 @@ def blocking_reasons(
     last = last_run(others)
     if last is not None and now - last < debounce:
         return (
-            f"debounce: last emergency training {_short(now - last)} ago < {_short(debounce)} (flapping)",
+            f"debounce: last emergency training {duration_text(now - last)} ago < {duration_text(debounce)} (flapping)",
             [],
         )
     em = model_cfg.retrain.emergency
@@ -279,15 +280,6 @@ _OPS = {
     "LessThanThreshold": "<",
     "LessThanOrEqualToThreshold": "≤",
 }
-
-
-def _short(d: timedelta) -> str:
-    s = int(d.total_seconds())
-    if s >= 3600:
-        return f"{s / 3600:.1f} h"
-    if s >= 60:
-        return f"{s // 60} min"
-    return f"{s} s"
 
 
 def collapses(alert: dict[str, Any] | None, notice: Notice) -> bool:

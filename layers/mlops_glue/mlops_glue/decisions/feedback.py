@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mlops_glue.adapters.gitops import CommitInfo
 from mlops_glue.config import GlueConfig
 from mlops_glue.names import InvalidNameError, canonical_version, version_number
 from mlops_glue.records import (
@@ -37,11 +36,13 @@ from mlops_glue.records import (
     TRAILER_MODEL,
     TRAILER_REVERTS,
     TRAILER_VERSION,
+    CommitInfo,
     Decision,
     Kind,
     Outcome,
     make_decision_id,
 )
+from mlops_glue.texts import validation_text
 
 TRIGGERS = ("on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded")
 Trigger = Literal["on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded"]
@@ -119,11 +120,7 @@ def parse_notification(body: str | bytes | None) -> ArgoCDNotification:
     try:
         n = ArgoCDNotification.model_validate(raw)
     except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-            parts.append(f"{loc}: {err['msg']}")
-        raise InvalidNotificationError("; ".join(parts)) from exc
+        raise InvalidNotificationError(validation_text(exc, None)) from exc
     if not n.synced_revision:
         raise InvalidNotificationError("revision: missing (neither revision nor syncRevision is set)")
     if len(n.synced_revision) > 128 or n.synced_revision.startswith("-"):

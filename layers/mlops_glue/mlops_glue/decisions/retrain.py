@@ -14,11 +14,12 @@ reported with the verdict and does not veto the trigger for the rest of the wind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from mlops_glue.config import Retrain
 from mlops_glue.decisions.budget import deferral_reasons
+from mlops_glue.texts import duration_text
 
 Trigger = Literal["rows", "drift", "max_wait"]
 DeferKind = Literal["in_flight", "cooldown", "budget", "backlog"]
@@ -106,7 +107,7 @@ def readiness(stats: WindowStats, cfg: Retrain, now: datetime) -> tuple[Trigger 
     age = now - stats.opened_at
     if age >= cfg.max_wait and stats.rows >= cfg.drift.min_rows:
         return "max_wait", [
-            f"window open {_days(age)} ≥ max_wait {_days(cfg.max_wait)} with {stats.rows:,} rows "
+            f"window open {duration_text(age)} ≥ max_wait {duration_text(cfg.max_wait)} with {stats.rows:,} rows "
             f"≥ minimum {cfg.drift.min_rows:,}"
         ]
     return None, []
@@ -174,12 +175,3 @@ def decide_window(
     if kinds:
         return WindowVerdict(None, [*reasons, *waits], defer=tuple(kinds), evidence=evidence)
     return WindowVerdict(trigger, reasons, evidence=evidence)
-
-
-def _days(d: timedelta) -> str:
-    s = d.total_seconds()
-    if s >= 86400:
-        return f"{s / 86400:.1f} d"
-    if s >= 3600:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 60:.0f} min"

@@ -27,9 +27,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
 from mlops_glue.drift import source as io_
 from mlops_glue.drift.binning import Binner
 from mlops_glue.drift.parallel import ColumnPool
+from mlops_glue.texts import validation_text
 
 PROFILE_VERSION: Literal[1] = 1
 DEFAULT_BINS = 1000
@@ -200,9 +202,7 @@ class Profile(_Doc):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ProfileError(f"invalid profile at {loc or '<root>'}: {first['msg']}") from exc
+            raise ProfileError(f"invalid profile at {validation_text(exc, 1)}") from exc
 
     @cached_property
     def fingerprint(self) -> str:
@@ -217,17 +217,9 @@ class Profile(_Doc):
 def load_profile(uri_or_path: str, s3_client: Any = None) -> Profile:
     """Read a profile from a local path or ``s3://bucket/key``."""
     if uri_or_path.startswith("s3://"):
-        bucket, key, version = io_.parse_s3_uri(uri_or_path)
-        if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version:
-            kwargs["VersionId"] = version
         try:
-            data = s3_client.get_object(**kwargs)["Body"].read()
-        except Exception as exc:
+            data = S3ObjectStore(s3_client).get_bytes(uri_or_path)
+        except (ObjectStoreError, ValueError) as exc:
             raise io_.SourceError(f"cannot read profile {uri_or_path}: {exc}") from exc
     else:
         try:

@@ -23,12 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qs, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from mlops_glue.adapters.s3 import object_args
+from mlops_glue.adapters.s3 import parse_s3_uri as adapters_parse_s3_uri
+from mlops_glue.adapters.s3 import s3_client as default_s3_client
 
 CSV_BLOCK = 4 << 20
 CSV_BLOCK_PER_COLUMN = 4 << 10
@@ -140,15 +143,9 @@ class S3RangeFile(io.RawIOBase):
         if self._pos >= self._size or len(view) == 0:
             return 0
         end = min(self._size, self._pos + len(view)) - 1
-        kwargs: dict[str, Any] = {
-            "Bucket": self._bucket,
-            "Key": self._key,
-            "Range": f"bytes={self._pos}-{end}",
-        }
-        if self._version_id:
-            kwargs["VersionId"] = self._version_id
+        kwargs = object_args(self._bucket, self._key, self._version_id)
         try:
-            data = self._client.get_object(**kwargs)["Body"].read()
+            data = self._client.get_object(**kwargs, Range=f"bytes={self._pos}-{end}")["Body"].read()
         except Exception as exc:
             raise SourceError(f"cannot read s3://{self._bucket}/{self._key}: {exc}") from exc
         n = len(data)
@@ -172,11 +169,11 @@ class S3Object:
 
 def parse_s3_uri(uri: str) -> tuple[str, str, str | None]:
     """``s3://bucket/key[?versionId=...]`` -> (bucket, key, version id)."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
-        raise SourceError(f"not an s3://bucket/key URI: {uri!r}")
-    version = parse_qs(parsed.query).get("versionId", [None])[0]
-    return parsed.netloc, parsed.path.lstrip("/"), version
+    try:
+        u = adapters_parse_s3_uri(uri)
+    except ValueError:
+        raise SourceError(f"not an s3://bucket/key URI: {uri!r}") from None
+    return u.bucket, u.key, u.version_id
 
 
 def open_source(source: Any, *, fmt: str | None = None, s3_client: Any = None) -> Source:
@@ -202,13 +199,8 @@ def _open_s3(source: S3Object | str, fmt: str | None, s3_client: Any) -> Source:
         fmt, compression = _infer_format(key, has_query=False)
     elif key.lower().endswith(".gz"):
         compression = "gzip"
-    if s3_client is None:
-        import boto3
-
-        s3_client = boto3.client("s3")
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if version:
-        kwargs["VersionId"] = version
+    s3_client = default_s3_client(s3_client)
+    kwargs = object_args(bucket, key, version)
     try:
         head = s3_client.head_object(**kwargs)
     except Exception as exc:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from mlops_glue.adapters.s3 import S3Uri
 from mlops_glue.config import ModelConfig
+from mlops_glue.texts import validation_text
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, S3Model
@@ -83,9 +84,7 @@ def parse_message(body: str | dict[str, Any], message_id: str = "") -> list[Obje
         if "Records" in doc:
             return _from_records(S3Model.model_validate(doc), message_id)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise EventError(f"message {message_id}: malformed S3 event at {where}: {first['msg']}") from exc
+        raise EventError(f"message {message_id}: malformed S3 event at {validation_text(exc, 1)}") from exc
     raise EventError(f"message {message_id}: neither an EventBridge S3 event nor S3 Records")
 
 

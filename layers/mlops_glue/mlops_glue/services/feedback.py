@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mlops_glue import guards
-from mlops_glue.adapters.gitops import CommitInfo, GitOpsConflictError, GitOpsRepo
+from mlops_glue.adapters.gitops import GitOpsConflictError, GitOpsRepo
 from mlops_glue.adapters.registry import ModelRegistry
 from mlops_glue.adapters.slack import Message, Notifier, Posted
 from mlops_glue.adapters.state import StateError, StateStore
@@ -35,7 +35,7 @@ from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
 from mlops_glue.outbox import post_or_keep
-from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
+from mlops_glue.records import CommitInfo, Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.services import feedback_messages as messages
 from mlops_glue.services.gitops_change import held_version, plan_change
 from mlops_glue.services.promotion import close_blocked_promotions
