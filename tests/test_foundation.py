@@ -7,9 +7,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from mlops_glue.adapters.state import ConflictError, DynamoStateStore, MemoryStateStore, StateStore
+from mlops_glue.adapters.state import (
+    ConflictError,
+    DynamoStateStore,
+    MemoryStateStore,
+    StateError,
+    StateStore,
+)
 from mlops_glue.config import ConfigError, parse_config, parse_duration
-from mlops_glue.names import InvalidNameError, canonical_version, check_name, check_version, version_number
+from mlops_glue.names import (
+    InvalidNameError,
+    canonical_version,
+    check_name,
+    check_version,
+    is_newer,
+    version_number,
+)
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
 
 CONFIG = """
@@ -93,6 +106,33 @@ def test_canonical_versions_accept_mlflow_numbers(good: object) -> None:
 def test_canonical_versions_reject_lookalikes(bad: object) -> None:
     with pytest.raises(InvalidNameError, match="positive integers"):
         canonical_version(bad)
+    with pytest.raises(InvalidNameError, match="positive integers"):
+        is_newer(bad, "1")
+
+
+def test_versions_compare_by_number_not_text() -> None:
+    assert is_newer("10", "9") and not is_newer("9", "10") and not is_newer("3", "3")
+
+
+class _Unreachable:
+    """A DynamoDB client whose every call fails the way botocore does."""
+
+    def __getattr__(self, name: str) -> Any:
+        from botocore.exceptions import EndpointConnectionError
+
+        def fail(**_: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com")
+
+        return fail
+
+
+def test_reading_decisions_wraps_the_library_error() -> None:
+    # before: get_decision and decisions_for let botocore's error through (the only unwrapped calls)
+    store = DynamoStateStore("mlops-glue-state-dev", client=_Unreachable())
+    with pytest.raises(StateError, match="get decision d-1 failed: Could not connect"):
+        store.get_decision("d-1")
+    with pytest.raises(StateError, match="query decisions of fraud-detection failed: Could not connect"):
+        store.decisions_for("fraud-detection")
 
 
 def test_decision_id_is_stable_and_distinct() -> None:

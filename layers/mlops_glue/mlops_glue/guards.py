@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops_glue.adapters.state import StateStore
-from mlops_glue.names import InvalidNameError, canonical_version, version_number
+from mlops_glue.names import InvalidNameError, canonical_version, is_newer
 from mlops_glue.records import utcnow
 
 
@@ -91,6 +91,6 @@ def lift_pause(store: StateStore, model: str, env: str) -> None:
 def _newer(a: str, b: str) -> bool:
     """Whether version ``a`` is newer than ``b``, by number; a non-version never lifts a pause."""
     try:
-        return version_number(a) > version_number(b)
+        return is_newer(a, b)
     except InvalidNameError:
         return False

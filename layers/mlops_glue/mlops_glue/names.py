@@ -55,3 +55,8 @@ def canonical_version(value: object) -> str:
 def version_number(value: object) -> int:
     """The canonical version as an integer, for ordering (raises InvalidNameError like canonical_version)."""
     return int(canonical_version(value))
+
+
+def is_newer(a: object, b: object) -> bool:
+    """Whether MLflow version ``a`` is newer than ``b``, by number (InvalidNameError for a non-version)."""
+    return version_number(a) > version_number(b)

@@ -221,12 +221,7 @@ class DynamoStateStore(StateStore):
         expires_at: datetime | None = None,
     ) -> int:
         version = (expected_version or 0) + 1
-        item: dict[str, Any] = {
-            "pk": {"S": pk},
-            "sk": {"S": sk},
-            "doc": {"S": json.dumps(data, default=str, separators=(",", ":"))},
-            "version": {"N": str(version)},
-        }
+        item = _doc_item(pk, sk, data, version)
         if expires_at is not None:
             item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
         kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": item}
@@ -306,22 +301,28 @@ class DynamoStateStore(StateStore):
             raise StateError(f"DynamoDB put decision {decision.decision_id} failed: {exc}") from exc
 
     def get_decision(self, decision_id: str) -> Decision | None:
-        resp = self.client.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": f"DECISION#{decision_id}"}, "sk": {"S": "#"}},
-        )
+        try:
+            resp = self.client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"DECISION#{decision_id}"}, "sk": {"S": "#"}},
+            )
+        except Exception as exc:
+            raise StateError(f"DynamoDB get decision {decision_id} failed: {exc}") from exc
         item = resp.get("Item")
         return Decision.model_validate_json(item["record"]["S"]) if item else None
 
     def decisions_for(self, model: str, limit: int = 20) -> list[Decision]:
-        resp = self.client.query(
-            TableName=self.table_name,
-            IndexName="by_model",
-            KeyConditionExpression="gsi1pk = :m",
-            ExpressionAttributeValues={":m": {"S": f"MODEL#{model}"}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
+        try:
+            resp = self.client.query(
+                TableName=self.table_name,
+                IndexName="by_model",
+                KeyConditionExpression="gsi1pk = :m",
+                ExpressionAttributeValues={":m": {"S": f"MODEL#{model}"}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except Exception as exc:
+            raise StateError(f"DynamoDB query decisions of {model} failed: {exc}") from exc
         return [Decision.model_validate_json(i["record"]["S"]) for i in resp.get("Items", [])]
 
 

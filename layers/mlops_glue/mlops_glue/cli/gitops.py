@@ -86,9 +86,9 @@ def _check(args: argparse.Namespace) -> int:
     except (ConfigError, GitOpsError) as exc:
         return _fail(exc)
     failures = 0
-    for model, mc in config.models.items():
-        for env in environments(mc.promote):
-            for target in mc.promote.environment(env).edit_targets():
+    for model, model_cfg in config.models.items():
+        for env in environments(model_cfg.promote):
+            for target in model_cfg.promote.environment(env).edit_targets():
                 path = config.target_file(model, env, target)
                 loc = location(target)
                 where = f"{model}/{env} {path}: {loc}"

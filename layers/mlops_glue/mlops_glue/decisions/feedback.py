@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlops_glue.config import GlueConfig
-from mlops_glue.names import InvalidNameError, canonical_version, version_number
+from mlops_glue.names import InvalidNameError, canonical_version, is_newer
 from mlops_glue.records import (
     TRAILER_DECISION_ID,
     TRAILER_ENVIRONMENT,
@@ -149,22 +149,22 @@ def app_target(config: GlueConfig, app: str, namespace: str | None = None) -> tu
     """
     default_ns = config.argocd.default_namespace
     ns = namespace or default_ns
-    for model, mc in config.models.items():
-        for env, e in mc.promote.environments.items():
+    for model, model_cfg in config.models.items():
+        for env, e in model_cfg.promote.environments.items():
             if e.argocd_app and app_ref(e.argocd_app, default_ns) == (ns, app):
                 return model, env
     if ns != default_ns:
         return None
     best: tuple[str, str] | None = None
-    for model, mc in config.models.items():
+    for model, model_cfg in config.models.items():
         if not app.startswith(model + "-"):
             continue
         env = app[len(model) + 1 :]
-        envs = set(mc.promote.environments) or {
-            mc.promote.staging_environment,
-            mc.promote.production_environment,
+        envs = set(model_cfg.promote.environments) or {
+            model_cfg.promote.staging_environment,
+            model_cfg.promote.production_environment,
         }
-        explicit = mc.promote.environments.get(env)
+        explicit = model_cfg.promote.environments.get(env)
         matches = env in envs and (
             explicit is None
             or explicit.argocd_app is None
@@ -357,7 +357,7 @@ def decide(
     now: datetime,
 ) -> Plan:
     """The plan for one notification of an application we map to ``model`` in ``env``."""
-    mc = config.model(model)
+    model_cfg = config.model(model)
     sig = signal(n)
     base: dict[str, Any] = {
         "decision_id": decision_id_for(n, sig),
@@ -368,7 +368,7 @@ def decide(
         "config_hash": config.hash(),
         "created_at": now,
     }
-    notify_foreign = mc.notify.notify_foreign
+    notify_foreign = model_cfg.notify.notify_foreign
 
     def plan(kind: Kind, outcome: Outcome, reasons: list[str], notice: Notice, **kw: Any) -> Plan:
         return Plan(Decision(kind=kind, outcome=outcome, reasons=reasons, **base), notice, **kw)
@@ -464,7 +464,7 @@ def _newest(a: str, b: str | None) -> str:
     if b is None:
         return a
     try:
-        return a if version_number(a) >= version_number(b) else canonical_version(b)
+        return canonical_version(b) if is_newer(b, a) else a
     except InvalidNameError:
         try:
             return a if a else canonical_version(b)
@@ -506,13 +506,13 @@ def _human_override(
 
 
 def _healthy(config: GlueConfig, model: str, env: str, bump: Bump, hist: History, plan: PlanFn) -> Plan:
-    mc = config.model(model)
+    model_cfg = config.model(model)
     live = f"v{bump.version} is live in {env} ({bump.short})"
     if bump.reverts:
         return plan(
             Kind.NOTIFY_ONLY, Outcome.ACTED, [live, "a rollback: no promotion"], Notice.LIVE, bump=bump
         )
-    nxt = mc.promote.auto_promote.get(env)
+    nxt = model_cfg.promote.auto_promote.get(env)
     if not nxt:
         return plan(Kind.NOTIFY_ONLY, Outcome.ACTED, [live], Notice.LIVE, bump=bump)
     if bump.version in hist.blocked:
@@ -552,7 +552,7 @@ def _bad(
     later_human: list[CommitInfo],
     plan: PlanFn,
 ) -> Plan:
-    mc = config.model(model)
+    model_cfg = config.model(model)
     what = f"{n.trigger}: {_what(n)} after our bump to v{bump.version} ({bump.short})"
     if bump.reverts:
         return plan(
@@ -562,7 +562,7 @@ def _bad(
             Notice.ALERT,
             bump=bump,
         )
-    if not mc.promote.auto_rollback:
+    if not model_cfg.promote.auto_rollback:
         return plan(Kind.ROLLBACK, Outcome.DEFERRED, [what, "auto_rollback is off"], Notice.ALERT, bump=bump)
     humans = [c for c in dep.deployed_after if not is_ours(c)]
     if humans:

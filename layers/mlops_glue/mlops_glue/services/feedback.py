@@ -301,9 +301,9 @@ class FeedbackService:
         outcome = d.outcome
         notes: list[str] = []
         now = self.now()
-        mc = self.config.models.get(model) if model else None
-        channel = (mc.notify.slack_channel if mc else None) or self.config.slack.default_channel
-        oncall = mc.notify.oncall if mc else None
+        model_cfg = self.config.models.get(model) if model else None
+        channel = (model_cfg.notify.slack_channel if model_cfg else None) or self.config.slack.default_channel
+        oncall = model_cfg.notify.oncall if model_cfg else None
 
         if model and env and plan.pause_until_newer_than:
             guards.pause(self.store, model, env, d.reasons[0], plan.pause_until_newer_than)
@@ -352,7 +352,7 @@ class FeedbackService:
             commit_url,
         )
         if msg is not None:
-            self._post(model if mc else None, msg, decision)
+            self._post(model if model_cfg else None, msg, decision)
         return decision
 
     def _post(self, model: str | None, msg: Message, decision: Decision) -> None:

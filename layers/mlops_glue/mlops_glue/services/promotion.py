@@ -26,7 +26,7 @@ from mlops_glue.decisions.promote import (
     supersede_prefix,
 )
 from mlops_glue.guards import active_pause, block_version, blocked_versions
-from mlops_glue.names import InvalidNameError, canonical_version, check_name, version_number
+from mlops_glue.names import InvalidNameError, canonical_version, check_name, is_newer
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.services.gitops_change import (
@@ -334,7 +334,7 @@ class PromotionService:
             base["evidence"]["previous_version"] = held.version
         elif held.written is not None:
             reasons.append(f"{env} holds {held.describe()}: promoting all the same")
-        if only_forward and held.version is not None and version_number(held.version) > int(version):
+        if only_forward and held.version is not None and is_newer(held.version, version):
             why = f"{env} already runs v{held.version}, newer than v{version}"
             return self._settle(base, reasons, Outcome.IGNORED, why)
         already = f"{change.where} already {change.verb} v{version}"
