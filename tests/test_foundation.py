@@ -249,3 +249,19 @@ def test_idempotency_records_live_in_the_state_table_and_expire_with_its_ttl(
     records = [i for i in items if i["pk"]["S"] == "idempotency#test"]
     assert len(records) == 1
     assert ttl["AttributeName"] in records[0]  # the table's TTL attribute: the record expires
+
+
+def test_one_claim_per_action_until_done_and_a_stale_one_is_taken_over() -> None:
+    from datetime import UTC, datetime
+
+    from mlops_glue.claims import claim, claim_status, release
+
+    store, key, ttl = MemoryStateStore(), ("CLAIM#d-1", "#"), timedelta(minutes=5)
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert claim(store, key, ttl, t0) and claim_status(store, key) == "in_progress"
+    assert not claim(store, key, ttl, t0 + timedelta(minutes=4))  # being done by someone else
+    assert claim(store, key, ttl, t0 + timedelta(minutes=6))  # abandoned (a timed-out Lambda): taken over
+    release(store, key, "failed", t0 + timedelta(minutes=7))
+    assert claim(store, key, ttl, t0 + timedelta(minutes=8))  # a failure is open to the next delivery
+    release(store, key, "done", t0 + timedelta(minutes=9))
+    assert not claim(store, key, ttl, t0 + timedelta(days=30)) and claim_status(store, key) == "done"

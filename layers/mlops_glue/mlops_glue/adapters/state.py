@@ -12,7 +12,9 @@ One DynamoDB table (on-demand, PITR, TTL on ``expires_at``) with ``pk``/``sk`` k
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +53,15 @@ class Create:
 class Versioned:
     data: dict[str, Any]
     version: int
+
+
+BACKOFF_BASE_S = 0.002  # the first wait after a lost race is at most this; it doubles per attempt
+BACKOFF_CAP_S = 0.1
+
+
+def backoff(attempt: int) -> None:
+    """Wait a random time up to ``BACKOFF_BASE_S · 2^attempt`` (at most ``BACKOFF_CAP_S``): full jitter."""
+    time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))  # noqa: S311 — jitter
 
 
 class StateStore(ABC):
@@ -106,9 +117,10 @@ class StateStore(ABC):
     ) -> dict[str, Any] | None:
         """Read-modify-write with optimistic concurrency: ``fn(current) -> new`` (None: no write).
 
-        ``fn`` must be pure: it is called again after a lost race. Returns what was written.
+        ``fn`` must be pure: it is called again after a lost race, after a short random wait (backoff
+        with full jitter, so racing writers spread out). Returns what was written.
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
             cur = self.get(pk, sk)
             new = fn(None if cur is None else dict(cur.data))
             if new is None:
@@ -117,7 +129,7 @@ class StateStore(ABC):
                 self.put(pk, sk, new, None if cur is None else cur.version, expires_at)
                 return new
             except ConflictError:
-                continue
+                backoff(attempt)
         raise StateError(f"too much contention on {pk}/{sk} after {attempts} attempts")
 
 

@@ -31,6 +31,7 @@ from mlops_glue.adapters.gitops import GitOpsConflictError, GitOpsRepo
 from mlops_glue.adapters.registry import ModelRegistry
 from mlops_glue.adapters.slack import Message, Notifier, Posted
 from mlops_glue.adapters.state import StateError, StateStore
+from mlops_glue.claims import claim, claim_status, release
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
@@ -216,30 +217,16 @@ class FeedbackService:
     def _claim(self, decision_id: str) -> bool:
         """Take the right to act for ``decision_id`` (False: done or being done by someone else).
 
-        Hand-written on the state store rather than Powertools idempotency: the identity here is the
-        action (shared by two triggers), it must outlive the idempotency window, and it must work on the
-        in-memory store of the unit tests.
+        A claim on the state store rather than Powertools idempotency: the identity here is the action
+        (shared by two triggers) and it must outlive the idempotency window.
         """
-        now = self.now()
-
-        def take(cur: dict[str, Any] | None) -> dict[str, Any] | None:
-            if cur and cur.get("status") == "done":
-                return None
-            fresh = cur and now - datetime.fromisoformat(cur["at"]) < CLAIM_TTL
-            if cur and cur.get("status") == "in_progress" and fresh:
-                return None
-            return {"status": "in_progress", "at": now.isoformat()}
-
-        return self.store.update(*self._claim_key(decision_id), take) is not None
+        return claim(self.store, self._claim_key(decision_id), CLAIM_TTL, self.now())
 
     def _claim_status(self, decision_id: str) -> str | None:
-        cur = self.store.get(*self._claim_key(decision_id))
-        status = cur.data.get("status") if cur is not None else None
-        return str(status) if status is not None else None
+        return claim_status(self.store, self._claim_key(decision_id))
 
     def _release(self, decision_id: str, status: str) -> None:
-        doc = {"status": status, "at": self.now().isoformat()}
-        self.store.update(*self._claim_key(decision_id), lambda _cur: doc)
+        release(self.store, self._claim_key(decision_id), status, self.now())
 
     # ------------------------------------------------------------------ act
     def _run(
