@@ -11,9 +11,9 @@ from mlops_glue.decisions.feedback import (
     ArgoCDNotification,
     Bump,
     Deployment,
+    FeedbackNotice,
     History,
     InvalidNotificationError,
-    Notice,
     Signal,
     app_target,
     decide,
@@ -84,7 +84,7 @@ def test_invalid_bodies_say_why(raw: str, why: str) -> None:
 def test_healthy_our_bump_promotes_unless_blocked_or_paused(config: GlueConfig) -> None:
     dep = Deployment(PATH, ours(B, "12"), ours(B, "12"), (), "12")
     plan = decide(config, note(), "fraud-detection", "staging", dep, History(), NOW)
-    assert plan.promote_to == "production" and plan.notice is Notice.LIVE
+    assert plan.promote_to == "production" and plan.notice is FeedbackNotice.LIVE
     blocked = decide(
         config, note(), "fraud-detection", "staging", dep, History(blocked=frozenset({"12"})), NOW
     )
@@ -138,10 +138,10 @@ def test_pause_is_not_repeated(config: GlueConfig) -> None:
     hist = History(last_ours=Bump("a" * 40, "12", "d-a"))
     dep = Deployment(PATH, h, h, (), "11")
     first = decide(config, note(), "fraud-detection", "staging", dep, hist, NOW)
-    assert first.pause_until_newer_than == "12" and first.notice is Notice.PAUSED
+    assert first.pause_until_newer_than == "12" and first.notice is FeedbackNotice.PAUSED
     hist2 = History(last_ours=hist.last_ours, paused={"until_newer_than": "12"})
     again = decide(config, note(), "fraud-detection", "staging", dep, hist2, NOW)
-    assert again.pause_until_newer_than is None and again.notice is Notice.NONE
+    assert again.pause_until_newer_than is None and again.notice is FeedbackNotice.NONE
 
 
 def test_non_commit_revision_is_not_ours(config: GlueConfig) -> None:

@@ -1,7 +1,7 @@
 """The emergency decision: a CloudWatch alarm state change -> emergency retraining, a notice, or nothing.
 
 Pure: given the alarm change, the configuration, the alarm's state document, the model's emergency ledger
-and the latest data window, return a :class:`Plan`. The service does the I/O.
+and the latest data window, return a :class:`AlarmPlan`. The service does the I/O.
 
 Rules, in order (each outcome is recorded with the alarm, the metric value and the threshold):
 
@@ -101,16 +101,16 @@ class AlarmChange:
         return f"{ns}{self.metric_name}{stat}" + (f" [{dims}]" if dims else "")
 
 
-Notice = Literal["alert", "recovery", "reply", "none"]
+AlarmNotice = Literal["alert", "recovery", "reply", "none"]
 
 
 @dataclass(frozen=True)
-class Plan:
+class AlarmPlan:
     """The decision and what the service must do for it."""
 
     decision: Decision
     train: bool = False
-    notice: Notice = "none"
+    notice: AlarmNotice = "none"
     dataset_uri: str | None = None
     priority: int = 0
 
@@ -170,7 +170,7 @@ def decide(
     alarm_doc: dict[str, Any] | None,
     ledger: dict[str, Any] | None,
     last_dataset: dict[str, Any] | None,
-) -> Plan:
+) -> AlarmPlan:
     """What to do about ``change`` (see the module docstring for the rules)."""
     decision_id = decision_id_for(change)
     model, how = model_for_alarm(change, cfg, stage)
@@ -186,8 +186,8 @@ def decide(
     )
     transition = f"{change.alarm_name}: {change.previous_state or '?'} → {change.state}"
 
-    def ignored(reason: str) -> Plan:
-        return Plan(_with(decision, Outcome.IGNORED, f"{transition}; {reason}"))
+    def ignored(reason: str) -> AlarmPlan:
+        return AlarmPlan(_with(decision, Outcome.IGNORED, f"{transition}; {reason}"))
 
     if model is None:
         return ignored(f"unknown alarm: {how}")
@@ -203,7 +203,7 @@ def decide(
         if change.previous_state != "ALARM":
             return ignored("OK after INSUFFICIENT_DATA: nothing to recover from")
         reason = f"{transition}; recovered: {_value_vs_threshold(change, breaching=False)}"
-        return Plan(_with(decision, Outcome.ACTED, reason), notice="recovery")
+        return AlarmPlan(_with(decision, Outcome.ACTED, reason), notice="recovery")
     if change.state != "ALARM":
         return ignored(f"unknown state {change.state!r}")
 
@@ -211,16 +211,16 @@ def decide(
     breach = f"{transition}; {change.metric_label()}: {_value_vs_threshold(change)}"
     debounce, blocked = blocking_reasons(ledger, now, model_cfg, decision_id)
     if debounce:
-        return Plan(_with(decision, Outcome.IGNORED, breach, debounce), notice="reply")
+        return AlarmPlan(_with(decision, Outcome.IGNORED, breach, debounce), notice="reply")
     if blocked:
-        return Plan(_with(decision, Outcome.REJECTED, breach, *blocked), notice="alert")
+        return AlarmPlan(_with(decision, Outcome.REJECTED, breach, *blocked), notice="alert")
     dataset, dataset_reason = _dataset(model_cfg, last_dataset)
     if dataset is None:
-        return Plan(_with(decision, Outcome.REJECTED, breach, dataset_reason), notice="alert")
+        return AlarmPlan(_with(decision, Outcome.REJECTED, breach, dataset_reason), notice="alert")
     decision = _with(decision, Outcome.ACTED, breach, dataset_reason)
     decision.evidence["dataset"] = {"uri": dataset, **(last_dataset or {})}
     decision.evidence["trigger"] = "alarm"  # the workflow's trigger-reason parameter and annotation
-    return Plan(
+    return AlarmPlan(
         decision,
         train=True,
         notice="alert",
@@ -282,7 +282,7 @@ _OPS = {
 }
 
 
-def collapses(alert: dict[str, Any] | None, notice: Notice) -> bool:
+def collapses(alert: dict[str, Any] | None, notice: AlarmNotice) -> bool:
     """Whether a recovery or re-alarm notice folds into the alert's status line instead of a new reply.
 
     An alert thread takes at most :data:`MAX_THREAD_REPLIES` replies; a flapping alarm's further changes

@@ -2,7 +2,7 @@
 
 The edge parses the body our ``argocd-notifications-cm`` template renders (:func:`parse_notification`);
 the service gathers the facts from Git and the state store (:class:`Deployment`, :class:`History`) and
-:func:`decide` returns a :class:`Plan`: the decision record plus the actions to take.
+:func:`decide` returns a :class:`FeedbackPlan`: the decision record plus the actions to take.
 
 Policy per model and environment (``promote`` section of the model's configuration):
 
@@ -45,7 +45,7 @@ from mlops_glue.records import (
 from mlops_glue.texts import validation_text
 
 TRIGGERS = ("on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded")
-Trigger = Literal["on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded"]
+ArgocdTrigger = Literal["on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded"]
 
 # git object names (sha-1 or sha-256, abbreviated or not); anything else is not a commit of ours
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
@@ -64,7 +64,7 @@ class ArgoCDNotification(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    trigger: Trigger
+    trigger: ArgocdTrigger
     app: str = Field(min_length=1)
     namespace: str = Field(min_length=1)
     destination_namespace: str = Field("", alias="destinationNamespace")
@@ -260,7 +260,7 @@ class Signal(StrEnum):
     BAD = "bad"  # sync failed or health degraded
 
 
-class Notice(StrEnum):
+class FeedbackNotice(StrEnum):
     """Which Slack message the service posts."""
 
     NONE = "none"
@@ -272,9 +272,9 @@ class Notice(StrEnum):
 
 
 @dataclass(frozen=True)
-class Plan:
+class FeedbackPlan:
     decision: Decision
-    notice: Notice
+    notice: FeedbackNotice
     bump: Bump | None = None
     revert: Literal["commit", "pull_request"] | None = None
     restore_version: str | None = None  # for a rollback pull request
@@ -284,7 +284,7 @@ class Plan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-PlanFn = Callable[..., Plan]
+PlanFn = Callable[..., FeedbackPlan]
 
 
 def signal(n: ArgoCDNotification) -> Signal:
@@ -330,7 +330,7 @@ def _what(n: ArgoCDNotification) -> str:
     return f"sync {n.sync_phase or 'unknown'}, health {n.health_status or 'unknown'}"
 
 
-def unknown_app(config: GlueConfig, n: ArgoCDNotification, now: datetime) -> Plan:
+def unknown_app(config: GlueConfig, n: ArgoCDNotification, now: datetime) -> FeedbackPlan:
     """An application no model maps to: a notice at most (``argocd.notify_unknown_apps``)."""
     d = Decision(
         decision_id=make_decision_id("argocd", n.app_id, n.synced_revision, n.trigger),
@@ -344,7 +344,7 @@ def unknown_app(config: GlueConfig, n: ArgoCDNotification, now: datetime) -> Pla
         created_at=now,
     )
     notify = config.argocd.notify_unknown_apps
-    return Plan(d, Notice.FOREIGN if notify else Notice.NONE)
+    return FeedbackPlan(d, FeedbackNotice.FOREIGN if notify else FeedbackNotice.NONE)
 
 
 def decide(
@@ -355,7 +355,7 @@ def decide(
     dep: Deployment,
     hist: History,
     now: datetime,
-) -> Plan:
+) -> FeedbackPlan:
     """The plan for one notification of an application we map to ``model`` in ``env``."""
     model_cfg = config.model(model)
     sig = signal(n)
@@ -370,12 +370,18 @@ def decide(
     }
     notify_foreign = model_cfg.notify.notify_foreign
 
-    def plan(kind: Kind, outcome: Outcome, reasons: list[str], notice: Notice, **kw: Any) -> Plan:
-        return Plan(Decision(kind=kind, outcome=outcome, reasons=reasons, **base), notice, **kw)
+    def plan(
+        kind: Kind, outcome: Outcome, reasons: list[str], notice: FeedbackNotice, **kw: Any
+    ) -> FeedbackPlan:
+        return FeedbackPlan(Decision(kind=kind, outcome=outcome, reasons=reasons, **base), notice, **kw)
 
-    def foreign(reason: str) -> Plan:
+    def foreign(reason: str) -> FeedbackPlan:
         alert = sig is Signal.BAD
-        notice = Notice.ALERT if alert else (Notice.FOREIGN if notify_foreign else Notice.NONE)
+        notice = (
+            FeedbackNotice.ALERT
+            if alert
+            else (FeedbackNotice.FOREIGN if notify_foreign else FeedbackNotice.NONE)
+        )
         return plan(Kind.NOTIFY_ONLY, Outcome.IGNORED, [reason, "no automatic action"], notice)
 
     if sig is Signal.PROGRESSING:
@@ -383,7 +389,7 @@ def decide(
             Kind.NOTIFY_ONLY,
             Outcome.IGNORED,
             [f"{n.trigger}: {_what(n)}; waiting for on-deployed or on-health-degraded"],
-            Notice.NONE,
+            FeedbackNotice.NONE,
         )
     if not is_commit_id(n.synced_revision):
         return foreign(f"revision {n.synced_revision!r} is not a git commit of the GitOps repository")
@@ -414,7 +420,7 @@ def decide(
                     reason,
                     f"automation already paused for {model} in {env} until a version newer than v{until}",
                 ],
-                Notice.NONE,
+                FeedbackNotice.NONE,
             )
         return plan(
             Kind.NOTIFY_ONLY,
@@ -423,7 +429,7 @@ def decide(
                 reason,
                 f"automation paused for {model} in {env} until a version newer than v{until} is registered",
             ],
-            Notice.PAUSED,
+            FeedbackNotice.PAUSED,
             pause_until_newer_than=until,
         )
 
@@ -451,7 +457,9 @@ def decide(
             if newest.reverts != bump.sha
             else f"v{bump.version} ({bump.short}) was already rolled back by {newest.short}"
         )
-        notice = Notice.ALERT if sig is Signal.BAD and newest.reverts != bump.sha else Notice.NONE
+        notice = (
+            FeedbackNotice.ALERT if sig is Signal.BAD and newest.reverts != bump.sha else FeedbackNotice.NONE
+        )
         return plan(Kind.NOTIFY_ONLY, Outcome.IGNORED, [reason, "no automatic action"], notice, bump=bump)
 
     if sig is Signal.HEALTHY:
@@ -505,22 +513,28 @@ def _human_override(
     return None
 
 
-def _healthy(config: GlueConfig, model: str, env: str, bump: Bump, hist: History, plan: PlanFn) -> Plan:
+def _healthy(
+    config: GlueConfig, model: str, env: str, bump: Bump, hist: History, plan: PlanFn
+) -> FeedbackPlan:
     model_cfg = config.model(model)
     live = f"v{bump.version} is live in {env} ({bump.short})"
     if bump.reverts:
         return plan(
-            Kind.NOTIFY_ONLY, Outcome.ACTED, [live, "a rollback: no promotion"], Notice.LIVE, bump=bump
+            Kind.NOTIFY_ONLY,
+            Outcome.ACTED,
+            [live, "a rollback: no promotion"],
+            FeedbackNotice.LIVE,
+            bump=bump,
         )
     nxt = model_cfg.promote.auto_promote.get(env)
     if not nxt:
-        return plan(Kind.NOTIFY_ONLY, Outcome.ACTED, [live], Notice.LIVE, bump=bump)
+        return plan(Kind.NOTIFY_ONLY, Outcome.ACTED, [live], FeedbackNotice.LIVE, bump=bump)
     if bump.version in hist.blocked:
         return plan(
             Kind.NOTIFY_ONLY,
             Outcome.ACTED,
             [live, f"v{bump.version} is blocked: not promoted to {nxt}"],
-            Notice.LIVE,
+            FeedbackNotice.LIVE,
             bump=bump,
         )
     if hist.paused is not None or hist.next_paused is not None:
@@ -529,14 +543,14 @@ def _healthy(config: GlueConfig, model: str, env: str, bump: Bump, hist: History
             Kind.NOTIFY_ONLY,
             Outcome.ACTED,
             [live, f"automation is paused for {model} in {where}: not promoted to {nxt}"],
-            Notice.LIVE,
+            FeedbackNotice.LIVE,
             bump=bump,
         )
     return plan(
         Kind.NOTIFY_ONLY,
         Outcome.ACTED,
         [live, f"auto_promote: {env} → {nxt}"],
-        Notice.LIVE,
+        FeedbackNotice.LIVE,
         bump=bump,
         promote_to=nxt,
     )
@@ -551,7 +565,7 @@ def _bad(
     dep: Deployment,
     later_human: list[CommitInfo],
     plan: PlanFn,
-) -> Plan:
+) -> FeedbackPlan:
     model_cfg = config.model(model)
     what = f"{n.trigger}: {_what(n)} after our bump to v{bump.version} ({bump.short})"
     if bump.reverts:
@@ -559,11 +573,13 @@ def _bad(
             Kind.ROLLBACK,
             Outcome.DEFERRED,
             [what, "the failing change is our own rollback: not reverting a revert; needs a human"],
-            Notice.ALERT,
+            FeedbackNotice.ALERT,
             bump=bump,
         )
     if not model_cfg.promote.auto_rollback:
-        return plan(Kind.ROLLBACK, Outcome.DEFERRED, [what, "auto_rollback is off"], Notice.ALERT, bump=bump)
+        return plan(
+            Kind.ROLLBACK, Outcome.DEFERRED, [what, "auto_rollback is off"], FeedbackNotice.ALERT, bump=bump
+        )
     humans = [c for c in dep.deployed_after if not is_ours(c)]
     if humans:
         c = humans[-1]
@@ -575,7 +591,7 @@ def _bad(
                 f"the sync also deployed {c.sha[:8]} by {c.author}, a later change than our bump to "
                 f"v{bump.version} ({bump.short}): not reverting or blocking our bump; needs a human",
             ],
-            Notice.ALERT,
+            FeedbackNotice.ALERT,
             bump=bump,
         )
     if not later_human:
@@ -583,7 +599,7 @@ def _bad(
             Kind.ROLLBACK,
             Outcome.ACTED,
             [what, f"our bump is the latest change to {dep.path}: reverting it"],
-            Notice.ROLLED_BACK,
+            FeedbackNotice.ROLLED_BACK,
             bump=bump,
             revert="commit",
             block=bump.version,
@@ -597,7 +613,7 @@ def _bad(
                 f"{dep.path} changed after our bump ({later_human[-1].sha[:8]}) and the version before "
                 f"v{bump.version} is unknown: revert {bump.short} by hand",
             ],
-            Notice.ALERT,
+            FeedbackNotice.ALERT,
             bump=bump,
             block=bump.version,
         )
@@ -609,7 +625,7 @@ def _bad(
             f"{dep.path} changed after our bump ({later_human[-1].sha[:8]}): "
             f"opening a pull request back to v{dep.previous_version}",
         ],
-        Notice.ROLLED_BACK,
+        FeedbackNotice.ROLLED_BACK,
         bump=bump,
         revert="pull_request",
         restore_version=dep.previous_version,
@@ -622,10 +638,10 @@ __all__ = [
     "ArgoCDNotification",
     "Bump",
     "Deployment",
+    "FeedbackNotice",
+    "FeedbackPlan",
     "History",
     "InvalidNotificationError",
-    "Notice",
-    "Plan",
     "Signal",
     "app_target",
     "decide",

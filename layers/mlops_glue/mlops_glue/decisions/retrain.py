@@ -21,7 +21,7 @@ from mlops_glue.config import Retrain
 from mlops_glue.decisions.budget import deferral_reasons
 from mlops_glue.texts import duration_text
 
-Trigger = Literal["rows", "drift", "max_wait"]
+RetrainTrigger = Literal["rows", "drift", "max_wait"]
 DeferKind = Literal["in_flight", "cooldown", "budget", "backlog"]
 MAX_PENDING = 50  # closed windows waiting for submission; beyond it a ready window keeps collecting
 
@@ -77,7 +77,7 @@ class WindowStats:
 class WindowVerdict:
     """``trigger`` set: submit now. ``defer`` set: ready but must wait. Neither: keep accumulating."""
 
-    trigger: Trigger | None
+    trigger: RetrainTrigger | None
     reasons: list[str]
     defer: tuple[DeferKind, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -87,7 +87,7 @@ class WindowVerdict:
         return self.trigger is not None or bool(self.defer)
 
 
-def readiness(stats: WindowStats, cfg: Retrain, now: datetime) -> tuple[Trigger | None, list[str]]:
+def readiness(stats: WindowStats, cfg: Retrain, now: datetime) -> tuple[RetrainTrigger | None, list[str]]:
     """Whether the window is ready and why (human sentences); rows first, then drift, then age."""
     if stats.rows >= cfg.min_new_rows:
         return "rows", [

@@ -34,7 +34,7 @@ from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import emergency
 from mlops_glue.decisions.budget import record_run
-from mlops_glue.decisions.emergency import AlarmChange, Plan
+from mlops_glue.decisions.emergency import AlarmChange, AlarmPlan
 from mlops_glue.keys import emergency_ledger_key, last_dataset_key
 from mlops_glue.records import Decision, Outcome, utcnow
 
@@ -267,7 +267,7 @@ def _mention(oncall: str | None) -> str:
     return f"{oncall} " if oncall else ""
 
 
-def build_message(plan: Plan, change: AlarmChange, cfg: GlueConfig, thread_ts: str | None) -> Message:
+def build_message(plan: AlarmPlan, change: AlarmChange, cfg: GlueConfig, thread_ts: str | None) -> Message:
     """The on-call alert, the recovery or the re-alarm reply, as Block Kit."""
     d = plan.decision
     model_cfg = cfg.models.get(d.model)
@@ -398,7 +398,7 @@ class AlarmService:
 
     # -- act
 
-    def _reserve(self, plan: Plan, now: datetime) -> tuple[bool, dict[str, Any] | None]:
+    def _reserve(self, plan: AlarmPlan, now: datetime) -> tuple[bool, dict[str, Any] | None]:
         """Reserve the emergency run in the ledger (the commit point): (won, the ledger as last read)."""
         model_cfg = self.cfg.model(plan.decision.model)
         did = plan.decision.decision_id
@@ -418,7 +418,7 @@ class AlarmService:
         self.store.update(*emergency_ledger_key(plan.decision.model), reserve)
         return not lost, seen[0] if seen else None
 
-    def _release(self, plan: Plan) -> None:
+    def _release(self, plan: AlarmPlan) -> None:
         did = plan.decision.decision_id
 
         def drop(ledger: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -428,7 +428,7 @@ class AlarmService:
 
         self.store.update(*emergency_ledger_key(plan.decision.model), drop)
 
-    def _submit_training(self, plan: Plan) -> Submitted:
+    def _submit_training(self, plan: AlarmPlan) -> Submitted:
         submit = self._submit
         if submit is None:
             from mlops_glue.services.training import submit_training
@@ -468,7 +468,7 @@ class AlarmService:
 
     # -- remember and notify
 
-    def _mark_seen(self, change: AlarmChange, plan: Plan, now: datetime) -> bool:
+    def _mark_seen(self, change: AlarmChange, plan: AlarmPlan, now: datetime) -> bool:
         """Record the identity and the newest state; claim the notice. True: this call must post it."""
         did = plan.decision.decision_id
         claimed: list[bool] = []
@@ -492,7 +492,7 @@ class AlarmService:
         self.store.update(*emergency.alarm_key(change.alarm_name), mark)
         return bool(claimed)
 
-    def _notify(self, plan: Plan, change: AlarmChange) -> Posted:
+    def _notify(self, plan: AlarmPlan, change: AlarmChange) -> Posted:
         akey = emergency.alarm_key(change.alarm_name)
         got = self.store.get(*akey)
         alert = (got.data if got else {}).get("alert") or {}
@@ -535,7 +535,7 @@ class AlarmService:
         self.store.update(*akey, store_ts)
         return posted
 
-    def _collapse(self, plan: Plan, change: AlarmChange) -> Posted:
+    def _collapse(self, plan: AlarmPlan, change: AlarmChange) -> Posted:
         """A flapping alarm's change past the thread's reply budget: count it and edit the alert's status
         line (a bot token is needed to edit; without one the count is kept and logged)."""
         did = plan.decision.decision_id
@@ -579,7 +579,7 @@ class AlarmService:
             )
         return Posted(True, ts=posted.ts, channel=posted.channel)
 
-    def _forget_claim(self, change: AlarmChange, plan: Plan) -> None:
+    def _forget_claim(self, change: AlarmChange, plan: AlarmPlan) -> None:
         did = plan.decision.decision_id
 
         def settle(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -602,7 +602,7 @@ class AlarmService:
         wanted = _notice_for(decision)
         posted = None
         if wanted != "none" and _claimable(notice, now) and (notice is None or not notice.get("ts")):
-            plan = Plan(decision, notice=wanted)
+            plan = AlarmPlan(decision, notice=wanted)
             if self._mark_seen(change, plan, now):
                 posted = self._notify(plan, change)
                 if not posted.ok:
@@ -610,7 +610,7 @@ class AlarmService:
         return Result(decision, duplicate=True, posted=posted)
 
 
-def _rejected_by_argo(plan: Plan, exc: ArgoRejectedError) -> Plan:
+def _rejected_by_argo(plan: AlarmPlan, exc: ArgoRejectedError) -> AlarmPlan:
     """The decision FAILED with Argo's answer and an on-call alert saying no training runs (not retried)."""
     failed = plan.decision.model_copy(
         update={
@@ -626,7 +626,7 @@ def _rejected_by_argo(plan: Plan, exc: ArgoRejectedError) -> Plan:
         "emergency workflow rejected by Argo",
         extra={"decision_id": failed.decision_id, "error": str(exc)[:300]},
     )
-    return Plan(failed, notice="alert")
+    return AlarmPlan(failed, notice="alert")
 
 
 def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
@@ -638,7 +638,7 @@ def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
     return not claimed_at or now - datetime.fromisoformat(claimed_at) > NOTICE_LEASE
 
 
-def _notice_for(decision: Decision) -> emergency.Notice:
+def _notice_for(decision: Decision) -> emergency.AlarmNotice:
     if decision.kind.value == "notify_only":
         return "recovery" if decision.outcome is Outcome.ACTED else "none"
     if decision.outcome in (Outcome.ACTED, Outcome.REJECTED, Outcome.FAILED):

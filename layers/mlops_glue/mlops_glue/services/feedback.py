@@ -34,7 +34,14 @@ from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.claims import claim, claim_status, release
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
-from mlops_glue.decisions.feedback import ArgoCDNotification, Bump, Deployment, History, Notice, Plan
+from mlops_glue.decisions.feedback import (
+    ArgoCDNotification,
+    Bump,
+    Deployment,
+    FeedbackNotice,
+    FeedbackPlan,
+    History,
+)
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import CommitInfo, Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.services import feedback_messages as messages
@@ -231,7 +238,7 @@ class FeedbackService:
     # ------------------------------------------------------------------ act
     def _run(
         self,
-        plan: Plan,
+        plan: FeedbackPlan,
         n: ArgoCDNotification,
         model: str | None,
         env: str | None,
@@ -275,7 +282,7 @@ class FeedbackService:
 
     def _act(
         self,
-        plan: Plan,
+        plan: FeedbackPlan,
         n: ArgoCDNotification,
         model: str | None,
         env: str | None,
@@ -358,7 +365,7 @@ class FeedbackService:
             decision.evidence["slack_error"] = posted.error or "unknown"
 
     def _revert(
-        self, plan: Plan, model: str, env: str, dep: Deployment, action: dict[str, str]
+        self, plan: FeedbackPlan, model: str, env: str, dep: Deployment, action: dict[str, str]
     ) -> tuple[str | None, str, bool]:
         """``git revert`` our bump: (restored version, what happened, ok)."""
         assert plan.bump is not None
@@ -383,7 +390,9 @@ class FeedbackService:
         )
         return restored, what, True
 
-    def _revert_pr(self, plan: Plan, model: str, env: str, dep: Deployment, action: dict[str, str]) -> str:
+    def _revert_pr(
+        self, plan: FeedbackPlan, model: str, env: str, dep: Deployment, action: dict[str, str]
+    ) -> str:
         assert plan.bump is not None and plan.restore_version is not None
         bump, d = plan.bump, plan.decision
         branch = f"mlops-glue/rollback/{model}/{env}/v{bump.version}-{bump.sha[:10]}"
@@ -437,7 +446,7 @@ class FeedbackService:
         action["closed_pull_requests"] = ", ".join(closed)
         return [f"closed the open promotion PR of v{version}: {x}" for x in closed]
 
-    def _promote(self, plan: Plan, n: ArgoCDNotification, model: str, action: dict[str, str]) -> str:
+    def _promote(self, plan: FeedbackPlan, n: ArgoCDNotification, model: str, action: dict[str, str]) -> str:
         assert plan.bump is not None and plan.promote_to is not None
         if self.promoter is None:
             return f"auto_promote to {plan.promote_to} is configured but no promotion service is wired"
@@ -464,7 +473,7 @@ class FeedbackService:
 
     def _message(
         self,
-        plan: Plan,
+        plan: FeedbackPlan,
         d: Decision,
         n: ArgoCDNotification,
         target: tuple[str | None, str | None],
@@ -477,19 +486,19 @@ class FeedbackService:
     ) -> Message | None:
         model, env = target
         channel, oncall = where
-        if plan.notice is Notice.NONE:
+        if plan.notice is FeedbackNotice.NONE:
             return None
-        if plan.notice is Notice.FOREIGN:
+        if plan.notice is FeedbackNotice.FOREIGN:
             return messages.foreign(d, n, channel)
-        if plan.notice is Notice.LIVE and plan.bump and model and env:
+        if plan.notice is FeedbackNotice.LIVE and plan.bump and model and env:
             return messages.live(model, env, plan.bump, commit_url, d, n, channel, promotion)
-        if plan.notice is Notice.ROLLED_BACK and plan.bump and model and env:
+        if plan.notice is FeedbackNotice.ROLLED_BACK and plan.bump and model and env:
             if d.outcome is Outcome.FAILED:
                 return messages.alert(model, env, d, n, channel, oncall, notes)
             return messages.rolled_back(
                 model, env, plan.bump, restored, revert_text, d, n, channel, oncall, notes
             )
-        if plan.notice is Notice.PAUSED and model and env:
+        if plan.notice is FeedbackNotice.PAUSED and model and env:
             return messages.paused(model, env, d, n, channel)
         return messages.alert(model, env, d, n, channel, oncall, notes)
 
