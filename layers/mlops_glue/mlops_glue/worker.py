@@ -191,6 +191,43 @@ def _short(result: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ jobs
 
 
+def run_once(
+    fn: Callable[..., dict[str, Any]],
+    data: dict[str, Any],
+    *,
+    data_keyword: str,
+    persistence: Any,
+    context: Any,
+    what: str,
+    **config: Any,
+) -> dict[str, Any]:
+    """``fn(data)`` once per idempotency key of ``data`` (Powertools idempotency on ``persistence``, with
+    ``config`` for its IdempotencyConfig): a repeat gets the first answer marked ``duplicate``. Being
+    processed elsewhere, or the store unreachable: RetryLaterError (the message comes back later)."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+    )
+
+    def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
+        return {**response, "duplicate": True} if isinstance(response, dict) else response
+
+    settings = IdempotencyConfig(response_hook=mark_duplicate, **config)
+    if context is not None:
+        settings.register_lambda_context(context)
+    wrapped = idempotent_function(
+        fn, data_keyword_argument=data_keyword, persistence_store=persistence, config=settings
+    )
+    try:
+        result: dict[str, Any] = wrapped(**{data_keyword: data})
+        return result
+    except IdempotencyAlreadyInProgressError as exc:
+        raise RetryLaterError(f"{what} is being processed") from exc
+    except IdempotencyPersistenceLayerError as exc:
+        raise RetryLaterError(f"idempotency store unavailable: {type(exc).__name__}") from exc
+
+
 def mlflow_job(
     process: Callable[[WebhookEvent, Delivery], dict[str, Any]],
     persistence: Any | None,
@@ -204,43 +241,26 @@ def mlflow_job(
         event = parse_event(delivery.body)
         if persistence is None:
             return process(event, delivery)
-        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyPersistenceLayerError,
-            IdempotencyValidationError,
-        )
-
-        def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
-            return {**response, "duplicate": True} if isinstance(response, dict) else response
-
-        config = IdempotencyConfig(
-            event_key_jmespath="delivery_id",
-            payload_validation_jmespath="body_sha256",
-            expires_after_seconds=int(dedup_ttl.total_seconds()),
-            response_hook=mark_duplicate,
-        )
-        if context is not None:
-            config.register_lambda_context(context)
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
         def once(key: dict[str, str]) -> dict[str, Any]:
             return process(event, delivery)
 
-        wrapped = idempotent_function(
-            data_keyword_argument="key", persistence_store=persistence, config=config
-        )
         try:
-            result: dict[str, Any] = wrapped(once)(
-                key={"delivery_id": delivery.delivery_id, "body_sha256": delivery.body_sha256}
+            return run_once(
+                once,
+                {"delivery_id": delivery.delivery_id, "body_sha256": delivery.body_sha256},
+                data_keyword="key",
+                persistence=persistence,
+                context=context,
+                what=f"delivery {delivery.delivery_id}",
+                event_key_jmespath="delivery_id",
+                payload_validation_jmespath="body_sha256",
+                expires_after_seconds=int(dedup_ttl.total_seconds()),
             )
-            return result
-        except IdempotencyAlreadyInProgressError as exc:
-            raise RetryLaterError(f"delivery {delivery.delivery_id} is being processed") from exc
         except IdempotencyValidationError:
             # same id, different (still correctly signed) body: treat as already handled, never act twice
             return {"status": "ignored", "reason": "delivery id reused with another body", "duplicate": True}
-        except IdempotencyPersistenceLayerError as exc:
-            raise RetryLaterError(f"idempotency store unavailable: {type(exc).__name__}") from exc
 
     return run
 
@@ -258,32 +278,19 @@ def argocd_job(handle: Callable[[Any], dict[str, Any]], persistence: Any | None)
         n = ArgoCDNotification.model_validate_json(envelope.body)
         if persistence is None:
             return handle(n)
-        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyPersistenceLayerError,
-        )
-
-        def mark_duplicate(response: Any, idempotent_data: Any) -> Any:
-            return {**response, "duplicate": True} if isinstance(response, dict) else response
-
-        config = IdempotencyConfig(event_key_jmespath=ARGOCD_DEDUP_KEY, response_hook=mark_duplicate)
-        if context is not None:
-            config.register_lambda_context(context)
 
         def once(notification: dict[str, Any]) -> dict[str, Any]:
             return handle(ArgoCDNotification.model_validate(notification))
 
-        wrapped = idempotent_function(
-            once, data_keyword_argument="notification", persistence_store=persistence, config=config
+        return run_once(
+            once,
+            n.model_dump(mode="json", by_alias=True),
+            data_keyword="notification",
+            persistence=persistence,
+            context=context,
+            what=n.identity,
+            event_key_jmespath=ARGOCD_DEDUP_KEY,
         )
-        try:
-            result: dict[str, Any] = wrapped(notification=n.model_dump(mode="json", by_alias=True))
-            return result
-        except IdempotencyAlreadyInProgressError as exc:
-            raise RetryLaterError(f"{n.identity} is being processed") from exc
-        except IdempotencyPersistenceLayerError as exc:
-            raise RetryLaterError(f"idempotency store unavailable: {type(exc).__name__}") from exc
 
     return run
 
