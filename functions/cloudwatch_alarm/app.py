@@ -20,7 +20,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_glue import deadline, runtime
-from mlops_glue.services.alarms import AlarmService, MalformedAlarmEventError, summarize
+from mlops_glue.services.alarm_events import MalformedAlarmEventError
+from mlops_glue.services.alarms import AlarmService, summarize
 
 logger = Logger()
 tracer = Tracer()

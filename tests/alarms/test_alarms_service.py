@@ -16,13 +16,8 @@ from mlops_glue.decisions.emergency import alarm_key
 from mlops_glue.keys import emergency_ledger_key as ledger_key
 from mlops_glue.keys import last_dataset_key, retrain_ledger_key
 from mlops_glue.records import Outcome
-from mlops_glue.services.alarms import (
-    AlarmService,
-    EmergencySubmitError,
-    MalformedAlarmEventError,
-    NoticeNotSentError,
-    changes_from_event,
-)
+from mlops_glue.services.alarm_events import MalformedAlarmEventError, changes_from_event
+from mlops_glue.services.alarms import AlarmService, EmergencySubmitError, NoticeNotSentError
 
 from tests.alarms.conftest import MANIFEST, SHAPES, Clock, event, renamed
 
