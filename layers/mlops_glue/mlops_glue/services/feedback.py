@@ -299,24 +299,15 @@ class FeedbackService:
         channel = (model_cfg.notify.slack_channel if model_cfg else None) or self.config.slack.default_channel
         oncall = model_cfg.notify.oncall if model_cfg else None
 
-        if model and env and plan.pause_until_newer_than:
-            guards.pause(self.store, model, env, d.reasons[0], plan.pause_until_newer_than)
-            action["pause"] = f"{model}/{env} until newer than v{plan.pause_until_newer_than}"
-
-        if model and plan.block:
-            guards.block_version(self.store, model, plan.block, d.reasons[0], now)
-            action["blocked"] = plan.block
-
+        if model:
+            self._guard(plan, model, env, now, action)
         restored: str | None = None
         revert_text = ""
-        if model and env and dep and plan.bump and plan.revert == "commit":
-            restored, revert_text, ok = self._revert(plan, model, env, dep, action)
+        if model and env and dep and plan.bump:
+            restored, revert_text, ok = self._roll_back(plan, model, env, dep, action)
             if not ok:
                 outcome = Outcome.FAILED
                 reasons.append(revert_text)
-        elif model and env and dep and plan.bump and plan.revert == "pull_request" and plan.restore_version:
-            restored = plan.restore_version
-            revert_text = self._revert_pr(plan, model, env, dep, action)
 
         if model and plan.block:
             # PRs first: the MLflow tag comes back as a webhook that closes them too (whoever is first)
@@ -348,6 +339,29 @@ class FeedbackService:
         if msg is not None:
             self._post(model if model_cfg else None, msg, decision)
         return decision
+
+    def _guard(
+        self, plan: FeedbackPlan, model: str, env: str | None, now: datetime, action: dict[str, str]
+    ) -> None:
+        """Pause the environment, blocklist the version: what the plan asks, before anything is reverted."""
+        reason = plan.decision.reasons[0]
+        if env and plan.pause_until_newer_than:
+            guards.pause(self.store, model, env, reason, plan.pause_until_newer_than)
+            action["pause"] = f"{model}/{env} until newer than v{plan.pause_until_newer_than}"
+        if plan.block:
+            guards.block_version(self.store, model, plan.block, reason, now)
+            action["blocked"] = plan.block
+
+    def _roll_back(
+        self, plan: FeedbackPlan, model: str, env: str, dep: Deployment, action: dict[str, str]
+    ) -> tuple[str | None, str, bool]:
+        """Revert our bump (a commit, or a pull request restoring the previous version): (restored
+        version, what was done, False when a revert commit did not apply)."""
+        if plan.revert == "commit":
+            return self._revert(plan, model, env, dep, action)
+        if plan.revert == "pull_request" and plan.restore_version:
+            return plan.restore_version, self._revert_pr(plan, model, env, dep, action), True
+        return None, "", True
 
     def _post(self, model: str | None, msg: Message, decision: Decision) -> None:
         """Post; a failure is noted in the evidence and the alert waits in the model's outbox for the sweep."""
