@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from mlops_glue.drift_config import ColumnDrift as ColumnDrift  # re-exported
+from mlops_glue.drift_config import DriftSettings
 from mlops_glue.names import check_name
 from mlops_glue.targets import check_repo_path, parse_path, parse_template
 
@@ -56,21 +58,6 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnDrift(_Model):
-    """Per-column override of the drift method and threshold."""
-
-    method: Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare", "z"] | None = None
-    threshold: float | None = None
-
-
-class DriftSettings(_Model):
-    min_rows: int = Field(5000, ge=1, description="minimum rows in a window for a drift verdict")
-    dataset_drift_share: float = Field(0.5, gt=0, le=1)
-    method: Literal["auto", "wasserstein", "jensenshannon", "psi"] = "auto"
-    threshold: float | None = Field(None, gt=0, description="default: Evidently's 0.1")
-    columns: dict[str, ColumnDrift] = Field(default_factory=dict)
 
 
 class Budget(_Model):
