@@ -6,6 +6,8 @@ every model whose ``shadow`` covers the flow, the acting adapters become "would 
 * Argo: nothing is submitted and nothing is asked (a submission answers with the workflow it would be);
 * GitOps: reads go to the repository, writes (commit, pull request, revert, closing PRs) are not made;
 * MLflow: reads go to the registry, tags are not set;
+* guards: the blocklist and pauses a shadow decision would set are not written (they would stop the
+  model's live flows);
 * the decision record says so (``action.shadow = would_act`` and a first reason "shadow mode: …");
 * Slack: the notice is posted, marked "shadow mode — would act; nothing was done".
 
@@ -40,6 +42,7 @@ NOTICE_MARK = ":ghost: *shadow mode — would act; nothing was done*"
 _DECISION_ID = re.compile(r"d-[0-9a-f]{20}")
 _BRANCH_MODEL = re.compile(r"^mlops-glue/([^/]+)/")
 MODEL_LABEL = "mlops-glue/model"
+GUARD_DOCS = ("BLOCKLIST", "PAUSE#")  # guards.py's documents: they would stop the live flows
 
 
 class _Book:
@@ -70,11 +73,21 @@ class Shadow:
 
     def __post_init__(self) -> None:
         self.book = _Book()
+        self._local = threading.local()
 
     def on(self, model: str | None) -> bool:
         if not model or model not in self.cfg.models:
             return False
         return self.cfg.models[model].shadowed(self.flow)
+
+    def skipped(self, model: str | None) -> None:
+        """An action of ``model`` was not taken: its coming notice (before its record) says so."""
+        self._local.model = model
+
+    def take_skipped(self) -> str | None:
+        model: str | None = getattr(self._local, "model", None)
+        self._local.model = None
+        return model
 
 
 class ShadowSubmitter:
@@ -87,6 +100,7 @@ class ShadowSubmitter:
     def submit(self, submission: Submission) -> Submitted:
         if self.shadow.on(submission.labels.get(MODEL_LABEL)):
             self.would_submit.append(submission)
+            self.shadow.skipped(submission.labels.get(MODEL_LABEL))
             logger.info("shadow mode: workflow not submitted", extra={"workflow": submission.name})
             return Submitted(submission.name, submission.namespace, created=False, url=None)
         result: Submitted = self.inner.submit(submission)
@@ -113,6 +127,7 @@ class ShadowRepo(GitOpsRepo):
         if not self.shadow.on(model):
             return False
         self.would_write.append({"what": what, "model": model, **detail})
+        self.shadow.skipped(model)
         logger.info(f"shadow mode: {what} not made", extra={"model": model})
         return True
 
@@ -188,6 +203,7 @@ class ShadowRegistry:
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
         if self.shadow.on(model):
             self.would_tag.append((model, version, key, value))
+            self.shadow.skipped(model)
             return
         self.inner.set_version_tag(model, version, key, value)
 
@@ -200,6 +216,7 @@ class ShadowStore(StateStore):
 
     def __init__(self, inner: StateStore, shadow: Shadow) -> None:
         self.inner, self.shadow = inner, shadow
+        self.skipped: list[tuple[str, str]] = []
 
     def get(self, pk: str, sk: str = "#") -> Versioned | None:
         return self.inner.get(pk, sk)
@@ -207,6 +224,12 @@ class ShadowStore(StateStore):
     def put(
         self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, expires_at: Any = None
     ) -> int:
+        model = pk.removeprefix("MODEL#") if pk.startswith("MODEL#") else None
+        if sk.startswith(GUARD_DOCS) and self.shadow.on(model):
+            # a blocklist or pause would stop the live flows of the model: a shadow decision leaves it be
+            self.skipped.append((pk, sk))
+            logger.info("shadow mode: guard not written", extra={"model": model, "document": sk})
+            return (expected_version or 0) + 1
         return self.inner.put(pk, sk, data, expected_version, expires_at)
 
     def put_with_creates(
@@ -255,6 +278,9 @@ class ShadowNotifier:
         return self.inner.threads
 
     def _shadowed(self, message: Message) -> bool:
+        skipped = self.shadow.take_skipped()  # an action just not taken, for a flow that notifies first
+        if skipped and skipped in message.text:
+            return True
         ids = set(_DECISION_ID.findall(message.text + repr(message.blocks)))
         if not ids:
             return False
