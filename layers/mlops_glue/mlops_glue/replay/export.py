@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,7 +61,7 @@ def write(
         "exported_at": utcnow().isoformat(),
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
-        "config": config.model_dump(mode="json") if config is not None else None,
+        "config": config_doc(config) if config is not None else None,
     }
     out.write(json.dumps(header, separators=(",", ":")) + "\n")
     n_events = n_decisions = 0
@@ -72,6 +72,18 @@ def write(
         out.write('{"record":"decision","decision":' + d.model_dump_json() + "}\n")
         n_decisions += 1
     return n_events, n_decisions
+
+
+def config_doc(config: GlueConfig) -> dict[str, Any]:
+    """The configuration as the YAML file would give it (durations in seconds, which it reads back)."""
+
+    def plain(x: Any) -> Any:
+        if isinstance(x, timedelta):
+            return x.total_seconds()
+        raise TypeError(f"{type(x).__name__} in the configuration")
+
+    doc: dict[str, Any] = json.loads(json.dumps(config.model_dump(), default=plain))
+    return doc
 
 
 def read(path: str | Path) -> Exported:
