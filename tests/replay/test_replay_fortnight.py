@@ -138,3 +138,12 @@ def test_a_period_and_a_model_narrow_the_replay() -> None:
         (day(3, 9), "drift"),
         (day(4, 20), "cool"),
     ]
+
+
+def test_the_baseline_in_a_forked_process_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_glue.replay import compare
+
+    sequential = run()
+    monkeypatch.setattr(compare, "PARALLEL_FROM", 1)  # large periods run the baseline alongside
+    parallel = run()
+    assert parallel.to_dict() == sequential.to_dict()

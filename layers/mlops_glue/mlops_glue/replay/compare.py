@@ -8,7 +8,10 @@ sweep of one model) by kind, outcome and environment; both sides' reasons are sh
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -105,8 +108,7 @@ def replay(
         and (until is None or e.at < until)
     ]
     evs = ordered(chosen, notes)
-    old = Simulation(baseline).run(evs, until)
-    new = Simulation(candidate).run(evs, until)
+    old, new = _both(evs, baseline, candidate, until)
     before = {m.key: (m, ds) for m, ds in old.steps}
     after = {m.key: (m, ds) for m, ds in new.steps}
     diffs: list[Difference] = []
@@ -124,6 +126,34 @@ def replay(
     return ReplayReport(
         len([e for e in evs if e.kind == "event"]), since, until, diffs, old.summary, new.summary, notes
     )
+
+
+PARALLEL_FROM = 20_000  # events; below, one process runs both (a fork costs more than it saves)
+_SHARED: tuple[list[RecordedEvent], datetime | None] | None = None  # what a forked worker reads
+
+
+def _run_baseline(cfg: GlueConfig) -> Simulation:
+    assert _SHARED is not None
+    sim = Simulation(cfg).run(*_SHARED)
+    sim.store = None  # type: ignore[assignment]  # not needed back (and not worth pickling)
+    return sim
+
+
+def _both(
+    evs: list[RecordedEvent], baseline: GlueConfig, candidate: GlueConfig, until: datetime | None
+) -> tuple[Simulation, Simulation]:
+    """The two simulations; on a large period the baseline runs in a forked process alongside."""
+    global _SHARED
+    if len(evs) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 or "fork" not in mp.get_all_start_methods():
+        return Simulation(baseline).run(evs, until), Simulation(candidate).run(evs, until)
+    _SHARED = (evs, until)
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork")) as pool:
+            future = pool.submit(_run_baseline, baseline)
+            new = Simulation(candidate).run(evs, until)
+            return future.result(), new
+    finally:
+        _SHARED = None
 
 
 def _order(before: dict[Any, Any], after: dict[Any, Any]) -> Any:

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlops_glue.config import ConfigError, GlueConfig
 from mlops_glue.records import Decision, utcnow
@@ -111,10 +111,28 @@ def _lines(fh: IO[bytes], p: Path) -> Iterator[tuple[int, str]]:
             raise ExportFileError(f"{p}:{i}: not UTF-8 text (a binary file?)") from None
 
 
+class _EventLine(BaseModel):
+    """The common line, validated in one step (pydantic parses the JSON); anything else takes the slow path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: Literal["event"]
+    event: RecordedEvent
+
+
+_FAST = '{"record":"event","event":'
+
+
 def parse(lines: Iterable[tuple[int, str]], origin: str = "<export>") -> Exported:
     out = Exported()
     header_seen = False
     for i, text in lines:
+        if header_seen and text.startswith(_FAST):
+            try:
+                out.events.append(_EventLine.model_validate_json(text).event)
+                continue
+            except ValidationError:
+                pass  # said below, with the line and the field
         if not text.strip():
             continue
         try:

@@ -24,6 +24,7 @@ What replay cannot know is said, never guessed silently (:attr:`Simulation.notes
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -169,7 +170,9 @@ class Simulation:
         self.cfg = replay_config(cfg)
         self.store = MemoryStateStore()  # blocklists and pauses, through guards (the services' own code)
         self.windows: dict[str, _Window] = {}
-        self.ledgers: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, list[tuple[datetime, str, float, str]]] = {}  # retraining ledger, in time order
+        self._times: dict[str, list[datetime]] = {}
+        self._cum: dict[str, list[float]] = {}
         self.emergency_ledgers: dict[str, dict[str, Any]] = {}
         self.alarm_docs: dict[str, dict[str, Any]] = {}
         self.last_dataset: dict[str, dict[str, Any]] = {}
@@ -181,6 +184,7 @@ class Simulation:
         self.summary = Summary()
         self.why: dict[int, str] = {}  # event index -> why it made no decision here (when not obvious)
         self._why: str | None = None
+        self._thresholds: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._next_sweep: datetime | None = None
         self._warned: set[str] = set()
 
@@ -275,10 +279,13 @@ class Simulation:
         columns = e.input.get("columns") or []
         if not columns:
             w.unknown_drift += 1
+        scores, isfinite = w.scores, math.isfinite
         for name, method, score in columns:
-            acc = w.scores.setdefault(str(name), [str(method), 0.0, 0])
-            if score is not None and math.isfinite(float(score)):
-                acc[1] += float(score) * rows
+            acc = scores.get(name)
+            if acc is None:
+                acc = scores[name] = [str(method), 0.0, 0]
+            if score is not None and isfinite(score):
+                acc[1] += score * rows
                 acc[2] += rows
         drift = mcfg.retrain.drift
         if w.rows >= drift.min_rows and w.rows >= int(w.drift_rows * DRIFT_REEVAL):
@@ -303,15 +310,12 @@ class Simulation:
                 continue
             n += 1
             score = total / rows
-            override = settings.columns.get(name)
-            if override is not None and override.threshold is not None:
-                threshold = override.threshold
-            elif settings.threshold is not None and method not in P_VALUE_METHODS:
-                threshold = settings.threshold
-            else:
-                threshold = DEFAULT_THRESHOLDS.get(method, 0.1)
-            drifted = score <= threshold if method in P_VALUE_METHODS else score >= threshold
-            if drifted:
+            key = (model, name, method)
+            rule = self._thresholds.get(key)
+            if rule is None:
+                rule = self._thresholds[key] = (_threshold(settings, name, method), method in P_VALUE_METHODS)
+            threshold, p_value = rule
+            if (score <= threshold) if p_value else (score >= threshold):
                 judged.append((name, score))
         if n == 0:
             return None
@@ -331,11 +335,14 @@ class Simulation:
         trigger, _ = readiness(stats, mcfg.retrain, at)
         if trigger is None:
             return []
-        verdict = decide_window(stats, mcfg.retrain, at, ledger=self.ledgers.get(model), in_flight=None)
+        verdict = decide_window(stats, mcfg.retrain, at, ledger=self._ledger(model, at), in_flight=None)
         if verdict.trigger is not None:
             did = make_decision_id("retrain", model, w.window_id)
             gpu = mcfg.retrain.budget.gpu_hours_per_run
-            self.ledgers[model] = record_run(self.ledgers.get(model), at, gpu, did)
+            self.runs.setdefault(model, []).append((at, at.isoformat(), gpu, did))
+            self._times.setdefault(model, []).append(at)
+            cum = self._cum.setdefault(model, [0.0])
+            cum.append(cum[-1] + gpu)  # cum[i]: GPU hours of runs[:i]
             self.last_dataset[model] = {
                 "manifest_uri": f"replay://{model}/{w.window_id}",
                 "window_id": w.window_id,
@@ -347,6 +354,29 @@ class Simulation:
             return []
         w.deferred = did
         return [Decided(Kind.RETRAIN.value, Outcome.DEFERRED.value, tuple(verdict.reasons), None, did)]
+
+    def _ledger(self, model: str, now: datetime) -> dict[str, Any] | None:
+        """The model's retraining ledger as ``decisions.budget`` reads it, without what cannot matter now.
+
+        Cooldown reads the latest run, the daily budget the runs of the last 24 h, the monthly budget the
+        sum of this calendar month's GPU hours: so the month's other runs are passed as one run holding
+        their sum (at the newest of their times: older than 24 h, not the latest), and older months'
+        runs are left out. The rules see the same facts and give the same reasons, in constant time
+        however long the ledger (a month of a busy model is hundreds of runs).
+        """
+        runs = self.runs.get(model)
+        if not runs:
+            return None
+        times, cum = self._times[model], self._cum[model]
+        last = len(runs) - 1
+        recent = bisect.bisect_right(times, now - timedelta(days=1))  # the runs younger than 24 h
+        first = min(recent, last)  # ... and the latest, for the cooldown
+        month = bisect.bisect_left(times, now.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+        out = [{"at": iso, "gpu_hours": gpu, "decision_id": did} for _at, iso, gpu, did in runs[first:]]
+        if month < first:  # this month's runs older than 24 h (and not the latest): one run with their sum
+            hours = cum[first] - cum[month]
+            out.insert(0, {"at": runs[first - 1][1], "gpu_hours": hours, "decision_id": "earlier this month"})
+        return {"runs": out}
 
     # ---------------------------------------------------------------- alarms
     def _alarm(self, e: RecordedEvent) -> list[Decided]:
@@ -574,6 +604,16 @@ class Simulation:
                 decision_id=make_decision_id(Kind.PROMOTE.value, "auto", model, version, nxt),
             )
         return out
+
+
+def _threshold(settings: Any, column: str, method: str) -> float:
+    """A column's drift threshold, as ``drift.verdict`` chooses it (per-column override, setting, default)."""
+    override = settings.columns.get(column)
+    if override is not None and override.threshold is not None:
+        return float(override.threshold)
+    if settings.threshold is not None and method not in P_VALUE_METHODS:
+        return float(settings.threshold)
+    return DEFAULT_THRESHOLDS.get(method, 0.1)
 
 
 def _label(e: RecordedEvent) -> str:
