@@ -28,6 +28,7 @@ from mlops_glue.decisions.feedback import parse_notification
 from mlops_glue.guards import blocked_versions
 from mlops_glue.keys import last_dataset_key
 from mlops_glue.records import Kind, Outcome
+from mlops_glue.replay.export import config_doc
 from mlops_glue.services.alarms import AlarmService
 from mlops_glue.services.feedback import build_feedback_service
 from mlops_glue.services.promotion import build_promotion_service
@@ -247,3 +248,42 @@ def test_wrap_leaves_the_adapters_alone_when_no_model_is_shadowed() -> None:
     cfg, store, slack = config(False), MemoryStateStore(), MemoryNotifier()
     a = shadow.wrap(cfg, "alarms", store=store, notifier=slack)
     assert a.store is store and a.notifier is slack
+
+
+def load_function(name: str) -> Any:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"{name}_app_shadow", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_handlers_compose_shadow_and_the_recorder(
+    stack: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The composition points: each handler wraps a shadowed model's adapters and wires the recorder."""
+    from mlops_glue import runtime
+    from mlops_glue.replay.recorder import DynamoEventLog, LogRecorder
+
+    (tmp_path / "glue.yaml").write_text(json.dumps(config_doc(config({"alarms": True}))))
+    monkeypatch.setenv("CONFIG_SOURCE", str(tmp_path / "glue.yaml"))
+    monkeypatch.setenv("STATE_TABLE", stack["StateTable"])
+    runtime.reset()
+
+    svc = load_function("cloudwatch_alarm").service()
+
+    assert isinstance(svc.submitter, shadow.ShadowSubmitter) and isinstance(
+        svc.notifier, shadow.ShadowNotifier
+    )
+    assert isinstance(svc.recorder, LogRecorder) and isinstance(svc.recorder.log, DynamoEventLog)
+    assert svc.recorder.ttl == runtime.config().replay.ttl
+    worker = load_function("webhook_worker")
+    repo, reg = object(), MemoryRegistry()
+    monkeypatch.setattr(runtime, "gitops_repo", lambda: repo)
+    monkeypatch.setattr(runtime, "registry", lambda: reg)
+    promotion = worker._adapters("promotion")  # promotion is not shadowed here: the real adapters
+    assert promotion.store is runtime.state_store() and promotion.repo is repo and promotion.registry is reg

@@ -140,13 +140,26 @@ def argo_submitter() -> ArgoRestSubmitter:
 @lru_cache(maxsize=1)
 def event_recorder() -> EventRecorder:
     """What replay needs of each event, into the state table with ``config().replay.ttl`` (or nothing)."""
-    from mlops_glue.replay.recorder import NULL_RECORDER, DynamoEventLog, LogRecorder
+    from mlops_glue.adapters.state import DynamoStateStore
+    from mlops_glue.replay.recorder import (
+        NULL_RECORDER,
+        DynamoEventLog,
+        EventLog,
+        LogRecorder,
+        MemoryEventLog,
+    )
 
     cfg = config().replay
     if not cfg.record:
         return NULL_RECORDER
     store = state_store()
-    return LogRecorder(DynamoEventLog(settings().state_table, getattr(store, "client", None)), ttl=cfg.ttl)
+    # next to the state, in the same table; an in-memory store (local runs) keeps them in memory too
+    log: EventLog = (
+        DynamoEventLog(store.table_name, store.client)
+        if isinstance(store, DynamoStateStore)
+        else MemoryEventLog()
+    )
+    return LogRecorder(log, ttl=cfg.ttl)
 
 
 def compose(flow: str, **adapters: object) -> Adapters:
