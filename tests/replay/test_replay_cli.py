@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +293,19 @@ def test_the_export_round_trips() -> None:
     lines = [(i, t) for i, t in enumerate(buf.getvalue().splitlines(), start=1)]
     back = export.parse(lines)
     assert back.events == fortnight() and back.config == config(base_doc())
+
+
+def test_times_in_another_zone_are_kept_in_utc_so_sort_keys_order_by_time() -> None:
+    from datetime import datetime, timezone
+
+    from mlops_glue.replay.events import RecordedEvent
+
+    east = timezone(timedelta(hours=5))
+    early = RecordedEvent(
+        flow="alarms", model="m", at=datetime(2026, 11, 3, 4, 0, tzinfo=east), id="a", input={}
+    )
+    late = RecordedEvent(
+        flow="alarms", model="m", at=datetime(2026, 11, 3, 0, 30, tzinfo=UTC), id="b", input={}
+    )
+    assert early.at < late.at and early.sort_key < late.sort_key
+    assert early.sort_key.startswith("2026-11-02T23:00:00.000000+00:00#")

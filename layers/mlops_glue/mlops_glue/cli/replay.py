@@ -59,7 +59,7 @@ def parse_when(value: str | None, now: datetime) -> datetime | None:
         t = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not a time: {value!r} (use e.g. 30d, 12h or 2026-11-01T00:00)") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _replay(args: argparse.Namespace) -> int:

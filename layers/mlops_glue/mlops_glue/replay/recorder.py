@@ -13,7 +13,7 @@ import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlops_glue.replay.events import (
@@ -97,8 +97,8 @@ class DynamoEventLog(EventLog):
             "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
             "ExpressionAttributeValues": {
                 ":p": {"S": PK_PREFIX + model},
-                ":a": {"S": since.isoformat(timespec="microseconds")},
-                ":b": {"S": until.isoformat(timespec="microseconds")},
+                ":a": {"S": since.astimezone(UTC).isoformat(timespec="microseconds")},
+                ":b": {"S": until.astimezone(UTC).isoformat(timespec="microseconds")},
             },
         }
         for item in query_pages(self.client, kwargs):
