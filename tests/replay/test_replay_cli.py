@@ -286,6 +286,12 @@ def test_decisions_export_reads_the_state_table_and_replays(
     again = replay(back.events, export.config_of(back), config(changed()))
     assert len(again.differences) == 12
 
+    # the same period straight from the state table, the deployed configuration as the baseline
+    new = yaml_file(tmp_path / "new.yaml", changed())
+    assert main(["replay", "--since", "30d", "--config", str(new), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["differences"]) == 12 and report["events"] == 23
+
 
 def test_the_export_round_trips() -> None:
     buf = io.StringIO()
