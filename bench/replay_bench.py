@@ -100,7 +100,8 @@ def generate(n: int, seed: int = 7) -> list[RecordedEvent]:
                         "key": f"{m}/part-{i}.parquet",
                         "version_id": None,
                         "rows": rng.randint(500, 5_000),
-                        "columns": scores,
+                        "scores": {c: sc for c, _m, sc in scores},
+                        "methods": {"wasserstein": COLUMNS},
                     },
                 )
             )

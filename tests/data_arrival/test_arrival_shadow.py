@@ -110,7 +110,10 @@ def test_each_counted_object_is_recorded_small_with_its_ttl_and_replays_as_it_ra
     assert [e.flow for e in events] == ["data_arrival"] * 5
     first = events[0]
     assert first.input["rows"] == 200 and first.input["key"] == f"{PREFIX}2026/11/23/part-0.parquet"
-    assert sorted(c[0] for c in first.input["columns"]) == sorted(c.name for c in profile.columns)
+    assert sorted(first.input["scores"]) == sorted(c.name for c in profile.columns)
+    assert sorted(n for names in first.input["methods"].values() for n in names) == sorted(
+        first.input["scores"]
+    )
     assert len(first.model_dump_json()) < 4096  # small: a counts summary, no data
     [(_event, expires)] = [v for v in log._items.values() if v[0] == first]
     assert expires == first.at + timedelta(days=35)

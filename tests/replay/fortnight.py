@@ -147,7 +147,8 @@ def obj(model: str, at: datetime, rows: int, scores: dict[str, float] | None = N
             "key": key,
             "version_id": None,
             "rows": rows,
-            "columns": [[c, "wasserstein", s] for c, s in scores.items()],
+            "scores": scores,
+            "methods": {"wasserstein": sorted(scores)},
         },
     )
 

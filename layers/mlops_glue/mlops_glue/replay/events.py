@@ -2,8 +2,9 @@
 
 ``input`` per flow (never raw data, never a secret):
 
-* ``data_arrival``: one counted object — ``object`` (its stable id), ``key``, ``rows`` and ``columns``:
-  ``[name, method, score]`` of the file's own drift against the reference profile (its counts summary);
+* ``data_arrival``: one counted object — ``object`` (its stable id), ``key``, ``rows``, ``scores``
+  (column -> the file's own drift score against the reference profile: its counts summary) and
+  ``methods`` (drift method -> its columns);
 * ``alarms``: the alarm transition (:class:`~mlops_glue.decisions.emergency.AlarmChange`) and the stage;
 * ``promotion``: the MLflow webhook (``event_type``, ``data``, ``input_id``); for a gated version a
   second record, ``kind: gate_facts``, holds what the gate read from MLflow (metrics, champion, tags);

@@ -276,14 +276,14 @@ class Simulation:
             return []
         w.rows += rows
         w.files += 1
-        columns = e.input.get("columns") or []
-        if not columns:
+        recorded: dict[str, Any] = e.input.get("scores") or {}
+        if not recorded:
             w.unknown_drift += 1
         scores, isfinite = w.scores, math.isfinite
-        for name, method, score in columns:
+        for name, score in recorded.items():
             acc = scores.get(name)
             if acc is None:
-                acc = scores[name] = [str(method), 0.0, 0]
+                acc = scores[name] = [_method_of(e.input.get("methods") or {}, name), 0.0, 0]
             if score is not None and isfinite(score):
                 acc[1] += score * rows
                 acc[2] += rows
@@ -604,6 +604,14 @@ class Simulation:
                 decision_id=make_decision_id(Kind.PROMOTE.value, "auto", model, version, nxt),
             )
         return out
+
+
+def _method_of(methods: dict[str, list[str]], column: str) -> str:
+    """The drift method a column's recorded score is of (``methods``: method -> its columns)."""
+    for method, names in methods.items():
+        if column in names:
+            return str(method)
+    return "wasserstein"
 
 
 def _threshold(settings: Any, column: str, method: str) -> float:
