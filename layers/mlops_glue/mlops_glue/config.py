@@ -287,12 +287,25 @@ class Notify(_Model):
     notify_foreign: bool = Field(True, description="post Argo CD notices for apps that are not ours")
 
 
+FLOWS = ("data_arrival", "alarms", "promotion", "feedback")
+Flow = Literal["data_arrival", "alarms", "promotion", "feedback"]
+
+
 class ModelConfig(_Model):
     data: DataSource | None = None
     retrain: Retrain = Field(default_factory=Retrain)
     promote: Promote = Field(default_factory=Promote)
     alarms: Alarms = Field(default_factory=Alarms)
     notify: Notify = Field(default_factory=Notify)
+    shadow: bool | dict[Flow, bool] = Field(
+        False,
+        description="decide and record 'would act' without acting (no Argo submit, git write, MLflow tag): "
+        "true for every flow, or per flow {data_arrival, alarms, promotion, feedback}",
+    )
+
+    def shadowed(self, flow: str) -> bool:
+        """Whether ``flow`` only says what it would do for this model (shadow mode)."""
+        return self.shadow if isinstance(self.shadow, bool) else bool(self.shadow.get(flow, False))  # type: ignore[call-overload]
 
 
 class GitOps(_Model):
@@ -366,6 +379,11 @@ class ArgoCD(_Model):
     )
 
 
+class Replay(_Model):
+    record: bool = Field(True, description="record each event's normalized input for `mlops-glue replay`")
+    ttl: Duration = Field(timedelta(days=35), description="how long recorded events are kept (DynamoDB TTL)")
+
+
 class GlueConfig(_Model):
     models: dict[str, ModelConfig]
     gitops: GitOps | None = None
@@ -373,6 +391,7 @@ class GlueConfig(_Model):
     slack: Slack = Field(default_factory=Slack)
     mlflow: MLflow = Field(default_factory=MLflow)
     argocd: ArgoCD = Field(default_factory=ArgoCD)
+    replay: Replay = Field(default_factory=Replay)
 
     @field_validator("models")
     @classmethod

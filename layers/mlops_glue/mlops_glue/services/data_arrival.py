@@ -69,6 +69,7 @@ from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdic
 from mlops_glue.keys import last_dataset_key, member_key, retrain_ledger_key, window_key
 from mlops_glue.outbox import keep, post_or_keep, resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
 from mlops_glue.services.training import LABEL_PREFIX, submit_training
@@ -363,6 +364,8 @@ def _new_window(
 class DataArrival:
     """The data-arrival flow. Every adapter is injected; nothing here reads the environment."""
 
+    recorder: EventRecorder = NULL_RECORDER  # what replay needs of each counted object (runtime wires it)
+
     def __init__(
         self,
         cfg: GlueConfig,
@@ -502,6 +505,7 @@ class DataArrival:
             why = "empty: no data rows (a header only, or a file without rows); kept out of the window"
             return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason).to_dict()
         self.metrics.emit("RowsReceived", rows, "Count", {"model": model})
+        self.recorder.object_counted(self.cfg, model, ref, profile, counts, self.clock())
         return self._merge(model, mcfg, ref, counts.to_bytes(), rows, receive_count).to_dict()
 
     def _ignore(self, model: str, ref: ObjectRef, why: str) -> ObjectResult:
