@@ -29,6 +29,7 @@ EXTRA = (
     "package_size.py",
     "intake_bench.py",
     "wide.py",
+    "replay_bench.py",
 )  # other benchmarks whose markdown table (lines starting with "|") joins ours
 
 

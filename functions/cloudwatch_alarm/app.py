@@ -31,13 +31,12 @@ runtime.setup_logging(logger)  # the package's logs as this logger's JSON, no se
 
 def service() -> AlarmService:
     """The service on the runtime's cached adapters (built on first use, never at import)."""
-    return AlarmService(
-        runtime.config(),
-        runtime.state_store(),
-        runtime.argo_submitter(),
-        runtime.notifier(),
-        stage=runtime.settings().stage,
+    a = runtime.compose(
+        "alarms", store=runtime.state_store(), submitter=runtime.argo_submitter(), notifier=runtime.notifier()
     )
+    svc = AlarmService(runtime.config(), a.store, a.submitter, a.notifier, stage=runtime.settings().stage)
+    svc.recorder = runtime.event_recorder()
+    return svc
 
 
 @metrics.log_metrics

@@ -30,19 +30,30 @@ runtime.setup_logging(logger)
 def _promote(event: WebhookEvent, delivery: Delivery) -> dict[str, Any]:
     from mlops_glue.services.promotion import build_promotion_service
 
-    service = build_promotion_service(
-        runtime.config(), runtime.state_store(), runtime.gitops_repo(), runtime.registry(), runtime.notifier()
-    )
+    a = _adapters("promotion")
+    service = build_promotion_service(runtime.config(), a.store, a.repo, a.registry, a.notifier)
+    service.recorder = runtime.event_recorder()
     return service.process(event, delivery)
 
 
 def _feedback(notification: Any) -> dict[str, Any]:
     from mlops_glue.services.feedback import build_feedback_service
 
-    service = build_feedback_service(
-        runtime.config(), runtime.state_store(), runtime.gitops_repo(), runtime.registry(), runtime.notifier()
-    )
+    a = _adapters("feedback")
+    service = build_feedback_service(runtime.config(), a.store, a.repo, a.registry, a.notifier)
+    service.recorder = runtime.event_recorder()
     return service.handle(notification).body()
+
+
+def _adapters(flow: str) -> Any:
+    """The flow's adapters, with shadow mode applied to the models that have it."""
+    return runtime.compose(
+        flow,
+        store=runtime.state_store(),
+        repo=runtime.gitops_repo(),
+        registry=runtime.registry(),
+        notifier=runtime.notifier(),
+    )
 
 
 def _count(envelope: Envelope, result: dict[str, Any]) -> None:

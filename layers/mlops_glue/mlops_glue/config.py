@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from mlops_glue.drift_config import ColumnDrift as ColumnDrift  # re-exported
+from mlops_glue.drift_config import DriftSettings
 from mlops_glue.names import check_name
 from mlops_glue.targets import check_repo_path, parse_path, parse_template
 from mlops_glue.texts import validation_text
@@ -57,21 +59,6 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnDrift(_Model):
-    """Per-column override of the drift method and threshold."""
-
-    method: Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare", "z"] | None = None
-    threshold: float | None = None
-
-
-class DriftSettings(_Model):
-    min_rows: int = Field(5000, ge=1, description="minimum rows in a window for a drift verdict")
-    dataset_drift_share: float = Field(0.5, gt=0, le=1)
-    method: Literal["auto", "wasserstein", "jensenshannon", "psi"] = "auto"
-    threshold: float | None = Field(None, gt=0, description="default: Evidently's 0.1")
-    columns: dict[str, ColumnDrift] = Field(default_factory=dict)
 
 
 class Budget(_Model):
@@ -301,12 +288,25 @@ class Notify(_Model):
     notify_foreign: bool = Field(True, description="post Argo CD notices for apps that are not ours")
 
 
+FLOWS = ("data_arrival", "alarms", "promotion", "feedback")
+Flow = Literal["data_arrival", "alarms", "promotion", "feedback"]
+
+
 class ModelConfig(_Model):
     data: DataSource | None = None
     retrain: Retrain = Field(default_factory=Retrain)
     promote: Promote = Field(default_factory=Promote)
     alarms: Alarms = Field(default_factory=Alarms)
     notify: Notify = Field(default_factory=Notify)
+    shadow: bool | dict[Flow, bool] = Field(
+        False,
+        description="decide and record 'would act' without acting (no Argo submit, git write, MLflow tag): "
+        "true for every flow, or per flow {data_arrival, alarms, promotion, feedback}",
+    )
+
+    def shadowed(self, flow: str) -> bool:
+        """Whether ``flow`` only says what it would do for this model (shadow mode)."""
+        return self.shadow if isinstance(self.shadow, bool) else bool(self.shadow.get(flow, False))  # type: ignore[call-overload]
 
 
 class GitOps(_Model):
@@ -380,6 +380,11 @@ class ArgoCD(_Model):
     )
 
 
+class Replay(_Model):
+    record: bool = Field(True, description="record each event's normalized input for `mlops-glue replay`")
+    ttl: Duration = Field(timedelta(days=35), description="how long recorded events are kept (DynamoDB TTL)")
+
+
 class GlueConfig(_Model):
     models: dict[str, ModelConfig]
     gitops: GitOps | None = None
@@ -387,6 +392,7 @@ class GlueConfig(_Model):
     slack: Slack = Field(default_factory=Slack)
     mlflow: MLflow = Field(default_factory=MLflow)
     argocd: ArgoCD = Field(default_factory=ArgoCD)
+    replay: Replay = Field(default_factory=Replay)
 
     @field_validator("models")
     @classmethod

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from mlops_glue.adapters.state import StateStore
     from mlops_glue.config import GlueConfig
     from mlops_glue.intake import IntakeQueue
+    from mlops_glue.replay.recorder import EventRecorder
     from mlops_glue.services.data_arrival import DataArrival
+    from mlops_glue.shadow import Adapters
     from mlops_glue.worker import Backoff
 
 
@@ -168,6 +170,38 @@ def argo_submitter() -> ArgoRestSubmitter:
     )
 
 
+@lru_cache(maxsize=1)
+def event_recorder() -> EventRecorder:
+    """What replay needs of each event, into the state table with ``config().replay.ttl`` (or nothing)."""
+    from mlops_glue.adapters.state import DynamoStateStore
+    from mlops_glue.replay.recorder import (
+        NULL_RECORDER,
+        DynamoEventLog,
+        EventLog,
+        LogRecorder,
+        MemoryEventLog,
+    )
+
+    cfg = config().replay
+    if not cfg.record:
+        return NULL_RECORDER
+    store = state_store()
+    # next to the state, in the same table; an in-memory store (local runs) keeps them in memory too
+    log: EventLog = (
+        DynamoEventLog(store.table_name, store.client)
+        if isinstance(store, DynamoStateStore)
+        else MemoryEventLog()
+    )
+    return LogRecorder(log, ttl=cfg.ttl)
+
+
+def compose(flow: str, **adapters: object) -> Adapters:
+    """A flow's adapters with shadow mode applied (``models.<m>.shadow``): the composition point."""
+    from mlops_glue.shadow import wrap
+
+    return wrap(config(), flow, **adapters)  # type: ignore[arg-type]
+
+
 def setup_logging(logger: object | None = None) -> None:
     """Route the package's logs through the handler's Powertools logger; keep secrets out of every log."""
     from mlops_glue import logs
@@ -224,18 +258,21 @@ def data_arrival() -> DataArrival:
         endpoint_url=s.aws_endpoint_url,
         config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "max_attempts": 4}),
     )
-    return DataArrival(
+    a = compose("data_arrival", store=state_store(), submitter=argo_submitter(), notifier=notifier())
+    service = DataArrival(
         config(),
-        store=state_store(),
+        store=a.store,
         objects=S3ObjectStore(s3),
-        submitter=argo_submitter(),
-        notifier=notifier(),
+        submitter=a.submitter,
+        notifier=a.notifier,
         workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
         metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
         s3_client=s3,
         # no Powertools idempotency here: each object's membership item (written with the window) is
         # the one exactly-once claim, and an in-progress record left by a crash would block redelivery
     )
+    service.recorder = event_recorder()
+    return service
 
 
 def reset() -> None:
@@ -250,6 +287,7 @@ def reset() -> None:
         registry,
         argo_submitter,
         data_arrival,
+        event_recorder,
         intake_queue,
         sqs_client,
     ):

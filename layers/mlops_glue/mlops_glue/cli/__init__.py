@@ -16,6 +16,7 @@ GROUPS: dict[str, str] = {
     "dlq": "mlops_glue.cli.ops",
     "alarms": "mlops_glue.cli.alarms",
     "gitops": "mlops_glue.cli.gitops",
+    "replay": "mlops_glue.cli.replay",
 }
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_glue.config import GlueConfig
+if TYPE_CHECKING:  # the configuration loads only when a command of this group runs (CLI start-up)
+    from mlops_glue.config import GlueConfig
 
 LISTS = (
     "DriftScoreThresholds",

@@ -97,8 +97,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from mlops_glue.config import DriftSettings
     from mlops_glue.drift import ProfileError, SourceError, count_batch, evaluate, load_profile, render_html
+    from mlops_glue.drift_config import DriftSettings
 
     try:
         overrides = {

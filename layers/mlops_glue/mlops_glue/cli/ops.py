@@ -37,6 +37,11 @@ def register(subparsers: Any) -> None:
     one = dsub.add_parser("show", help="one decision record")
     one.add_argument("decision_id")
     one.set_defaults(func=_decisions_show)
+    from mlops_glue.cli.replay import add_export
+
+    add_export(
+        dsub.add_parser("export", help="recorded events and decisions of a period, as a file for replay")
+    )
 
     dlq = subparsers.add_parser("dlq", help="dead-letter queues")
     qsub = dlq.add_subparsers(dest="command", required=True)

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlops_glue.config import DriftSettings
 from mlops_glue.drift import stats
 from mlops_glue.drift.counts import CategoricalCounts, NumericCounts, WindowCounts
 from mlops_glue.drift.profile import ColumnProfile, Profile
+from mlops_glue.drift_config import DriftSettings
 
 Verdict = Literal["no_drift", "drift", "schema_drift", "data_quality", "insufficient_rows"]
 Method = Literal["wasserstein", "jensenshannon", "psi", "ks", "chisquare", "z"]

@@ -30,6 +30,7 @@ from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.emergency import AlarmChange, AlarmPlan
 from mlops_glue.keys import emergency_ledger_key, last_dataset_key
 from mlops_glue.records import Decision, Outcome, utcnow
+from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
 from mlops_glue.services.alarm_events import changes_from_event
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class Result:
 class AlarmService:
     """decide -> act -> notify for alarm state changes. Every adapter is injected."""
 
+    recorder: EventRecorder = NULL_RECORDER  # what replay needs of each transition (runtime wires it)
+
     def __init__(
         self,
         cfg: GlueConfig,
@@ -143,6 +146,7 @@ class AlarmService:
             return self._duplicate(change, alarm_doc, now)
 
         model, _ = emergency.model_for_alarm(change, self.cfg, self.stage)
+        self.recorder.alarm(change, model, self.stage, now)
         ledger = last = None
         if model is not None:
             led = self.store.get(*emergency_ledger_key(model))

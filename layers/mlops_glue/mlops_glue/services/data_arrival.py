@@ -41,6 +41,7 @@ from mlops_glue.decisions.window import file_problems
 from mlops_glue.keys import member_key
 from mlops_glue.outbox import resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
+from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import EventError, ObjectRef, data_format, parse_message, skip_reason
@@ -69,6 +70,8 @@ class SweepReport:
 
 class DataArrival:
     """The data-arrival flow. Every adapter is injected; nothing here reads the environment."""
+
+    recorder: EventRecorder = NULL_RECORDER  # what replay needs of each counted object (runtime wires it)
 
     def __init__(
         self,
@@ -179,6 +182,7 @@ class DataArrival:
             why = "empty: no data rows (a header only, or a file without rows); kept out of the window"
             return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason).to_dict()
         self.ctx.metrics.emit("RowsReceived", rows, "Count", {"model": model})
+        self.recorder.object_counted(self.ctx.cfg, model, ref, profile, counts, self.ctx.clock())
         return self.windows.merge(model, model_cfg, FileCounts(ref, counts.to_bytes(), rows)).to_dict()
 
     def _count(self, profile: Any, ref: ObjectRef) -> Any:

@@ -44,6 +44,7 @@ from mlops_glue.decisions.feedback import (
 )
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import CommitInfo, Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
+from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
 from mlops_glue.services import feedback_messages as messages
 from mlops_glue.services.gitops_change import held_version, plan_change
 from mlops_glue.services.promotion import close_blocked_promotions
@@ -100,6 +101,8 @@ class FeedbackResult:
 class FeedbackService:
     """Handles one validated Argo CD notification (see the module docstring)."""
 
+    recorder: EventRecorder = NULL_RECORDER  # what replay needs of each notification (runtime wires it)
+
     def __init__(
         self,
         config: GlueConfig,
@@ -148,6 +151,7 @@ class FeedbackService:
                 )
             )
             raise FeedbackActionError(f"{n.identity}: {type(exc).__name__}: {exc}") from exc
+        self.recorder.notification(n, model, env, dep, hist.last_ours, self.now())
         plan = policy.decide(self.config, n, model, env, dep, hist, self.now())
         return self._run(plan, n, model, env, dep)
 

@@ -29,6 +29,7 @@ from mlops_glue.guards import active_pause, block_version, blocked_versions
 from mlops_glue.names import InvalidNameError, canonical_version, check_name, is_newer
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
+from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
 from mlops_glue.services.gitops_change import (
     Change,
     HeldMovedError,
@@ -52,6 +53,8 @@ DEPLOYMENT_REASON = "deployment_reason"  # .<env>: why
 
 class PromotionService:
     """Gate, promote, record and notify for the models of one configuration."""
+
+    recorder: EventRecorder = NULL_RECORDER  # what replay needs of each webhook (runtime wires it)
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class PromotionService:
         if self.ignore_reason(event) is not None:
             return None
         model = event.data.name
+        self.recorder.webhook(event, input_id, self.now())
         cfg = self.config.model(model).promote
         intent = intent_for(event.event_type, event.data.model_dump(), cfg)
         version = str(event.data.version or "")[:64]
@@ -191,6 +195,10 @@ class PromotionService:
                     champion_metrics = self.registry.run_metrics(champion.run_id) if champion.run_id else {}
         except RegistryError as exc:
             return self._failed(did, model, env, inputs, f"gate of v{version}: {exc}")
+        champ = champion.version if champion else None
+        self.recorder.gate_facts(
+            model, version, inputs[0], metrics, champ, champion_metrics, mv.tags, self.now()
+        )
         result = evaluate_gate(
             cfg.gate,
             metrics,
