@@ -42,7 +42,7 @@ def service(harness: Harness, counter: Any, argo: ArgoStandin) -> DataArrival:
         harness.cfg, "data_arrival", store=harness.store, submitter=real, notifier=harness.notifier
     )
     svc = harness.service(counter=counter)
-    svc.store, svc.submitter, svc.notifier = a.store, a.submitter, a.notifier
+    svc.ctx.store, svc.ctx.submitter, svc.ctx.notifier = a.store, a.submitter, a.notifier
     return svc
 
 
@@ -50,7 +50,7 @@ def send_files(svc: DataArrival, counter: Any, tmp: Path, first: int, n: int = 3
     """``n`` files of 200 rows, a minute apart."""
     files, _ = counter
     for i in range(first, first + n):
-        svc.clock.advance(minutes=1)  # type: ignore[attr-defined]
+        svc.ctx.clock.advance(minutes=1)  # type: ignore[attr-defined]
         key = f"{PREFIX}2026/11/23/part-{i}.parquet"
         files[key] = write_parquet(make_table(200, seed=40 + i), tmp / f"part-{i}.parquet")
         svc.handle_message(

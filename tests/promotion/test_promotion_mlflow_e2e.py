@@ -143,5 +143,10 @@ def test_passing_version_is_committed_and_failing_one_only_tagged(loop: dict[str
     mine = [r for r in loop["front"].requests if r["path"] == "/mlflow"]
     assert mine and all(r["status"] == 202 for r in mine)  # every real delivery verified and was queued
     assert all(json.loads(r["body"])["status"] == "queued" for r in mine)
-    outcomes = {d.outcome.value for d in runtime.state_store().decisions_for(MODEL)}
-    assert {"acted", "rejected"} <= outcomes  # the worker gated both versions
+    # the worker gated both versions (the failing one's decision is recorded just after its tag is set)
+    wait_for(
+        lambda: (
+            {"acted", "rejected"} <= {d.outcome.value for d in runtime.state_store().decisions_for(MODEL)}
+        ),
+        "both versions' gate decisions",
+    )
