@@ -105,6 +105,8 @@ def _lines(fh: IO[bytes], p: Path) -> Iterator[tuple[int, str]]:
             raise ExportFileError(
                 f"{p}:{i}: a line longer than {MAX_LINE_BYTES:,} bytes is no record of ours"
             )
+        if i == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark (an editor saved the file): still UTF-8 text
         try:
             yield i, raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -200,7 +200,7 @@ class Simulation:
             last = e.at
             if e.kind == "gate_facts":
                 continue
-            moment = Moment(e.at, e.flow, e.model, _label(e), i)
+            moment = Moment(e.at, e.flow, e.model, label_of(e), i)
             self._why = None
             try:
                 out = self._step(e)
@@ -622,6 +622,14 @@ def _threshold(settings: Any, column: str, method: str) -> float:
     if settings.threshold is not None and method not in P_VALUE_METHODS:
         return float(settings.threshold)
     return DEFAULT_THRESHOLDS.get(method, 0.1)
+
+
+def label_of(e: RecordedEvent) -> str:
+    """What the event was, for people; a record too odd to describe is named by its id (it never stops a replay)."""
+    try:
+        return _label(e)
+    except Exception:  # a label is a courtesy: the step itself says why the record is not replayed
+        return f"{e.flow} record {e.id}"
 
 
 def _label(e: RecordedEvent) -> str:
