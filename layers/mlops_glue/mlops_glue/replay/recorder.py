@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -28,6 +29,22 @@ from mlops_glue.replay.events import (
 logger = logging.getLogger(__name__)
 
 PK_PREFIX = "REPLAY#"
+WEBHOOK_FIELDS = ("name", "version", "alias", "key", "value", "run_id")  # what the promotion rules read
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def scrubbed(x: Any) -> Any:
+    """``x`` with every string through the logs' redaction (known secrets, tokens, Slack URLs) and
+    credentials in URLs (``https://user:token@host``) removed: a recorded event never carries a secret."""
+    if isinstance(x, str):
+        from mlops_glue.logs import REDACTED, redact
+
+        return _USERINFO.sub(rf"\1{REDACTED}@", redact(x))
+    if isinstance(x, dict):
+        return {scrubbed(k): scrubbed(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [scrubbed(v) for v in x]
+    return x
 
 
 class EventLog(ABC):
@@ -166,7 +183,7 @@ class LogRecorder(EventRecorder):
         self, flow: str, model: str, ident: str, at: datetime, doc: dict[str, Any], kind: str = "event"
     ) -> None:
         try:
-            blob = json.dumps(doc, default=str, separators=(",", ":"))
+            blob = json.dumps(scrubbed(json.loads(json.dumps(doc, default=str))), separators=(",", ":"))
             if len(blob) > MAX_INPUT_BYTES:
                 raise ValueError(f"input of {len(blob):,} bytes > {MAX_INPUT_BYTES:,}")
             event = RecordedEvent(flow=flow, model=model, at=at, id=ident, kind=kind, input=json.loads(blob))
@@ -217,9 +234,11 @@ class LogRecorder(EventRecorder):
         self._keep("alarms", model, event_id(change.identity), at, alarm_input(change, stage))
 
     def webhook(self, event: Any, input_id: str, at: datetime) -> None:
+        data = event.data.model_dump(mode="json")
         doc = {
             "event_type": event.event_type,
-            "data": event.data.model_dump(mode="json"),
+            # the fields the rules read, nothing else MLflow sent (its tags, the source URI, extras)
+            "data": {k: data[k] for k in WEBHOOK_FIELDS if data.get(k) is not None},
             "input_id": input_id,
         }
         self._keep("promotion", event.data.name, event_id(input_id), at, doc)
