@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from mlops_glue.cli import main
+from mlops_glue.replay import export
 from mlops_glue.replay.compare import replay
 from mlops_glue.replay.events import RecordedEvent
 
@@ -110,3 +111,21 @@ def test_an_export_saved_with_a_byte_order_mark_reads(
     new = yaml_file(tmp_path / "new.yaml", changed())
     assert main(replay_args(records, new, "--json")) == 1
     assert len(json.loads(capsys.readouterr().out)["differences"]) == 12
+
+
+def test_a_negative_limit_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = write_export(tmp_path / "records.jsonl")
+    new = yaml_file(tmp_path / "new.yaml", changed())
+    assert "--limit -5" in fail(capsys, replay_args(records, new, "--limit", "-5"))
+
+
+def test_an_export_never_carries_credentials_a_configured_url_held(tmp_path: Path) -> None:
+    doc = base_doc()
+    doc["gitops"] = {"backend": "git", "repo": "https://ci:ghp_abcdefghijklmnopqrstu@git.example.com/d.git"}
+    records = write_export(tmp_path / "records.jsonl", doc=doc)
+
+    text = records.read_text()
+    assert "ghp_abcdefghijklmnopqrstu" not in text and "ci:" not in text
+    exported = export.read(records)
+    assert exported.config is not None
+    assert exported.config.gitops.repo == "https://[redacted]@git.example.com/d.git"

@@ -72,6 +72,8 @@ def period(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime,
 
     A period that ends before it starts is an error; the note says when ``until`` was brought back.
     """
+    if getattr(args, "limit", 0) < 0:
+        raise ValueError(f"--limit {args.limit}: a number of differences to print, 0 or more")
     since = parse_when(args.since, now)
     until = parse_when(args.until, now) or now
     assert since is not None

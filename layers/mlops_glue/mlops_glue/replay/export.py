@@ -82,7 +82,11 @@ def config_doc(config: GlueConfig) -> dict[str, Any]:
             return x.total_seconds()
         raise TypeError(f"{type(x).__name__} in the configuration")
 
-    doc: dict[str, Any] = json.loads(json.dumps(config.model_dump(), default=plain))
+    from mlops_glue.replay.recorder import scrubbed
+
+    # the configuration holds secret *names*, but a URL in it may carry credentials (the schema lets
+    # ``https://user:token@host`` through): an export never does
+    doc: dict[str, Any] = scrubbed(json.loads(json.dumps(config.model_dump(), default=plain)))
     return doc
 
 
