@@ -153,3 +153,22 @@ def test_an_export_never_carries_credentials_a_configured_url_held(tmp_path: Pat
 def test_a_configuration_with_credentials_in_a_url_does_not_validate(gitops: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="credentials"):
         config({**base_doc(), "gitops": gitops})
+
+
+def test_a_recorded_last_bump_this_configuration_did_not_make_is_said() -> None:
+    from tests.replay.fortnight import SHA3, gate_decision_id
+
+    events = fortnight()
+    [i] = [k for k, e in enumerate(events) if e.flow == "feedback" and "on-health-degraded" in str(e.input)]
+    v3 = {"sha": SHA3, "version": "3", "decision_id": gate_decision_id("3"), "reverts": None}
+    events[i] = events[i].model_copy(update={"input": {**events[i].input, "last_ours": v3}})
+
+    same = replay(events, config(base_doc()), config(base_doc()), since=T0, until=UNTIL)
+    stricter = replay(events, config(base_doc()), config(changed("gate")), since=T0, until=UNTIL)
+
+    said = [n for n in stricter.notes if "last bump of ours" in n]
+    assert said == [
+        "gate in staging: the last bump of ours Git showed (v3) was not made by this configuration; "
+        "the feedback decisions use it as recorded"
+    ]
+    assert not any("last bump of ours" in n for n in same.notes)
