@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from mlops_glue import shadow
 from mlops_glue.adapters.argo import MemorySubmitter, Submission
 from mlops_glue.adapters.slack import MemoryNotifier, Message
@@ -87,3 +88,27 @@ def test_credentials_in_a_recorded_url_are_removed() -> None:
     assert scrubbed({"u": ["s3://b/k", "https://user:pw@host/x"]}) == {
         "u": ["s3://b/k", "https://[redacted]@host/x"]
     }
+
+
+def test_a_notification_the_recorder_cannot_shape_is_a_warning_never_the_flows_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from mlops_glue.replay.recorder import LogRecorder, MemoryEventLog
+
+    n = SimpleNamespace(identity="argocd:app:on-deployed:abc", model_dump=lambda **_: {"app": "x"})
+    odd = SimpleNamespace(path="p", synced=None, change=None, later=None)  # `later` is not iterable
+    rec = LogRecorder(MemoryEventLog())
+    with caplog.at_level("WARNING"):
+        rec.notification(n, "churn", "staging", odd, None, datetime(2026, 11, 20, tzinfo=UTC))
+        rec.alarm(
+            SimpleNamespace(identity="a#1", state_timestamp=None),
+            "churn",
+            "dev",
+            datetime(2026, 11, 20, tzinfo=UTC),
+        )
+
+    assert rec.failures == 2 and rec.log.all() == []  # type: ignore[attr-defined]
+    assert [r.message for r in caplog.records].count("event not recorded for replay") == 2

@@ -13,7 +13,7 @@ import math
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -180,9 +180,19 @@ class LogRecorder(EventRecorder):
         self.failures = 0
 
     def _keep(
-        self, flow: str, model: str, ident: str, at: datetime, doc: dict[str, Any], kind: str = "event"
+        self,
+        flow: str,
+        model: str,
+        ident: str,
+        at: datetime,
+        doc: dict[str, Any] | Callable[[], dict[str, Any]],
+        kind: str = "event",
     ) -> None:
         try:
+            if callable(doc):
+                doc = (
+                    doc()
+                )  # built here: a shape the recorder did not expect is a warning, never the flow's error
             blob = json.dumps(scrubbed(json.loads(json.dumps(doc, default=str))), separators=(",", ":"))
             if len(blob) > MAX_INPUT_BYTES:
                 raise ValueError(f"input of {len(blob):,} bytes > {MAX_INPUT_BYTES:,}")
@@ -231,7 +241,11 @@ class LogRecorder(EventRecorder):
     def alarm(self, change: Any, model: str | None, stage: str, at: datetime) -> None:
         if model is None:
             return  # not ours: nothing a configuration of ours could decide differently
-        self._keep("alarms", model, event_id(change.identity), at, alarm_input(change, stage))
+        try:
+            ident = event_id(change.identity)
+        except Exception:
+            ident = "unknown"
+        self._keep("alarms", model, ident, at, lambda: alarm_input(change, stage))
 
     def webhook(self, event: Any, input_id: str, at: datetime) -> None:
         data = event.data.model_dump(mode="json")
@@ -265,10 +279,16 @@ class LogRecorder(EventRecorder):
         self._keep("promotion", model, event_id(input_id), at, doc, kind="gate_facts")
 
     def notification(self, n: Any, model: str, env: str, dep: Any, last_ours: Any, at: datetime) -> None:
-        doc = {
-            "notification": n.model_dump(mode="json", by_alias=True),
-            "environment": env,
-            "deployment": deployment_dict(dep),
-            "last_ours": bump_dict(last_ours),
-        }
-        self._keep("feedback", model, event_id(n.identity), at, doc)
+        def doc() -> dict[str, Any]:
+            return {
+                "notification": n.model_dump(mode="json", by_alias=True),
+                "environment": env,
+                "deployment": deployment_dict(dep),
+                "last_ours": bump_dict(last_ours),
+            }
+
+        try:
+            ident = event_id(n.identity)
+        except Exception:
+            ident = "unknown"
+        self._keep("feedback", model, ident, at, doc)
