@@ -267,6 +267,11 @@ def is_shadow(decision: Decision | None) -> bool:
     return bool(decision is not None and decision.action.get("shadow"))
 
 
+def _names(model: str, text: str) -> bool:
+    """Whether ``text`` names ``model`` as a whole name (``churn`` is not named by ``churn-eu``)."""
+    return re.search(rf"(?<![a-z0-9._-]){re.escape(model)}(?![a-z0-9_-]|\.[a-z0-9])", text) is not None
+
+
 class ShadowNotifier:
     """Slack: a notice about a shadow decision says so (the decision id in the message tells which)."""
 
@@ -279,7 +284,7 @@ class ShadowNotifier:
 
     def _shadowed(self, message: Message) -> bool:
         skipped = self.shadow.take_skipped()  # an action just not taken, for a flow that notifies first
-        if skipped and skipped in message.text:
+        if skipped and _names(skipped, message.text):
             return True
         ids = set(_DECISION_ID.findall(message.text + repr(message.blocks)))
         if not ids:

@@ -52,14 +52,41 @@ def parse_when(value: str | None, now: datetime) -> datetime | None:
     from mlops_glue.config import parse_duration
 
     try:
-        return now - parse_duration(value)
+        back = parse_duration(value)
     except ValueError:
-        pass
+        back = None
+    if back is not None:
+        try:
+            return now - back
+        except OverflowError:
+            raise ValueError(f"{value!r} back from now is before the year 1") from None
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not a time: {value!r} (use e.g. 30d, 12h or 2026-11-01T00:00)") from None
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def period(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime, str | None]:
+    """``[since, until)`` from the arguments; ``until`` no later than now (nothing is recorded later).
+
+    A period that ends before it starts is an error; the note says when ``until`` was brought back.
+    """
+    if getattr(args, "limit", 0) < 0:
+        raise ValueError(f"--limit {args.limit}: a number of differences to print, 0 or more")
+    since = parse_when(args.since, now)
+    until = parse_when(args.until, now) or now
+    assert since is not None
+    note = None
+    if until > now:
+        note = f"--until {args.until} is in the future: the period ends now ({now.isoformat(timespec='seconds')})"
+        until = now
+    if until < since:
+        raise ValueError(
+            f"the period ends ({until.isoformat(timespec='seconds')}) before it starts "
+            f"({since.isoformat(timespec='seconds')}): check --since and --until"
+        )
+    return since, until, note
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -70,7 +97,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     try:
         now = utcnow()
-        since, until = parse_when(args.since, now), parse_when(args.until, now) or now
+        since, until, clamped = period(args, now)
         model = check_name(args.model, "model name") if args.model else None
         candidate = load_config(args.config)
         if args.from_file:
@@ -85,10 +112,11 @@ def _replay(args: argparse.Namespace) -> int:
 
             baseline = load_config(args.baseline_config) if args.baseline_config else runtime.config()
             log = DynamoEventLog(runtime.settings().state_table)
-            assert since is not None
             models = [model] if model else sorted(set(baseline.models) | set(candidate.models))
             events = [e for m in models for e in log.events(m, since, until)]
         report = replay(events, baseline, candidate, since=since, until=until, model=model)
+        if clamped:
+            report.notes.insert(0, clamped)
     except Exception as exc:
         return _fail(exc)
     if args.json:
@@ -106,8 +134,9 @@ def _export(args: argparse.Namespace) -> int:
 
     try:
         now = utcnow()
-        since, until = parse_when(args.since, now), parse_when(args.until, now) or now
-        assert since is not None
+        since, until, clamped = period(args, now)
+        if clamped:
+            print(f"note: {clamped}", file=sys.stderr)
         cfg = runtime.config()
         models = [check_name(args.model, "model name")] if args.model else sorted(cfg.models)
         table = runtime.settings().state_table

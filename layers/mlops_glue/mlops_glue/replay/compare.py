@@ -66,27 +66,37 @@ class ReplayReport:
 
 
 def ordered(events: Iterable[RecordedEvent], notes: list[str]) -> list[RecordedEvent]:
-    """The events in time order, each once; records out of order or repeated are said, not dropped silently."""
+    """The events in time order, each once; records out of order or repeated are said, not dropped silently.
+
+    The event log and the export give each model's events in turn, so only a model's own events out of
+    time order are worth a note. A repeated record (same model, flow, kind and id) is replayed once, at
+    its first time: the flow decided when the delivery first came.
+    """
+    late = 0
+    last: dict[str, datetime] = {}
+    listed: list[RecordedEvent] = []
+    for e in events:
+        prev = last.get(e.model)
+        if prev is not None and e.at < prev:
+            late += 1
+        if prev is None or e.at > prev:
+            last[e.model] = e.at
+        listed.append(e)
+    listed.sort(key=lambda e: (e.at, e.sort_key))
     seen: set[tuple[str, str, str, str]] = set()
     out: list[RecordedEvent] = []
     repeats = 0
-    late = 0
-    last: datetime | None = None
-    for e in events:
+    for e in listed:
         key = (e.model, e.flow, e.kind, e.id)
         if key in seen:
             repeats += 1
             continue
         seen.add(key)
-        if last is not None and e.at < last:
-            late += 1
-        last = e.at if last is None or e.at > last else last
         out.append(e)
     if late:
         notes.append(f"{late:,} record(s) out of time order: replayed in time order")
     if repeats:
-        notes.append(f"{repeats:,} repeated record(s) (same event twice): replayed once")
-    out.sort(key=lambda e: (e.at, e.sort_key))
+        notes.append(f"{repeats:,} repeated record(s) (same event twice): replayed once, at the first")
     return out
 
 
@@ -100,6 +110,8 @@ def replay(
     model: str | None = None,
 ) -> ReplayReport:
     """Both configurations over the events of ``[since, until)`` (of ``model``, else every model)."""
+    if since is not None and until is not None and until < since:
+        raise ValueError(f"the period ends ({until.isoformat()}) before it starts ({since.isoformat()})")
     notes: list[str] = []
     chosen = [
         e
@@ -109,6 +121,8 @@ def replay(
         and (until is None or e.at < until)
     ]
     evs = ordered(chosen, notes)
+    if not evs:
+        notes.append("no recorded event in the period: nothing to replay")
     # the recorded events live as long as the replay: out of the cyclic collector's way (fewer scans,
     # and a forked baseline does not copy their pages by touching them)
     gc.freeze()

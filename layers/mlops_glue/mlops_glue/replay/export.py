@@ -82,7 +82,11 @@ def config_doc(config: GlueConfig) -> dict[str, Any]:
             return x.total_seconds()
         raise TypeError(f"{type(x).__name__} in the configuration")
 
-    doc: dict[str, Any] = json.loads(json.dumps(config.model_dump(), default=plain))
+    from mlops_glue.replay.recorder import scrubbed
+
+    # the configuration holds secret *names*, but a URL in it may carry credentials (the schema lets
+    # ``https://user:token@host`` through): an export never does
+    doc: dict[str, Any] = scrubbed(json.loads(json.dumps(config.model_dump(), default=plain)))
     return doc
 
 
@@ -105,6 +109,8 @@ def _lines(fh: IO[bytes], p: Path) -> Iterator[tuple[int, str]]:
             raise ExportFileError(
                 f"{p}:{i}: a line longer than {MAX_LINE_BYTES:,} bytes is no record of ours"
             )
+        if i == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark (an editor saved the file): still UTF-8 text
         try:
             yield i, raw.decode("utf-8")
         except UnicodeDecodeError:

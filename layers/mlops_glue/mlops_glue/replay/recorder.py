@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,22 @@ from mlops_glue.replay.events import (
 logger = logging.getLogger(__name__)
 
 PK_PREFIX = "REPLAY#"
+WEBHOOK_FIELDS = ("name", "version", "alias", "key", "value", "run_id")  # what the promotion rules read
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def scrubbed(x: Any) -> Any:
+    """``x`` with every string through the logs' redaction (known secrets, tokens, Slack URLs) and
+    credentials in URLs (``https://user:token@host``) removed: a recorded event never carries a secret."""
+    if isinstance(x, str):
+        from mlops_glue.logs import REDACTED, redact
+
+        return _USERINFO.sub(rf"\1{REDACTED}@", redact(x))
+    if isinstance(x, dict):
+        return {scrubbed(k): scrubbed(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [scrubbed(v) for v in x]
+    return x
 
 
 class EventLog(ABC):
@@ -163,10 +180,20 @@ class LogRecorder(EventRecorder):
         self.failures = 0
 
     def _keep(
-        self, flow: str, model: str, ident: str, at: datetime, doc: dict[str, Any], kind: str = "event"
+        self,
+        flow: str,
+        model: str,
+        ident: str,
+        at: datetime,
+        doc: dict[str, Any] | Callable[[], dict[str, Any]],
+        kind: str = "event",
     ) -> None:
         try:
-            blob = json.dumps(doc, default=str, separators=(",", ":"))
+            if callable(doc):
+                doc = (
+                    doc()
+                )  # built here: a shape the recorder did not expect is a warning, never the flow's error
+            blob = json.dumps(scrubbed(json.loads(json.dumps(doc, default=str))), separators=(",", ":"))
             if len(blob) > MAX_INPUT_BYTES:
                 raise ValueError(f"input of {len(blob):,} bytes > {MAX_INPUT_BYTES:,}")
             event = RecordedEvent(flow=flow, model=model, at=at, id=ident, kind=kind, input=json.loads(blob))
@@ -214,12 +241,18 @@ class LogRecorder(EventRecorder):
     def alarm(self, change: Any, model: str | None, stage: str, at: datetime) -> None:
         if model is None:
             return  # not ours: nothing a configuration of ours could decide differently
-        self._keep("alarms", model, event_id(change.identity), at, alarm_input(change, stage))
+        try:
+            ident = event_id(change.identity)
+        except Exception:
+            ident = "unknown"
+        self._keep("alarms", model, ident, at, lambda: alarm_input(change, stage))
 
     def webhook(self, event: Any, input_id: str, at: datetime) -> None:
+        data = event.data.model_dump(mode="json")
         doc = {
             "event_type": event.event_type,
-            "data": event.data.model_dump(mode="json"),
+            # the fields the rules read, nothing else MLflow sent (its tags, the source URI, extras)
+            "data": {k: data[k] for k in WEBHOOK_FIELDS if data.get(k) is not None},
             "input_id": input_id,
         }
         self._keep("promotion", event.data.name, event_id(input_id), at, doc)
@@ -246,10 +279,16 @@ class LogRecorder(EventRecorder):
         self._keep("promotion", model, event_id(input_id), at, doc, kind="gate_facts")
 
     def notification(self, n: Any, model: str, env: str, dep: Any, last_ours: Any, at: datetime) -> None:
-        doc = {
-            "notification": n.model_dump(mode="json", by_alias=True),
-            "environment": env,
-            "deployment": deployment_dict(dep),
-            "last_ours": bump_dict(last_ours),
-        }
-        self._keep("feedback", model, event_id(n.identity), at, doc)
+        def doc() -> dict[str, Any]:
+            return {
+                "notification": n.model_dump(mode="json", by_alias=True),
+                "environment": env,
+                "deployment": deployment_dict(dep),
+                "last_ours": bump_dict(last_ours),
+            }
+
+        try:
+            ident = event_id(n.identity)
+        except Exception:
+            ident = "unknown"
+        self._keep("feedback", model, ident, at, doc)

@@ -200,7 +200,7 @@ class Simulation:
             last = e.at
             if e.kind == "gate_facts":
                 continue
-            moment = Moment(e.at, e.flow, e.model, _label(e), i)
+            moment = Moment(e.at, e.flow, e.model, label_of(e), i)
             self._why = None
             try:
                 out = self._step(e)
@@ -570,11 +570,20 @@ class Simulation:
             return []  # a repeat: the service answers with the recorded decision
         version = ours.version if ours is not None and ours.version else None
         nxt = self.cfg.model(model).promote.auto_promote.get(env)
+        last_ours = ev.bump(e.input.get("last_ours"))
+        if last_ours is not None and last_ours.decision_id:
+            before = self.decided.get(last_ours.decision_id)
+            if before is not None and before.outcome != Outcome.ACTED.value:
+                self._note(
+                    f"{model} in {env}: the last bump of ours Git showed (v{last_ours.version}) was not "
+                    "made by this configuration; the feedback decisions use it as recorded",
+                    once=f"last_ours:{model}:{env}",
+                )
         hist = policy.History(
             blocked=frozenset(guards.blocked_versions(self.store, model)),
             paused=guards.active_pause(self.store, model, env, version),
             next_paused=guards.active_pause(self.store, model, nxt, version) if nxt else None,
-            last_ours=ev.bump(e.input.get("last_ours")),
+            last_ours=last_ours,
         )
         plan = policy.decide(self.cfg, n, model, env, dep, hist, e.at)
         out = [Decided.of(plan.decision)]
@@ -622,6 +631,14 @@ def _threshold(settings: Any, column: str, method: str) -> float:
     if settings.threshold is not None and method not in P_VALUE_METHODS:
         return float(settings.threshold)
     return DEFAULT_THRESHOLDS.get(method, 0.1)
+
+
+def label_of(e: RecordedEvent) -> str:
+    """What the event was, for people; a record too odd to describe is named by its id (it never stops a replay)."""
+    try:
+        return _label(e)
+    except Exception:  # a label is a courtesy: the step itself says why the record is not replayed
+        return f"{e.flow} record {e.id}"
 
 
 def _label(e: RecordedEvent) -> str:
