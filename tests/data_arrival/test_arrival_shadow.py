@@ -130,16 +130,6 @@ def test_each_counted_object_is_recorded_small_with_its_ttl_and_replays_as_it_ra
     assert (lower.before.retrainings, lower.after.retrainings) == (1, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "review of issue 16: a shadow run is written to the retraining ledger "
-        "(services/data_arrival.py:969, record_run after the submit the shadow submitter skipped) and the "
-        "live budget (decisions/budget.py deferral_reasons) counts it, so once shadow is switched off the "
-        "cooldown of a run that never happened defers the next ready window; the fix belongs in the "
-        "services (mark shadow runs in the ledger and leave them out of the live cooldown and budget)"
-    ),
-)
 def test_switching_shadow_off_acts_from_the_next_event_within_the_cooldown(
     harness: Harness, local_counter: Any, tmp_path: Path, argo: ArgoStandin
 ) -> None:
@@ -154,3 +144,20 @@ def test_switching_shadow_off_acts_from_the_next_event_within_the_cooldown(
     [latest, *_] = harness.store.decisions_for(MODEL)
     assert latest.outcome is Outcome.ACTED, latest.reasons
     assert len(argo.workflows) == 1
+
+
+def test_in_shadow_mode_the_cooldown_counts_the_shadow_runs(
+    harness: Harness, local_counter: Any, tmp_path: Path, argo: ArgoStandin
+) -> None:
+    """While shadowed, the model's decisions are what it would do: its own would-act run starts its cooldown
+    (the ledger keeps the run marked ``shadow``, which only live decisions leave out)."""
+    harness.cfg = cfg(argo, True, cooldown="6h")
+    send_files(service(harness, local_counter[1], argo), local_counter, tmp_path, 0)
+    harness.clock.advance(minutes=5)
+    send_files(service(harness, local_counter[1], argo), local_counter, tmp_path, 3)
+
+    assert argo.requests == 0
+    latest = harness.store.decisions_for(MODEL)[0]
+    assert latest.outcome is Outcome.DEFERRED and any("cooldown" in r for r in latest.reasons), latest.reasons
+    ledger = harness.store.get(*retrain_ledger_key(MODEL))
+    assert ledger is not None and [r.get("shadow") for r in ledger.data["runs"]] == [True]

@@ -60,7 +60,6 @@ def test_gitlab_backend_reads_url_remote_and_username() -> None:
     ("gitops", "message"),
     [
         ("{backend: gitlab, repo: ml/deploy}", "token_secret is required for the GitLab backend"),
-        ("{backend: git, repo: 'https://u:p@git.example.com/r.git'}", "credentials in it"),
         (
             "{backend: gitlab, repo: 'https://gitlab.com/ml/deploy.git', token_secret: gitops/token}",
             "project path",
@@ -70,6 +69,19 @@ def test_gitlab_backend_reads_url_remote_and_username() -> None:
 def test_misconfigurations_are_named(gitops: str, message: str) -> None:
     with pytest.raises(GitOpsError, match=message):
         gitops_repo_from_config(parse_config(config(gitops)), SECRETS)
+
+
+@pytest.mark.parametrize(
+    "gitops",
+    [
+        "{backend: git, repo: 'https://u:p@git.example.com/r.git'}",
+        "{backend: gitlab, repo: g/p, url: 'https://oauth2:t@gitlab.example.com', token_secret: t}",
+        "{backend: gitlab, repo: g/p, remote: 'https://oauth2:t@gitlab.com/g/p.git', token_secret: t}",
+    ],
+)
+def test_a_url_with_credentials_fails_when_the_configuration_loads(gitops: str) -> None:
+    with pytest.raises(Exception, match="credentials in it"):
+        parse_config(config(gitops))
 
 
 def test_an_unknown_backend_fails_when_the_configuration_loads() -> None:

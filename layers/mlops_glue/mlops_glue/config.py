@@ -326,6 +326,14 @@ class GitOps(_Model):
     branch: str = "main"
     path_template: str = "models/{model}/values-{env}.yaml"
 
+    @field_validator("repo", "url", "remote")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        """A token belongs in Secrets Manager (``token_secret``), never in the configuration file."""
+        if v is not None and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@", v):
+            raise ValueError("a URL with credentials in it (user:token@host): put the token in token_secret")
+        return v
+
     @field_validator("path_template")
     @classmethod
     def _path_template(cls, v: str) -> str:

@@ -43,6 +43,7 @@ _DECISION_ID = re.compile(r"d-[0-9a-f]{20}")
 _BRANCH_MODEL = re.compile(r"^mlops-glue/([^/]+)/")
 MODEL_LABEL = "mlops-glue/model"
 GUARD_DOCS = ("BLOCKLIST", "PAUSE#")  # guards.py's documents: they would stop the live flows
+LEDGER_DOCS = "LEDGER#"  # the retraining ledgers (keys.py): cooldown and budget count their runs
 
 
 class _Book:
@@ -218,19 +219,41 @@ class ShadowStore(StateStore):
         self.inner, self.shadow = inner, shadow
         self.skipped: list[tuple[str, str]] = []
 
+    def _shadow_ledger(self, pk: str, sk: str) -> bool:
+        return sk.startswith(LEDGER_DOCS) and self.shadow.on(_model_of(pk))
+
     def get(self, pk: str, sk: str = "#") -> Versioned | None:
-        return self.inner.get(pk, sk)
+        got = self.inner.get(pk, sk)
+        if got is None or not self._shadow_ledger(pk, sk):
+            return got
+        # in shadow mode the model's cooldown and budget count its shadow runs, as if they had trained
+        runs = [{k: v for k, v in r.items() if k != "shadow"} for r in got.data.get("runs", [])]
+        return replace(got, data={**got.data, "runs": runs})
 
     def put(
         self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, expires_at: Any = None
     ) -> int:
-        model = pk.removeprefix("MODEL#") if pk.startswith("MODEL#") else None
+        model = _model_of(pk)
         if sk.startswith(GUARD_DOCS) and self.shadow.on(model):
             # a blocklist or pause would stop the live flows of the model: a shadow decision leaves it be
             self.skipped.append((pk, sk))
             logger.info("shadow mode: guard not written", extra={"model": model, "document": sk})
             return (expected_version or 0) + 1
+        if self._shadow_ledger(pk, sk):
+            data = self._mark_shadow_runs(pk, sk, data)
         return self.inner.put(pk, sk, data, expected_version, expires_at)
+
+    def _mark_shadow_runs(self, pk: str, sk: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Every run not trained for real is marked ``shadow``: live decisions leave it out (budget.py), so
+        switching shadow off acts from the next event on, not after the cooldown of a run that never was."""
+        stored = self.inner.get(pk, sk)  # the version check of the put catches a change in between
+        live = {
+            r.get("decision_id")
+            for r in (stored.data if stored else {}).get("runs", [])
+            if not r.get("shadow")
+        }
+        runs = [r if r.get("decision_id") in live else {**r, "shadow": True} for r in data.get("runs", [])]
+        return {**data, "runs": runs}
 
     def put_with_creates(
         self, pk: str, sk: str, data: dict[str, Any], expected_version: int | None, creates: list[Create]
@@ -251,6 +274,10 @@ class ShadowStore(StateStore):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _model_of(pk: str) -> str | None:
+    return pk.removeprefix("MODEL#") if pk.startswith("MODEL#") else None
 
 
 def mark(decision: Decision) -> Decision:

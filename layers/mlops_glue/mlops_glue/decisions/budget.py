@@ -1,7 +1,9 @@
 """Cooldown and budget: pure checks over a ledger of past trainings (one ledger per model and kind).
 
 The ledger is a plain document kept in the state store: ``{"runs": [{"at": iso, "gpu_hours": h,
-"decision_id": id}, ...]}``. Normal and emergency retrainings keep separate ledgers.
+"decision_id": id}, ...]}``. Normal and emergency retrainings keep separate ledgers. A run made in shadow
+mode (nothing trained) is marked ``"shadow": true`` and is not counted here: the shadow store hands the
+model's shadow decisions their ledger unmarked, so only a shadowed model counts its shadow runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from mlops_glue.texts import duration_text
 def _runs(ledger: dict[str, Any] | None) -> list[tuple[datetime, float, str]]:
     out = []
     for r in (ledger or {}).get("runs", []):
+        if r.get("shadow"):
+            continue
         out.append(
             (datetime.fromisoformat(r["at"]), float(r.get("gpu_hours", 0.0)), str(r.get("decision_id", "")))
         )

@@ -84,8 +84,8 @@ def config_doc(config: GlueConfig) -> dict[str, Any]:
 
     from mlops_glue.replay.recorder import scrubbed
 
-    # the configuration holds secret *names*, but a URL in it may carry credentials (the schema lets
-    # ``https://user:token@host`` through): an export never does
+    # the configuration holds secret *names* (the schema refuses URLs with credentials); a token pasted
+    # into any other field is scrubbed all the same: an export never carries one
     doc: dict[str, Any] = scrubbed(json.loads(json.dumps(config.model_dump(), default=plain)))
     return doc
 
