@@ -29,6 +29,7 @@ from pydantic import (
 
 from mlops_glue.drift_config import ColumnDrift as ColumnDrift  # re-exported
 from mlops_glue.drift_config import DriftSettings
+from mlops_glue.logs import URL_USERINFO
 from mlops_glue.names import check_name
 from mlops_glue.targets import check_repo_path, parse_path, parse_template
 from mlops_glue.texts import validation_text
@@ -330,7 +331,7 @@ class GitOps(_Model):
     @classmethod
     def _no_credentials(cls, v: str | None) -> str | None:
         """A token belongs in Secrets Manager (``token_secret``), never in the configuration file."""
-        if v is not None and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@", v):
+        if v is not None and URL_USERINFO.search(v):
             raise ValueError("a URL with credentials in it (user:token@host): put the token in token_secret")
         return v
 

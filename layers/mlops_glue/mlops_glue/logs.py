@@ -24,6 +24,8 @@ import threading
 from typing import Any
 
 REDACTED = "[redacted]"
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+"""The ``user:token@`` of a URL (group 1: the scheme): refused in the configuration, scrubbed from records."""
 
 # libraries whose DEBUG/INFO lines can carry a secret value, a webhook URL or an authorization header
 LIBRARY_LOGGERS = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -30,16 +29,15 @@ logger = logging.getLogger(__name__)
 
 PK_PREFIX = "REPLAY#"
 WEBHOOK_FIELDS = ("name", "version", "alias", "key", "value", "run_id")  # what the promotion rules read
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
 
 def scrubbed(x: Any) -> Any:
     """``x`` with every string through the logs' redaction (known secrets, tokens, Slack URLs) and
     credentials in URLs (``https://user:token@host``) removed: a recorded event never carries a secret."""
     if isinstance(x, str):
-        from mlops_glue.logs import REDACTED, redact
+        from mlops_glue.logs import REDACTED, URL_USERINFO, redact
 
-        return _USERINFO.sub(rf"\1{REDACTED}@", redact(x))
+        return URL_USERINFO.sub(rf"\1{REDACTED}@", redact(x))
     if isinstance(x, dict):
         return {scrubbed(k): scrubbed(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
