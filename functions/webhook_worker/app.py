@@ -1,9 +1,11 @@
 """The webhook intake worker (SQS FIFO → promotion or deployment feedback), retried over hours.
 
 Thin edge: Powertools decorators and :class:`mlops_glue.worker.IntakeWorker` (FIFO partial batch
-response, backoff with jitter, the DLQ after ``INTAKE_MAX_AGE``). MLflow deliveries go to the promotion
-service, Argo CD notifications to the feedback service, each de-duplicated with Powertools idempotency
-on the state table. Adapters come from ``mlops_glue.runtime`` on first use (MLflow is imported only on
+response, backoff with jitter, the DLQ after ``INTAKE_MAX_AGE``). Each queued body is parsed once into
+its typed event (:mod:`mlops_glue.events`): MLflow deliveries go to the promotion service, Argo CD
+notifications to the feedback service, each de-duplicated with Powertools idempotency on the state
+table. A RetryableError is retried with backoff, a RejectedError (a malformed body) goes to the DLQ at
+once with its reason. Adapters come from ``mlops_glue.runtime`` on first use (MLflow is imported only on
 the gating path).
 """
 
@@ -17,8 +19,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops_glue import runtime
 from mlops_glue.adapters.state import idempotency_layer
+from mlops_glue.events import ArgoCDNotification, MlflowEvent
 from mlops_glue.intake import Envelope
-from mlops_glue.webhooks import Delivery, WebhookEvent
+from mlops_glue.webhooks import Delivery
 from mlops_glue.worker import IntakeWorker, argocd_job, mlflow_job
 
 logger = Logger()
@@ -27,7 +30,7 @@ metrics = Metrics()
 runtime.setup_logging(logger)
 
 
-def _promote(event: WebhookEvent, delivery: Delivery) -> dict[str, Any]:
+def _promote(event: MlflowEvent, delivery: Delivery) -> dict[str, Any]:
     from mlops_glue.services.promotion import build_promotion_service
 
     a = _adapters("promotion")
@@ -36,7 +39,7 @@ def _promote(event: WebhookEvent, delivery: Delivery) -> dict[str, Any]:
     return service.process(event, delivery)
 
 
-def _feedback(notification: Any) -> dict[str, Any]:
+def _feedback(notification: ArgoCDNotification) -> dict[str, Any]:
     from mlops_glue.services.feedback import build_feedback_service
 
     a = _adapters("feedback")

@@ -517,3 +517,52 @@ def test_a_done_claim_never_answers_in_progress(world: World, bare_repo: Path) -
     again = world.notify("on-sync-failed", bump, phase="Failed")
 
     assert again.duplicate and again.decision == failed
+
+
+# ------------------------------------------------------------------------------ retry by the error's type
+class Promoter:
+    """A promoter that raises ``error``, or answers ``decision`` (an audit record, whatever it says)."""
+
+    def __init__(self, error: Exception | None = None, decision: Any = None) -> None:
+        self.error, self.decision, self.calls = error, decision, 0
+
+    def promote(self, model: str, version: str, env: str, **kw: Any) -> Any:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.decision
+
+
+def test_auto_promote_down_is_retried_because_of_the_error_type(world: World, bare_repo: Path) -> None:
+    from mlops_glue.errors import RetryableError
+    from mlops_glue.services.feedback import FeedbackActionError
+
+    bump = world.bump("12")
+    world.service.promoter = Promoter(RetryableError("writing values-production.yaml: git push failed"))
+
+    with pytest.raises(FeedbackActionError, match="auto_promote of v12 to production failed, retry") as err:
+        world.notify("on-deployed", bump)
+
+    assert isinstance(err.value, RetryableError)  # the worker retries it, by type
+    failed = [
+        x for x in world.store.decisions_for("fraud-detection", limit=10) if x.outcome is Outcome.FAILED
+    ]
+    assert failed and "git push failed" in failed[0].reasons[-1]  # recorded as failed meanwhile
+    world.service.promoter = world.promotion  # the repository is back: the retry promotes once
+    again = world.notify("on-deployed", bump)
+    assert again.decision.outcome is Outcome.ACTED and "promotion_pull_request" in again.decision.action
+
+
+def test_a_returned_decision_is_final_whatever_its_evidence_says(world: World, bare_repo: Path) -> None:
+    """Retry is the error's type, not a field of the record: a returned failure is not retried."""
+    bump = world.bump("12")
+    audit = world.promotion.promote(
+        "fraud-detection", "12", "production", reason="seen before", inputs=["t"], decision_id="d-audit"
+    ).model_copy(update={"outcome": Outcome.FAILED, "evidence": {"retryable": True}})
+    promoter = Promoter(decision=audit)
+    world.service.promoter = promoter
+
+    result = world.notify("on-deployed", bump)
+
+    assert promoter.calls == 1 and result.decision.outcome is Outcome.ACTED
+    assert result.decision.action["promotion_decision"] == "d-audit"

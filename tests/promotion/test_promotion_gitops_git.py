@@ -505,7 +505,7 @@ def test_a_wrong_token_fails_a_promotion_as_a_retryable_outage_not_a_bad_event(
     from mlops_glue.adapters.state import MemoryStateStore
     from mlops_glue.config import parse_config
     from mlops_glue.records import Outcome
-    from mlops_glue.services.promotion import build_promotion_service
+    from mlops_glue.services.promotion import PromotionUnavailableError, build_promotion_service
 
     config = parse_config(
         "models:\n  fraud-detection:\n    promote:\n      environments:\n"
@@ -519,8 +519,10 @@ def test_a_wrong_token_fails_a_promotion_as_a_retryable_outage_not_a_bad_event(
         config, MemoryStateStore(), make_git_repo(token="glpat-Exp1redT0ken"), registry, slack
     )
 
-    d = service.promote("fraud-detection", "2", "staging", reason="test", inputs=["t"])
+    with pytest.raises(PromotionUnavailableError) as raised:  # an outage: retried, by its type
+        service.promote("fraud-detection", "2", "staging", reason="test", inputs=["t"])
 
+    d = raised.value.decision
     assert d.outcome is Outcome.FAILED and d.evidence["retryable"] is True
     assert any("refused the credentials" in r for r in d.reasons)
     assert bare_log(bare_repo) == ["Seed the GitOps repository"]

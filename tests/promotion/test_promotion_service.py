@@ -17,7 +17,12 @@ from mlops_glue.guards import block_version, blocked_versions, pause
 from mlops_glue.keys import outbox_key
 from mlops_glue.outbox import resend
 from mlops_glue.records import Outcome
-from mlops_glue.services.promotion import PromotionService, build_promotion_service, promotion_message
+from mlops_glue.services.promotion import (
+    PromotionService,
+    PromotionUnavailableError,
+    build_promotion_service,
+    promotion_message,
+)
 from mlops_glue.webhooks import WebhookEvent, parse_event
 
 CONFIG = """
@@ -199,9 +204,12 @@ def test_unreachable_repo_is_a_retryable_failure(env: Env, make_git_repo: GitRep
 
     env.service.repo = Down()  # type: ignore[assignment]
     env.version("2", {"val_auc": 0.9, "latency_ms": 20})
-    d = env.service.promote("fraud-detection", "2", "staging", reason="x", inputs=["x"])
-    assert d.outcome is Outcome.FAILED and d.evidence["retryable"] is True
+    with pytest.raises(PromotionUnavailableError) as raised:  # retried because of its type
+        env.service.promote("fraud-detection", "2", "staging", reason="x", inputs=["x"])
+    d = raised.value.decision
+    assert d.outcome is Outcome.FAILED and d.evidence["retryable"] is True  # the audit says so too
     assert "could not read from remote" in d.reasons[0]
+    assert env.store.get_decision(d.decision_id) == d  # recorded before it was raised
 
 
 def test_unconfigured_production_defaults_to_a_pull_request(env: Env, bare_repo: Path) -> None:
@@ -270,8 +278,10 @@ def test_blocked_tag_with_the_repository_down_is_retryable(env: Env) -> None:
 
     env.repo.close_pull_requests = down  # type: ignore[method-assign]
 
-    d = env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-1")
+    with pytest.raises(PromotionUnavailableError) as raised:
+        env.service.on_event(blocked_tag_event("2"), "mlflow-delivery:tag-1")
 
+    d = raised.value.decision
     assert d is not None and d.outcome is Outcome.FAILED and d.evidence["retryable"] is True
     assert "2" in blocked_versions(env.store, "fraud-detection")  # the blocklist holds meanwhile
     assert "could not read from remote" in d.reasons[-1]
@@ -329,3 +339,68 @@ def test_a_notice_slack_refused_waits_in_the_outbox_and_is_resent_once(env: Env,
     assert resend(env.slack, env.store, env.config.models) == (0, 0)
     [msg] = env.slack.messages
     assert msg == promotion_message(d, "#ml-fraud")
+
+
+# ---------------------------------------------------------------------------- retry or reject, by type
+def created_event(version: str) -> WebhookEvent:
+    raw = json.loads((SPECS / "mlflow-webhooks" / "model_version.created.json").read_text())
+    body = json.loads(raw["body_text"])
+    body["data"].update(name="fraud-detection", version=version)
+    return parse_event(json.dumps(body).encode())
+
+
+def test_process_raises_a_retryable_error_when_the_registry_is_down(env: Env) -> None:
+    from mlops_glue.adapters.registry import RegistryError
+    from mlops_glue.errors import RetryableError
+    from mlops_glue.webhooks import Delivery
+
+    def down(*a: Any, **k: Any) -> Any:
+        raise RegistryError("MLflow answered 503")
+
+    env.registry.get_version = down  # type: ignore[method-assign]
+
+    with pytest.raises(RetryableError, match="MLflow answered 503") as raised:
+        env.service.process(created_event("2"), Delivery("dlv-1", 0, b"{}"))
+
+    assert isinstance(raised.value, PromotionUnavailableError)
+    d = raised.value.decision
+    assert d.outcome is Outcome.FAILED and env.store.get_decision(d.decision_id) == d  # recorded
+    assert ":warning:" in env.slack.messages[-1].blocks[0]["text"]["text"]  # and said
+
+
+def test_process_answers_a_final_failure_without_raising(env: Env, bare_repo: Path, tmp_path: Path) -> None:
+    """A target that cannot be edited safely fails for good: a result, not a retry (nothing reads a flag)."""
+    from mlops_glue.webhooks import Delivery
+
+    work = tmp_path / "h"
+    git(tmp_path, "clone", "--quiet", str(bare_repo), str(work))
+    (work / STAGING).write_text("model: &m {version: 1}\nother: *m\n")
+    git(work, "commit", "--quiet", "-am", "anchor the model block")
+    git(work, "push", "--quiet", "origin", "main")
+    env.version("2", {"val_auc": 0.9, "latency_ms": 20})
+
+    result = env.service.process(created_event("2"), Delivery("dlv-2", 0, b"{}"))
+
+    assert result["status"] == "failed" and "refusing the edit" in result["reasons"][-1]
+    d = env.store.get_decision(result["decision_id"])
+    assert d is not None and "retryable" not in d.evidence
+
+
+def test_a_failed_decision_the_store_could_not_record_is_retried(env: Env) -> None:
+    """Losing the record of a failure would be silent: the store being down makes it retryable."""
+    from mlops_glue.adapters.registry import RegistryError
+    from mlops_glue.adapters.state import StateError
+
+    def down(*a: Any, **k: Any) -> Any:
+        raise RegistryError("MLflow answered 503")
+
+    def store_down(decision: Any) -> None:
+        raise StateError("DynamoDB throttled")
+
+    env.registry.get_version = down  # type: ignore[method-assign]
+    env.store.record_decision = store_down  # type: ignore[method-assign]
+
+    with pytest.raises(PromotionUnavailableError) as raised:
+        env.service.gate("fraud-detection", "2", inputs=["x"])
+
+    assert raised.value.decision.evidence["retryable"] is True

@@ -233,3 +233,39 @@ def test_replayed_delivery_does_nothing_twice(
     items = aws.client("dynamodb").scan(TableName="mlops-glue-state-dev")["Items"]
     assert sum(i["pk"]["S"].startswith("DECISION#") for i in items) == 1
     assert any(i["pk"]["S"].startswith("idempotency#mlflow-delivery") for i in items)
+
+
+# ------------------------------------------------------------------ the typed event, parsed once at the edge
+@pytest.mark.parametrize("path", DELIVERIES, ids=lambda p: p.stem)
+def test_the_rule_takes_the_typed_event_and_agrees_with_the_recorded_fields(path: Path) -> None:
+    from mlops_glue.config import Promote
+    from mlops_glue.decisions.promote import intent_for, intent_of
+    from mlops_glue.events import MlflowEvent, parse_mlflow_event
+
+    _, body = capture(path)
+    event = parse_mlflow_event(body)
+    promote = Promote.model_validate({"environments": {"staging": {}, "production": {}}})
+
+    assert isinstance(event, MlflowEvent) and event.model == event.data.name
+    recorded = event.data.model_dump(mode="json")  # what replay keeps of an event
+    assert intent_of(event, promote) == intent_for(event.event_type, recorded, promote)
+
+
+def test_a_malformed_body_is_a_rejected_error_that_names_the_field() -> None:
+    from mlops_glue.errors import RejectedError, is_retryable
+    from mlops_glue.events import MalformedEventError, parse_mlflow_event
+
+    body = json.dumps(
+        {
+            "entity": "model_version",
+            "action": "created",
+            "timestamp": "2026-11-23T08:25:00Z",
+            "data": {"name": "fraud-detection", "version": "abc"},
+        }
+    ).encode()
+    with pytest.raises(MalformedEventError) as raised:
+        parse_mlflow_event(body)
+
+    assert isinstance(raised.value, RejectedError) and isinstance(raised.value, ValueError)
+    assert not is_retryable(raised.value)
+    assert str(raised.value).startswith("not an MLflow webhook payload: data.version")

@@ -12,6 +12,12 @@ while other models go on in parallel. De-duplication: the deduplication id is a 
 (MLflow) or of application + revision + trigger (Argo CD's ``oncePer`` repeats), so SQS drops a repeat
 within its 5-minute interval; the worker's idempotency drops later ones.
 
+The body is parsed here into its typed event (:mod:`mlops_glue.events`) only to refuse a malformed one
+with a 400 before it is queued; the worker parses the queued body into the same type, once, and the
+services take that type. Retry or reject follows the error's type (:mod:`mlops_glue.errors`): a
+:class:`~mlops_glue.errors.RejectedError` (bad request, bad signature, malformed body) is a 4xx, a
+:class:`~mlops_glue.errors.RetryableError` (the queue or the secret unavailable) a 503.
+
 Every answer is a short JSON body with the request id; a failure never carries a stack trace, a path,
 stderr or more than :data:`ECHO_LIMIT` characters of anything the sender wrote.
 """
@@ -32,13 +38,9 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_glue.adapters.secrets import Secrets, SecretsError, candidates
-from mlops_glue.webhooks import (
-    MalformedDeliveryError,
-    SignatureError,
-    SignatureMismatchError,
-    parse_event,
-    verify,
-)
+from mlops_glue.errors import RejectedError, RetryableError
+from mlops_glue.events import MalformedEventError, parse_argocd_notification, parse_mlflow_event
+from mlops_glue.webhooks import SignatureError, SignatureMismatchError, verify
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ ECHO_LIMIT = 200  # at most this many characters of a detail go back to the send
 _GROUP_SAFE = re.compile(r"[A-Za-z0-9._/-]{1,100}")
 
 
-class EnqueueError(Exception):
+class EnqueueError(RetryableError):
     """The intake queue did not take the delivery (the sender must retry: 503)."""
 
 
@@ -149,7 +151,7 @@ def failure(
     return answer(status, request_id, body, retry_after)
 
 
-class BadRequestError(ValueError):
+class BadRequestError(RejectedError, ValueError):
     """The request can never succeed as sent (4xx); ``status`` says which."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -258,8 +260,8 @@ class MlflowIntake:
             logger.warning("rejected MLflow delivery", extra={"reason": str(exc)[:200], "request_id": rid})
             return failure(401, rid, "invalid signature", str(exc))
         try:
-            parsed = parse_event(delivery.body)
-        except MalformedDeliveryError as exc:
+            parsed = parse_mlflow_event(delivery.body)
+        except MalformedEventError as exc:
             logger.warning(
                 "malformed MLflow delivery",
                 extra={"delivery_id": delivery.delivery_id, "reason": str(exc)[:300], "request_id": rid},
@@ -268,7 +270,7 @@ class MlflowIntake:
         envelope = Envelope(
             source="mlflow",
             delivery_id=delivery.delivery_id,
-            group=group_id("mlflow", parsed.data.name),
+            group=group_id("mlflow", parsed.model),
             dedup_id=_digest("mlflow", delivery.delivery_id),
             received_at=self._now(),
             timestamp=delivery.timestamp,
@@ -287,7 +289,7 @@ class MlflowIntake:
             extra={
                 "delivery_id": delivery.delivery_id,
                 "event_type": parsed.event_type,
-                "model": parsed.data.name,
+                "model": parsed.model,
                 "message_id": message_id,
                 "request_id": rid,
             },
@@ -334,8 +336,6 @@ class ArgocdIntake:
             return failure(503, rid, "temporarily unavailable", retry_after=30)
 
     def _handle(self, event: Mapping[str, Any], rid: str) -> dict[str, Any]:
-        from mlops_glue.decisions.feedback import InvalidNotificationError, parse_notification
-
         ctx = event.get("requestContext")
         http = ctx.get("http") if isinstance(ctx, dict) else None
         method = str((http or {}).get("method") or "").upper() if isinstance(http, dict) else ""
@@ -366,8 +366,8 @@ class ArgocdIntake:
             logger.warning("Argo CD notification with a wrong or missing token", extra={"request_id": rid})
             return failure(401, rid, "wrong or missing shared secret")
         try:
-            n = parse_notification(body)
-        except (InvalidNotificationError, MalformedDeliveryError) as exc:
+            n = parse_argocd_notification(body)
+        except MalformedEventError as exc:
             logger.warning(
                 "invalid Argo CD notification", extra={"reason": str(exc)[:300], "request_id": rid}
             )

@@ -1,12 +1,12 @@
-"""MLflow webhook deliveries: signature check, replay window, typed payload, the durable intake.
+"""MLflow webhook deliveries: signature check and replay window (the typed payload: :mod:`mlops_glue.events`).
 
 MLflow (OSS >= 3.3) signs each delivery: ``X-MLflow-Signature: v1,`` + base64(HMAC-SHA256(secret,
 "{X-MLflow-Delivery-Id}.{X-MLflow-Timestamp}.{raw body}")). It is checked over the raw bytes in constant
 time (``hmac.compare_digest``) against the cached secret, then a freshly read one, then the previous
 version during a rotation (:func:`mlops_glue.adapters.secrets.candidates`); the timestamp must fall
 inside a replay window wide enough for MLflow's retry backoff (retries are byte-identical: same id,
-timestamp and signature). The payload is validated — model versions are canonical positive integers,
-so ``abc`` or ``0`` is a 400, never a 503 retried in vain — and the delivery is enqueued on the intake
+timestamp and signature). The payload is then parsed into :class:`~mlops_glue.events.MlflowEvent` —
+model versions are canonical positive integers, so ``abc`` or ``0`` is a 400, never a 503 retried in vain — and the delivery is enqueued on the intake
 queue (:mod:`mlops_glue.intake`), one message per delivery id, in the model's message group.
 
 Answers of the Function URL (documented in the README; bodies are short JSON with a ``request_id``):
@@ -24,18 +24,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from mlops_glue.names import canonical_version
-from mlops_glue.texts import validation_text
+from mlops_glue.errors import RejectedError
+from mlops_glue.events import (
+    MalformedDeliveryError,
+    MlflowEvent,
+    MlflowEventData,
+    load_json,
+    parse_mlflow_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +48,12 @@ DELIVERY_HEADER = "x-mlflow-delivery-id"
 TIMESTAMP_HEADER = "x-mlflow-timestamp"
 
 
-class SignatureError(Exception):
+class SignatureError(RejectedError):
     """The delivery is not authentic: signature missing or wrong, or timestamp outside the replay window."""
 
 
 class SignatureMismatchError(SignatureError):
     """The signature does not match this secret (another secret — a rotated one — may match)."""
-
-
-class MalformedDeliveryError(ValueError):
-    """The (authentic) body is not an MLflow webhook payload."""
-
-
-class RetryableError(Exception):
-    """Processing failed for a reason that may pass (GitOps, MLflow or AWS unavailable): answer 5xx."""
 
 
 def sign(secret: str, delivery_id: str, timestamp: str | int, body: bytes) -> str:
@@ -111,63 +105,23 @@ def verify(
     return Delivery(delivery_id, ts, body)
 
 
-class WebhookData(BaseModel):
-    """The ``data`` of the registry events we read (other fields are kept but unused)."""
+# the typed MLflow event lives in mlops_glue.events (parsed once at the edge); these names stay for callers
+WebhookData = MlflowEventData
+WebhookEvent = MlflowEvent
+parse_event = parse_mlflow_event
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: str = Field(min_length=1, max_length=256)
-    version: str | None = Field(None, max_length=128)
-    alias: str | None = Field(None, max_length=256)
-    key: str | None = Field(None, max_length=250)
-    value: str | None = Field(None, max_length=5000)
-    run_id: str | None = Field(None, max_length=128)
-    source: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("version")
-    @classmethod
-    def _canonical(cls, v: str | None) -> str | None:
-        """MLflow numbers versions 1, 2, 3…: anything else can never be promoted (a 400, not a retry)."""
-        return None if v is None else canonical_version(v)
-
-
-class WebhookEvent(BaseModel):
-    """An MLflow webhook payload: ``{"entity", "action", "timestamp", "data"}``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    entity: str
-    action: str
-    timestamp: datetime
-    data: WebhookData
-
-    @property
-    def event_type(self) -> str:
-        """``entity.action``, as MLflow names the event (e.g. ``model_version.created``)."""
-        return f"{self.entity}.{self.action}"
-
-
-def load_json(body: bytes | str, what: str) -> Any:
-    """``json.loads`` for untrusted bodies: not UTF-8, not JSON or nested too deep is a ValueError."""
-    try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-    except UnicodeDecodeError:
-        raise MalformedDeliveryError(f"{what} is not UTF-8") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedDeliveryError(f"{what} is not JSON: {exc.msg} at position {exc.pos}") from None
-    except RecursionError:
-        raise MalformedDeliveryError(f"{what} is nested too deep") from None
-
-
-def parse_event(body: bytes) -> WebhookEvent:
-    """Parse the raw body (MalformedDeliveryError says what is wrong)."""
-    raw = load_json(body, "body")
-    try:
-        return WebhookEvent.model_validate(raw)
-    except ValidationError as exc:
-        raise MalformedDeliveryError(f"not an MLflow webhook payload: {validation_text(exc)}") from None
-    except RecursionError:
-        raise MalformedDeliveryError("body is nested too deep") from None
+__all__ = [
+    "DELIVERY_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "Delivery",
+    "MalformedDeliveryError",
+    "SignatureError",
+    "SignatureMismatchError",
+    "WebhookData",
+    "WebhookEvent",
+    "load_json",
+    "parse_event",
+    "sign",
+    "verify",
+]

@@ -9,6 +9,16 @@ retried until it passes; a message older than ``max_age`` is moved to the dead-l
 reason (``mlops-glue dlq replay --intake`` sends it back). The queue's redrive policy
 (``maxReceiveCount``) is the safety net for a worker that crashes before it can do either.
 
+Retry or reject is the type of the error (:mod:`mlops_glue.errors`): a
+:class:`~mlops_glue.errors.RejectedError` — a queued body that is not the typed event of its source, say
+— can never succeed, so the message goes to the dead-letter queue at once with the reason (nothing lost,
+nothing retried in vain); a :class:`~mlops_glue.errors.RetryableError` (GitOps, MLflow, DynamoDB
+unavailable; the delivery in progress elsewhere), and any unexpected error, is retried with backoff.
+
+Each job parses the envelope's body into its source's typed event once
+(:func:`~mlops_glue.events.parse_mlflow_event`, :func:`~mlops_glue.events.parse_argocd_notification`)
+and hands that to the service.
+
 Exactly once: MLflow deliveries are de-duplicated on their delivery id, Argo CD notifications on
 application + revision + trigger (Powertools idempotency on the state table); the flows themselves are
 idempotent (a bump already in the file is not committed twice, a rollback is claimed once).
@@ -26,18 +36,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlops_glue import logs
+from mlops_glue.errors import RejectedError, RetryableError
+from mlops_glue.events import ArgoCDNotification, MlflowEvent, parse_argocd_notification, parse_mlflow_event
 from mlops_glue.intake import Envelope
-from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent, parse_event
+from mlops_glue.webhooks import Delivery
 
 logger = logging.getLogger(__name__)
 
 MAX_VISIBILITY = 43_200  # SQS's limit: 12 hours
 
 Job = Callable[[Envelope, Any], dict[str, Any]]
-"""Processes one envelope (with the Lambda context); raises to be retried."""
+"""Processes one envelope (with the Lambda context); raises RejectedError to be dead-lettered at once,
+anything else (a RetryableError) to be retried."""
 
 
-class RetryLaterError(Exception):
+class RetryLaterError(RetryableError):
     """The delivery could not be processed now (in progress elsewhere, a store unavailable)."""
 
 
@@ -126,6 +139,11 @@ class IntakeWorker:
         context = {"delivery_id": envelope.delivery_id, "source": envelope.source, "group": envelope.group}
         try:
             result = job(envelope, self._context)
+        except RejectedError as exc:  # can never succeed: the DLQ now, with the reason
+            reason = logs.redact(f"rejected: {type(exc).__name__}: {exc}")[:500]
+            self._dead_letter(record, reason, envelope)
+            logger.error("delivery rejected", extra={**context, "error": reason})
+            return {"status": "dead_lettered", "reason": "rejected"}
         except Exception as exc:
             if self._give_up(record, envelope, exc, context):
                 return {"status": "dead_lettered", "reason": "max age reached"}
@@ -229,7 +247,7 @@ def run_once(
 
 
 def mlflow_job(
-    process: Callable[[WebhookEvent, Delivery], dict[str, Any]],
+    process: Callable[[MlflowEvent, Delivery], dict[str, Any]],
     persistence: Any | None,
     *,
     dedup_ttl: timedelta = timedelta(days=7),
@@ -238,7 +256,7 @@ def mlflow_job(
 
     def run(envelope: Envelope, context: Any) -> dict[str, Any]:
         delivery = Delivery(envelope.delivery_id, envelope.timestamp or 0, envelope.body.encode("utf-8"))
-        event = parse_event(delivery.body)
+        event = parse_mlflow_event(delivery.body)  # MalformedDeliveryError: rejected, to the DLQ
         if persistence is None:
             return process(event, delivery)
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
@@ -269,18 +287,16 @@ def mlflow_job(
 ARGOCD_DEDUP_KEY = "[namespace, app, revision, syncRevision, trigger]"
 
 
-def argocd_job(handle: Callable[[Any], dict[str, Any]], persistence: Any | None) -> Job:
+def argocd_job(handle: Callable[[ArgoCDNotification], dict[str, Any]], persistence: Any | None) -> Job:
     """An Argo CD notification → ``handle`` once per application + revision + trigger."""
 
     def run(envelope: Envelope, context: Any) -> dict[str, Any]:
-        from mlops_glue.decisions.feedback import ArgoCDNotification
-
-        n = ArgoCDNotification.model_validate_json(envelope.body)
+        n = parse_argocd_notification(envelope.body)  # InvalidNotificationError: rejected, to the DLQ
         if persistence is None:
             return handle(n)
 
         def once(notification: dict[str, Any]) -> dict[str, Any]:
-            return handle(ArgoCDNotification.model_validate(notification))
+            return handle(n)  # ``notification`` is n's dump: only its identity keys the idempotency
 
         return run_once(
             once,
@@ -295,4 +311,12 @@ def argocd_job(handle: Callable[[Any], dict[str, Any]], persistence: Any | None)
     return run
 
 
-__all__ = ["Backoff", "IntakeWorker", "RetryLaterError", "RetryableError", "argocd_job", "mlflow_job"]
+__all__ = [
+    "Backoff",
+    "IntakeWorker",
+    "RejectedError",
+    "RetryLaterError",
+    "RetryableError",
+    "argocd_job",
+    "mlflow_job",
+]

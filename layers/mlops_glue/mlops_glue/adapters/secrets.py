@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from mlops_glue import logs
+from mlops_glue.errors import RetryableError
 
 
-class SecretsError(Exception):
-    """A secret could not be read (missing, no permission, unreachable)."""
+class SecretsError(RetryableError):
+    """A secret could not be read (missing, no permission, unreachable): retried (the intake answers 503)."""
 
 
 class Secrets(Protocol):

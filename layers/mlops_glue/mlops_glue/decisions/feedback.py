@@ -1,8 +1,9 @@
 """Deployment feedback: what to do about one Argo CD notification. Pure: no I/O.
 
-The edge parses the body our ``argocd-notifications-cm`` template renders (:func:`parse_notification`);
-the service gathers the facts from Git and the state store (:class:`Deployment`, :class:`History`) and
-:func:`decide` returns a :class:`FeedbackPlan`: the decision record plus the actions to take.
+The edge parses the body our ``argocd-notifications-cm`` template renders into an
+:class:`~mlops_glue.events.ArgoCDNotification` (:func:`mlops_glue.events.parse_argocd_notification`), the
+type these rules take; the service gathers the facts from Git and the state store (:class:`Deployment`,
+:class:`History`) and :func:`decide` returns a :class:`FeedbackPlan`: the decision record plus the actions to take.
 
 Policy per model and environment (``promote`` section of the model's configuration):
 
@@ -18,7 +19,6 @@ Policy per model and environment (``promote`` section of the model's configurati
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,9 +26,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from mlops_glue.config import GlueConfig
+from mlops_glue.events import (
+    TRIGGERS,
+    ArgoCDNotification,
+    InvalidNotificationError,
+    parse_argocd_notification,
+)
 from mlops_glue.names import InvalidNameError, canonical_version, is_newer
 from mlops_glue.records import (
     TRAILER_DECISION_ID,
@@ -42,90 +46,14 @@ from mlops_glue.records import (
     Outcome,
     make_decision_id,
 )
-from mlops_glue.texts import validation_text
-
-TRIGGERS = ("on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded")
-ArgocdTrigger = Literal["on-deployed", "on-sync-succeeded", "on-sync-failed", "on-health-degraded"]
 
 # git object names (sha-1 or sha-256, abbreviated or not); anything else is not a commit of ours
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
-# a Kubernetes object name or namespace (RFC 1123 subdomain), as Argo CD requires for applications
-_K8S = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
 # "This reverts commit <sha>." — the message `git revert` and GitHub's revert button write
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,64})")
 
-
-class InvalidNotificationError(ValueError):
-    """The notification body is not what our Argo CD template renders; the message says why."""
-
-
-class ArgoCDNotification(BaseModel):
-    """The JSON body rendered by the ``webhook.mlops-glue`` section of our templates."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    trigger: ArgocdTrigger
-    app: str = Field(min_length=1)
-    namespace: str = Field(min_length=1)
-    destination_namespace: str = Field("", alias="destinationNamespace")
-    repo_url: str = Field("", alias="repoURL")
-    revision: str = ""
-    sync_revision: str = Field("", alias="syncRevision")
-    sync_status: str = Field("", alias="syncStatus")
-    sync_phase: str = Field("", alias="syncPhase")
-    sync_message: str = Field("", alias="syncMessage", max_length=20_000)
-    health_status: str = Field("", alias="healthStatus")
-    started_at: datetime | None = Field(None, alias="startedAt")
-    finished_at: datetime | None = Field(None, alias="finishedAt")
-
-    @field_validator("app", "namespace")
-    @classmethod
-    def _k8s_name(cls, v: str) -> str:
-        if not _K8S.fullmatch(v):
-            raise ValueError(f"{v!r} is not a Kubernetes object name")
-        return v
-
-    @field_validator("started_at", "finished_at", mode="before")
-    @classmethod
-    def _empty_time(cls, v: Any) -> Any:
-        return None if v == "" else v
-
-    @property
-    def synced_revision(self) -> str:
-        """The revision the sync applied (falls back to the compared revision when no sync ran)."""
-        return self.revision or self.sync_revision
-
-    @property
-    def app_id(self) -> str:
-        return f"{self.namespace}/{self.app}"
-
-    @property
-    def identity(self) -> str:
-        """The dedup identity: application, revision and trigger."""
-        return f"argocd:{self.app_id}@{self.synced_revision}#{self.trigger}"
-
-
-def parse_notification(body: str | bytes | None) -> ArgoCDNotification:
-    """Parse and validate a notification body; :class:`InvalidNotificationError` says what is wrong."""
-    if body is None or not body.strip():
-        raise InvalidNotificationError("empty body: expected the JSON our Argo CD template renders")
-    try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidNotificationError(f"body is not JSON: {exc}") from exc
-    except RecursionError:
-        raise InvalidNotificationError("body is nested too deep") from None
-    if not isinstance(raw, dict):
-        raise InvalidNotificationError("body must be a JSON object")
-    try:
-        n = ArgoCDNotification.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidNotificationError(validation_text(exc, None)) from exc
-    if not n.synced_revision:
-        raise InvalidNotificationError("revision: missing (neither revision nor syncRevision is set)")
-    if len(n.synced_revision) > 128 or n.synced_revision.startswith("-"):
-        raise InvalidNotificationError("revision: not a revision")
-    return n
+# the edge parses (mlops_glue.events); the name stays for the local demo's scenario
+parse_notification = parse_argocd_notification
 
 
 # ------------------------------------------------------------------------------ app → model/env

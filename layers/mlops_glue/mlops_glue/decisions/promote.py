@@ -1,16 +1,18 @@
 """Pure promotion policy: what a registry event asks for, the metric gate, the guards, the PR branch.
 
-No I/O: the service reads the registry, the state store and the config, and passes plain values in.
+No I/O: the service reads the registry, the state store and the config, and passes plain values in;
+the event comes in parsed (:class:`~mlops_glue.events.MlflowEvent`), never as a dict.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlops_glue.config import Gate, Promote
+from mlops_glue.events import MlflowEvent
 
 TRUTHY = {"true", "1", "yes", "y", "on"}
 
@@ -24,27 +26,38 @@ class Intent:
     env: str | None = None
 
 
-def intent_for(event_type: str, data: dict[str, Any], promote: Promote) -> Intent:
-    """Map an MLflow registry event of a configured model to what we do about it."""
+def intent_of(event: MlflowEvent, promote: Promote) -> Intent:
+    """Map a (parsed) MLflow registry event of a configured model to what we do about it."""
+    d = event.data
+    return _intent(event.event_type, d.version, d.alias, d.key, d.value, promote)
+
+
+def intent_for(event_type: str, data: Mapping[str, Any], promote: Promote) -> Intent:
+    """:func:`intent_of` for an event recorded as ``event_type`` + its ``data`` fields (replay reads those)."""
+    return _intent(
+        event_type, data.get("version"), data.get("alias"), data.get("key"), data.get("value"), promote
+    )
+
+
+def _intent(event_type: str, version: Any, alias: Any, key: Any, value: Any, promote: Promote) -> Intent:
     if event_type == "model_version.created":
-        return Intent("gate", f"version {data.get('version')} registered")
+        return Intent("gate", f"version {version} registered")
     if event_type == "model_version_alias.created":
-        alias = data.get("alias")
         if alias == promote.production_alias:
             return Intent(
                 "promote",
-                f"alias {alias!r} set on version {data.get('version')}",
+                f"alias {alias!r} set on version {version}",
                 promote.production_environment,
             )
         return Intent("ignore", f"alias {alias!r} is not the production alias {promote.production_alias!r}")
     if event_type == "model_version_tag.set":
-        key, value = data.get("key"), str(data.get("value") or "")
+        text = str(value or "")
         if key == promote.deploy_tag:
-            if value not in environments(promote):
-                return Intent("ignore", f"tag {key}={value!r} names no configured environment")
-            return Intent("promote", f"tag {key}={value} requested a deployment", value)
-        if key == "blocked" and value.lower() in TRUTHY:
-            return Intent("block", f"version {data.get('version')} tagged blocked={value}")
+            if text not in environments(promote):
+                return Intent("ignore", f"tag {key}={text!r} names no configured environment")
+            return Intent("promote", f"tag {key}={text} requested a deployment", text)
+        if key == "blocked" and text.lower() in TRUTHY:
+            return Intent("block", f"version {version} tagged blocked={text}")
         return Intent("ignore", f"tag {key!r} is not one we act on")
     return Intent("ignore", f"{event_type} is not an event we act on")
 

@@ -35,13 +35,14 @@ from mlops_glue.claims import claim, claim_status, release
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.feedback import (
-    ArgoCDNotification,
     Bump,
     Deployment,
     FeedbackNotice,
     FeedbackPlan,
     History,
 )
+from mlops_glue.errors import RetryableError
+from mlops_glue.events import ArgoCDNotification
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import CommitInfo, Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
@@ -55,11 +56,11 @@ logger = logging.getLogger(__name__)
 CLAIM_TTL = timedelta(minutes=5)
 
 
-class FeedbackInProgressError(Exception):
+class FeedbackInProgressError(RetryableError):
     """Another delivery of the same notification is being handled right now (retry later)."""
 
 
-class FeedbackActionError(Exception):
+class FeedbackActionError(RetryableError):
     """An action failed (Git, state store, promotion); the decision is recorded as failed, retry later."""
 
 
@@ -74,7 +75,8 @@ class Promoter(Protocol):
         inputs: list[str],
         decision_id: str | None = None,
     ) -> Decision:
-        """Promote ``version`` of ``model`` to ``env`` (honours the blocklist and pauses)."""
+        """Promote ``version`` of ``model`` to ``env`` (honours the blocklist and pauses); a
+        :class:`~mlops_glue.errors.RetryableError` when GitOps, MLflow or the state store is down."""
         ...
 
 
@@ -469,19 +471,20 @@ class FeedbackService:
         if self.promoter is None:
             return f"auto_promote to {plan.promote_to} is configured but no promotion service is wired"
         version, nxt = plan.bump.version, plan.promote_to
-        promoted = self.promoter.promote(
-            model,
-            version,
-            nxt,
-            reason=f"v{version} is live and healthy in {plan.decision.environment} (auto_promote)",
-            inputs=[n.identity, f"decision:{plan.decision.decision_id}"],
-            decision_id=make_decision_id(Kind.PROMOTE.value, "auto", model, version, nxt),
-        )
-        if promoted.outcome is Outcome.FAILED and promoted.evidence.get("retryable"):
-            # GitOps, registry or state store down: fail this notification so Argo CD retries it;
+        try:
+            promoted = self.promoter.promote(
+                model,
+                version,
+                nxt,
+                reason=f"v{version} is live and healthy in {plan.decision.environment} (auto_promote)",
+                inputs=[n.identity, f"decision:{plan.decision.decision_id}"],
+                decision_id=make_decision_id(Kind.PROMOTE.value, "auto", model, version, nxt),
+            )
+        except RetryableError as exc:
+            # GitOps, registry or state store down: fail this notification so it is retried;
             # recording "live" as acted would lose the promotion for good
-            why = "; ".join(promoted.reasons[-1:]) or "no reason recorded"
-            raise FeedbackActionError(f"auto_promote of v{version} to {nxt} failed, retry: {why}")
+            why = str(exc) or "no reason recorded"
+            raise FeedbackActionError(f"auto_promote of v{version} to {nxt} failed, retry: {why}") from exc
         action["promotion_decision"] = promoted.decision_id
         for k, v in promoted.action.items():
             action[f"promotion_{k}"] = v

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_glue.adapters.slack import Message, escape
-from mlops_glue.decisions.feedback import ArgoCDNotification, Bump
+from mlops_glue.decisions.feedback import Bump
+from mlops_glue.events import ArgoCDNotification
 from mlops_glue.records import Decision
 
 

@@ -3,6 +3,12 @@
 ``PromotionService.promote`` is also the entry point of the Argo CD feedback flow (auto-promotion from
 staging to production). Every path records one :class:`~mlops_glue.records.Decision`; a notice never
 blocks or undoes the action.
+
+The event comes in parsed (:class:`~mlops_glue.events.MlflowEvent`, by the worker). Retry or not is
+said by the type of what comes out: a decision returned is final (acted, rejected, ignored, or failed
+for good — a target that cannot be edited safely); a GitOps, MLflow or state-store outage records and
+notices the failed decision, then raises :class:`PromotionUnavailableError` (a
+:class:`~mlops_glue.errors.RetryableError`, carrying that decision) so the worker retries the delivery.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from mlops_glue.decisions.promote import (
     blocked_prefixes,
     evaluate_gate,
     guard_reasons,
-    intent_for,
+    intent_of,
     pr_branch,
     supersede_prefix,
 )
+from mlops_glue.errors import RetryableError
+from mlops_glue.events import MlflowEvent
 from mlops_glue.guards import active_pause, block_version, blocked_versions
 from mlops_glue.names import InvalidNameError, canonical_version, check_name, is_newer
 from mlops_glue.outbox import post_or_keep
@@ -39,7 +47,7 @@ from mlops_glue.services.gitops_change import (
     remember,
 )
 from mlops_glue.targets import TargetError
-from mlops_glue.webhooks import Delivery, RetryableError, WebhookEvent
+from mlops_glue.webhooks import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,14 @@ VALIDATION_DECISION = "validation_decision_id"
 ORDER_CHECKS = 3  # a concurrent promotion moved the environment: check the order again this often
 DEPLOYMENT_STATUS = "deployment_status"  # .<env>: committed | pull_request | not_deployed | failed
 DEPLOYMENT_REASON = "deployment_reason"  # .<env>: why
+
+
+class PromotionUnavailableError(RetryableError):
+    """GitOps, MLflow or the state store was unavailable: the failed decision is recorded; retry later."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__("; ".join(decision.reasons) or decision.summary())
+        self.decision = decision
 
 
 class PromotionService:
@@ -73,10 +89,11 @@ class PromotionService:
         self.now = now
 
     # ------------------------------------------------------------------ the webhook flow
-    def process(self, event: WebhookEvent, delivery: Delivery) -> dict[str, Any]:
-        """Act on one authentic MLflow event; the JSON summary is the webhook's answer.
+    def process(self, event: MlflowEvent, delivery: Delivery) -> dict[str, Any]:
+        """Act on one authentic MLflow event; the JSON summary is the worker's result.
 
-        Raises RetryableError (answered 503, MLflow retries) when GitOps, MLflow or DynamoDB failed.
+        Raises PromotionUnavailableError (the worker retries the delivery) when GitOps, MLflow or
+        DynamoDB failed.
         """
         ignored = self.ignore_reason(event)
         if ignored is not None:
@@ -84,8 +101,6 @@ class PromotionService:
         decision = self.on_event(event, f"mlflow-delivery:{delivery.delivery_id}")
         if decision is None:  # pragma: no cover - ignore_reason said we act on it
             return {"status": "ignored"}
-        if decision.outcome is Outcome.FAILED and decision.evidence.get("retryable"):
-            raise RetryableError("; ".join(decision.reasons))
         return {
             "status": decision.outcome.value,
             "decision_id": decision.decision_id,
@@ -93,23 +108,24 @@ class PromotionService:
             "action": decision.action,
         }
 
-    def ignore_reason(self, event: WebhookEvent) -> str | None:
+    def ignore_reason(self, event: MlflowEvent) -> str | None:
         """Why we do not act on ``event`` (an unconfigured model, an event or tag we ignore), or None."""
-        if event.data.name not in self.config.models:
-            return f"model {event.data.name!r} is not configured"
-        intent = intent_for(
-            event.event_type, event.data.model_dump(), self.config.model(event.data.name).promote
-        )
+        if event.model not in self.config.models:
+            return f"model {event.model!r} is not configured"
+        intent = intent_of(event, self.config.model(event.model).promote)
         return intent.reason if intent.action == "ignore" else None
 
-    def on_event(self, event: WebhookEvent, input_id: str) -> Decision | None:
-        """The decision for one registry event, or None when we do not act on it (nothing recorded)."""
+    def on_event(self, event: MlflowEvent, input_id: str) -> Decision | None:
+        """The decision for one registry event, or None when we do not act on it (nothing recorded).
+
+        Raises PromotionUnavailableError (the failed decision recorded) when a dependency is down.
+        """
         if self.ignore_reason(event) is not None:
             return None
-        model = event.data.name
+        model = event.model
         self.recorder.webhook(event, input_id, self.now())
         cfg = self.config.model(model).promote
-        intent = intent_for(event.event_type, event.data.model_dump(), cfg)
+        intent = intent_of(event, cfg)
         version = str(event.data.version or "")[:64]
         inputs = [input_id, f"mlflow:{event.event_type}:{model}:{version}"]
         try:
@@ -133,25 +149,21 @@ class PromotionService:
             return self.gate(model, version, inputs=inputs)
         if intent.action == "block":
             return self.block(model, version, intent.reason, inputs=inputs, input_id=input_id)
-        alias = (
-            event.data.model_dump().get("alias")
-            if event.event_type == "model_version_alias.created"
-            else None
-        )
+        alias = event.data.alias if event.event_type == "model_version_alias.created" else None
         return self.promote(
             model,
             version,
             intent.env or cfg.production_environment,
             reason=intent.reason,
             inputs=inputs,
-            alias=str(alias) if alias else None,
+            alias=alias or None,
         )
 
     def block(self, model: str, version: str, reason: str, *, inputs: list[str], input_id: str) -> Decision:
         """Blocklist ``version`` and close its open promotion PRs (a human could still merge them).
 
-        A GitOps failure while closing gives ``failed`` with ``evidence.retryable`` (the webhook answers
-        503 and MLflow redelivers; blocklisting again is a no-op).
+        A GitOps failure while closing records ``failed`` (``evidence.retryable`` for the audit) and
+        raises PromotionUnavailableError: the worker retries the delivery (blocklisting again is a no-op).
         """
         block_version(self.store, model, version, reason, now=self.now())
         decision = Decision(
@@ -172,7 +184,7 @@ class PromotionService:
             decision.outcome = Outcome.FAILED
             decision.reasons.append(f"closing the open promotion pull requests of v{version} failed: {exc}")
             decision.evidence["retryable"] = True
-            return self._finish(decision)
+            raise PromotionUnavailableError(self._finish(decision)) from exc
         if closed:
             decision.action["closed_pull_requests"] = ", ".join(closed)
         return self._finish(decision)
@@ -194,7 +206,7 @@ class PromotionService:
                 if champion is not None and champion.version != version:
                     champion_metrics = self.registry.run_metrics(champion.run_id) if champion.run_id else {}
         except RegistryError as exc:
-            return self._failed(did, model, env, inputs, f"gate of v{version}: {exc}")
+            raise self._unavailable(did, model, env, inputs, f"gate of v{version}: {exc}") from exc
         champ = champion.version if champion else None
         self.recorder.gate_facts(
             model, version, inputs[0], metrics, champ, champion_metrics, mv.tags, self.now()
@@ -221,7 +233,7 @@ class PromotionService:
             self.registry.set_version_tag(model, version, VALIDATION_DECISION, did)
             self.registry.set_version_tag(model, version, VALIDATION_STATUS, status)
         except RegistryError as exc:
-            return self._failed(did, model, env, inputs, f"tagging v{version} {status}: {exc}")
+            raise self._unavailable(did, model, env, inputs, f"tagging v{version} {status}: {exc}") from exc
         if not result.passed:
             return self._finish(
                 Decision(
@@ -270,10 +282,11 @@ class PromotionService:
         Honours the blocklist, a ``blocked`` tag and automation pauses, and needs every tag the value
         templates read (outcome ``rejected``); an environment that already holds the version gives
         ``ignored``; a target that cannot be edited safely (path not found, anchor, not YAML, file missing)
-        gives ``failed``; a GitOps, registry or state-store outage gives ``failed`` with
-        ``evidence.retryable`` set. With ``only_forward`` an environment that runs a newer MLflow version
-        (by our commit trailers, or read back through the value template) is left alone. Every outcome
-        but a retryable failure is tagged on the version (``deployment_status.<env>``) and noticed.
+        gives ``failed``; a GitOps, registry or state-store outage records ``failed`` (with
+        ``evidence.retryable`` for the audit) and raises PromotionUnavailableError. With ``only_forward``
+        an environment that runs a newer MLflow version (by our commit trailers, or read back through the
+        value template) is left alone. Every outcome but a retryable failure is tagged on the version
+        (``deployment_status.<env>``); every one is noticed.
         """
         did = decision_id or make_decision_id("promote", model, env, version, *inputs)
         base: dict[str, Any] = {
@@ -304,7 +317,8 @@ class PromotionService:
                 active_pause(self.store, model, env, version),
             )
         except (RegistryError, StateError) as exc:
-            return self._failed(did, model, env, inputs, f"checking the blocklist of v{version}: {exc}", base)
+            why = f"checking the blocklist of v{version}: {exc}"
+            raise self._unavailable(did, model, env, inputs, why, base) from exc
         if blocked:
             return self._settle(base, reasons, Outcome.REJECTED, *blocked)
         try:
@@ -317,15 +331,18 @@ class PromotionService:
                 return self._write(change, base, list(reasons), reason, only_forward=only_forward)
             except HeldMovedError as exc:  # a concurrent promotion landed: check the order again
                 if attempt == ORDER_CHECKS:
-                    return self._failed(did, model, env, inputs, f"{exc}, {ORDER_CHECKS} times", base)
+                    why = f"{exc}, {ORDER_CHECKS} times"
+                    raise self._unavailable(did, model, env, inputs, why, base) from exc
             except (TargetError, GitOpsFileError) as exc:
                 return self._settle(
                     base, reasons, Outcome.FAILED, f"not deployed: {exc}; nothing was written"
                 )
             except GitOpsError as exc:
-                return self._failed(did, model, env, inputs, f"writing {change.where}: {exc}", base)
+                why = f"writing {change.where}: {exc}"
+                raise self._unavailable(did, model, env, inputs, why, base) from exc
             except StateError as exc:
-                return self._failed(did, model, env, inputs, f"reading what v{version} wrote: {exc}", base)
+                why = f"reading what v{version} wrote: {exc}"
+                raise self._unavailable(did, model, env, inputs, why, base) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(
@@ -409,7 +426,7 @@ class PromotionService:
             decision.reasons.append(f"could not tag v{version} {DEPLOYMENT_STATUS}.{env}={status}: {exc}")
         return decision
 
-    def _failed(
+    def _unavailable(
         self,
         did: str,
         model: str,
@@ -417,7 +434,8 @@ class PromotionService:
         inputs: list[str],
         why: str,
         base: dict[str, Any] | None = None,
-    ) -> Decision:
+    ) -> PromotionUnavailableError:
+        """Record and notice the failed decision of an outage; the error to raise (the worker retries)."""
         fields = base or {
             "decision_id": did,
             "model": model,
@@ -429,13 +447,18 @@ class PromotionService:
         }
         fields = {**fields, "evidence": {**fields.get("evidence", {}), "retryable": True}}
         logger.error("promotion of %s in %s failed: %s", model, env, why)
-        return self._finish(Decision(**fields, outcome=Outcome.FAILED, reasons=[why], created_at=self.now()))
+        failed = Decision(**fields, outcome=Outcome.FAILED, reasons=[why], created_at=self.now())
+        return PromotionUnavailableError(self._finish(failed))
 
     def _finish(self, decision: Decision, notify: bool = True) -> Decision:
+        """Record, log and notice ``decision``; a failed one that could not be recorded raises
+        PromotionUnavailableError (retried: the record must not be lost)."""
+        recorded = True
         try:
             self.store.record_decision(decision)
         except StateError as exc:
             logger.error("could not record decision %s: %s", decision.decision_id, exc)
+            recorded = False
             decision.evidence["retryable"] = True
             if decision.outcome is not Outcome.FAILED:
                 decision.reasons.append(f"decision not recorded: {exc}")
@@ -456,6 +479,8 @@ class PromotionService:
                     logger.warning("Slack notice for %s not posted: %s", decision.decision_id, posted.error)
             except StateError as exc:
                 logger.error("Slack notice for %s lost (store down): %s", decision.decision_id, exc)
+        if not recorded and decision.outcome is Outcome.FAILED:
+            raise PromotionUnavailableError(decision)
         return decision
 
 
