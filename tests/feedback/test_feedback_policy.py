@@ -149,3 +149,20 @@ def test_non_commit_revision_is_not_ours(config: GlueConfig) -> None:
         config, note(rev="1.4.2"), "fraud-detection", "staging", Deployment(PATH, None, None), History(), NOW
     )
     assert plan.decision.outcome is Outcome.IGNORED and "not a git commit" in plan.decision.reasons[0]
+
+
+def test_the_rules_import_nothing_from_adapters_and_parse_no_payload() -> None:
+    """``decisions/`` is pure: no adapter; the webhook rules parse no JSON, their events come in typed."""
+    import ast
+    from pathlib import Path
+
+    import mlops_glue.decisions as package
+
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        assert not {m for m in imported if m.startswith("mlops_glue.adapters")}, path.name
+        if path.stem in ("promote", "feedback"):  # the webhook rules: the payload was parsed at the edge
+            assert "json" not in imported, f"{path.name} parses a payload: that is the edge's job"

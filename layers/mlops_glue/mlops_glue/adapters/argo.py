@@ -11,12 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mlops_glue.errors import RejectedError, RetryableError
+
 
 class ArgoError(Exception):
     """Submitting a workflow failed."""
 
 
-class ArgoRejectedError(ArgoError):
+class ArgoRejectedError(ArgoError, RejectedError):
     """The Argo server rejected the request (4xx other than 409): not retried, kept for replay."""
 
 
@@ -24,7 +26,7 @@ class ArgoConflictError(ArgoRejectedError):
     """Argo answered 409 but the workflow of that name is not ours (or does not exist): not submitted."""
 
 
-class ArgoUnavailableError(ArgoError):
+class ArgoUnavailableError(ArgoError, RetryableError):
     """The Argo server stayed unreachable or answered 5xx after every retry."""
 
 

@@ -12,18 +12,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from mlops_glue.errors import RejectedError
 from mlops_glue.records import CommitInfo
 
 
 class GitOpsError(Exception):
-    """The GitOps repository could not be read or written."""
+    """The GitOps repository could not be read or written (an outage unless a subclass says otherwise)."""
 
 
 class GitOpsAuthError(GitOpsError):
     """The git host refused our credentials (401): a wrong, expired or under-scoped token; retried as an outage."""
 
 
-class GitOpsFileError(GitOpsError):
+class GitOpsFileError(GitOpsError, RejectedError):
     """A file the change edits is missing, a directory or not UTF-8 text (not an outage: not retried)."""
 
 

@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mlops_glue import logs
+from mlops_glue.errors import RetryableError
 
 logger = logging.getLogger(__name__)
+
+
+class SlackError(RetryableError):
+    """A post or edit failed (refused, rate limited, unreachable): returned in ``Posted.error``, never raised."""
+
+    @classmethod
+    def of(cls, exc: Exception) -> SlackError:
+        """The library's ``exc`` wrapped once, its text redacted (slack_sdk may print the webhook URL)."""
+        return cls(f"{type(exc).__name__}: {logs.redact(str(exc))[:200]}")
 
 
 def escape(text: object) -> str:
@@ -141,9 +151,9 @@ class SlackNotifier:
             body = logs.redact(str(hook.body or ""))[:200]
             return Posted(False, error=f"Slack webhook answered {hook.status_code}: {body}")
         except Exception as exc:  # a notice never breaks the action it reports
-            text = logs.redact(str(exc))[:300]
-            logger.warning("Slack post failed: %s", type(exc).__name__, extra={"error": text})
-            return Posted(False, error=f"{type(exc).__name__}: {text[:200]}")
+            err = SlackError.of(exc)
+            logger.warning("Slack post failed: %s", type(exc).__name__, extra={"error": str(err)})
+            return Posted(False, error=str(err))
 
     def update(self, message: Message, ts: str) -> Posted:
         """Edit the message ``ts`` in ``message.channel`` (``chat.update``; a bot token is needed)."""
@@ -155,8 +165,9 @@ class SlackNotifier:
             )
             return Posted(True, ts=resp.get("ts"), channel=resp.get("channel"))
         except Exception as exc:  # an edit never breaks the action it reports
-            logger.warning("Slack edit failed: %s", type(exc).__name__, extra={"error": str(exc)[:300]})
-            return Posted(False, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            err = SlackError.of(exc)
+            logger.warning("Slack edit failed: %s", type(exc).__name__, extra={"error": str(err)})
+            return Posted(False, error=str(err))
 
 
 class MemoryNotifier:
