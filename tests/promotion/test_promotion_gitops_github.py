@@ -144,3 +144,30 @@ def test_reachability_and_commits_between_for_feedback_authenticity(gh: FakeGitH
     assert not repo.is_ancestor("")
     assert [c.sha for c in repo.commits_between(seed, b.sha or "")] == [a.sha, b.sha]
     assert repo.commits_between(b.sha or "", b.sha or "") == []
+
+
+def test_an_error_while_paging_through_history_is_a_gitops_error(
+    gh: FakeGitHub, repo: GitHubRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyGithub's lists are lazy: the request happens while iterating, so that is wrapped too."""
+    seed = gh.refs["main"]
+    b = repo.commit_file(STAGING, bump("1", "2"), "to 2", {})
+    real = FakeGitHub.__call__
+
+    def listing_refused(self: FakeGitHub, request: Any) -> Any:
+        if request.method == "GET" and request.path == "/repos/o/r/commits":
+            from werkzeug import Response
+
+            return Response('{"message": "Not Found"}', 404, content_type="application/json")
+        return real(self, request)
+
+    monkeypatch.setattr(FakeGitHub, "__call__", listing_refused)
+
+    for call in (
+        lambda: repo.last_commit_touching(STAGING),
+        lambda: repo.commits_touching(STAGING, seed),
+        lambda: repo.is_ancestor(seed),
+        lambda: repo.commits_between(seed, b.sha or ""),
+    ):
+        with pytest.raises(GitOpsError, match=r"list commits on o/r failed \(404\)"):
+            call()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from itertools import islice
 from typing import Any
 
 from mlops_glue.adapters.gitops import (
@@ -312,11 +313,28 @@ class GitHubRepo(GitOpsRepo):
 
         try:
             c = self.repo.get_commit(revision)
-            return self._info(c)
+            return self._info(c)  # reads the (paginated) file list: inside the try
         except GithubException as exc:
             if exc.status in (404, 422):
                 return None
             raise GitOpsError(f"GitHub get commit {revision} failed ({exc.status})") from exc
+        except OSError as exc:
+            raise GitOpsError(f"GitHub get commit {revision} on {self.full_name} failed: {exc}") from exc
+
+    def _commits(self, limit: int = _MAX_HISTORY + 1, **query: Any) -> list[Any]:
+        """The first ``limit`` commits of a history query, read inside :meth:`_wrap` (PyGithub's lists
+        are lazy: iterating them later would let its errors through unwrapped)."""
+        found: list[Any] = self._wrap(
+            "list commits", lambda: list(islice(self.repo.get_commits(**query), limit))
+        )
+        return found
+
+    def _full(self, sha: str) -> CommitInfo:
+        """One listed commit with its files and message (a commit we just listed: missing is an error)."""
+        info = self.get_commit(sha)
+        if info is None:
+            raise GitOpsError(f"commit {sha} vanished from {self.full_name}")
+        return info
 
     def _info(self, c: Any) -> CommitInfo:
         message = c.commit.message
@@ -325,17 +343,11 @@ class GitHubRepo(GitOpsRepo):
         return CommitInfo(c.sha, message, author, files, parse_trailers(message), c.html_url)
 
     def last_commit_touching(self, path: str) -> CommitInfo | None:
-        commits = self._wrap(
-            "list commits", lambda: self.repo.get_commits(sha=self.branch, path=check_repo_path(path))
-        )
-        for c in commits:
-            return self._info(self.repo.get_commit(c.sha))
-        return None
+        commits = self._commits(1, sha=self.branch, path=check_repo_path(path))
+        return self._full(commits[0].sha) if commits else None
 
     def commits_touching(self, path: str, since: str) -> list[CommitInfo]:
-        commits = self._wrap(
-            "list commits", lambda: self.repo.get_commits(sha=self.branch, path=check_repo_path(path))
-        )
+        commits = self._commits(sha=self.branch, path=check_repo_path(path))
         newer = []
         for i, c in enumerate(commits):
             if c.sha.startswith(since) or i >= _MAX_HISTORY:
@@ -344,13 +356,13 @@ class GitHubRepo(GitOpsRepo):
         else:
             if self.get_commit(since) is None:
                 raise GitOpsError(f"commit {since} is not in {self.full_name}")
-        return [self._info(self.repo.get_commit(c.sha)) for c in reversed(newer)]
+        return [self._full(c.sha) for c in reversed(newer)]
 
     def is_ancestor(self, sha: str) -> bool:
         """Walks the branch's history (newest first, at most ``_MAX_HISTORY`` commits) for ``sha``."""
         if not sha:
             return False
-        commits = self._wrap("list commits", lambda: self.repo.get_commits(sha=self.branch))
+        commits = self._commits(sha=self.branch)
         for i, c in enumerate(commits):
             if i >= _MAX_HISTORY:
                 return False
@@ -359,13 +371,13 @@ class GitHubRepo(GitOpsRepo):
         return False
 
     def commits_between(self, older: str, newer: str) -> list[CommitInfo]:
-        commits = self._wrap("list commits", lambda: self.repo.get_commits(sha=newer))
+        commits = self._commits(sha=newer)
         found = []
         for i, c in enumerate(commits):
             if c.sha.startswith(older) or i >= _MAX_HISTORY:
                 break
             found.append(c)
-        return [self._info(self.repo.get_commit(c.sha)) for c in reversed(found)]
+        return [self._full(c.sha) for c in reversed(found)]
 
     def _commit_tree(self, elements: list[Any], head: str, message: str) -> Any:
         """A commit on ``head`` whose tree is ``head``'s with ``elements`` applied (git data API)."""
@@ -385,10 +397,11 @@ class GitHubRepo(GitOpsRepo):
         target = self.get_commit(sha)
         if target is None:
             raise GitOpsError(f"commit {sha} is not in {self.full_name}")
-        commit = self.repo.get_commit(target.sha)
-        if len(commit.parents) != 1:
+        commit = self._wrap("get commit", lambda: self.repo.get_commit(target.sha))
+        parents = self._wrap("get commit parents", lambda: list(commit.parents))
+        if len(parents) != 1:
             raise GitOpsConflictError(f"{sha[:12]} is a merge or root commit: revert it by hand")
-        parent = commit.parents[0].sha
+        parent = parents[0].sha
         for _ in range(self.max_attempts):
             head = self._head(self.branch)
             elements = []
@@ -417,6 +430,8 @@ class GitHubRepo(GitOpsRepo):
                 if exc.status in _CONFLICT:
                     continue  # the branch moved: rebuild on the new head
                 raise GitOpsError(f"GitHub update {self.branch} failed ({exc.status})") from exc
+            except OSError as exc:
+                raise GitOpsError(f"GitHub update {self.branch} failed: {exc}") from exc
             return WriteResult(True, new.sha, self._commit_url(new.sha))
         raise GitOpsConflictError(f"{self.branch} kept moving: revert of {sha[:12]} not written")
 
