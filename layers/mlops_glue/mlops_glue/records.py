@@ -74,7 +74,11 @@ def make_decision_id(kind: str, *identities: str) -> str:
 
 
 class Decision(BaseModel):
-    """What was decided, why, on which evidence and inputs, under which configuration, and what was done."""
+    """What was decided, why, on which evidence and inputs, under which configuration, and what was done.
+
+    The record is audit, never control: ``evidence.retryable`` says that a failure was an outage, but the
+    retry itself is decided by the error the service raises (:mod:`mlops_glue.errors`).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
