@@ -58,3 +58,37 @@ def test_dlq_replay_intake_finds_the_queues_of_the_stage(
     assert [m["Body"] for m in got] == ['{"v": 1}'] and got[0]["Attributes"]["MessageGroupId"] == "mlflow:m"
     assert main(["dlq", "replay"]) == 2  # neither URLs nor --intake: a one-line reason, exit 2
     assert "--intake" in capsys.readouterr().err
+
+
+def test_a_queued_body_that_is_no_event_goes_to_the_dlq_at_once_unchanged(
+    stack: dict[str, str], aws: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from mlops_glue.intake import Envelope
+
+    SqsClock(monkeypatch)
+    it = intake(stack, aws, monkeypatch, lambda_context)
+    envelope = Envelope(
+        source="mlflow",
+        delivery_id="dlv-1",
+        group="mlflow:fraud-detection",
+        dedup_id="x2",
+        received_at=datetime.now(UTC),
+        timestamp=0,
+        body='{"entity": "model_version", "action": "created"}',  # replayed by hand, say: no data
+    )
+    it.sqs.send_message(
+        QueueUrl=it.queue_url,
+        MessageBody=envelope.model_dump_json(),
+        MessageGroupId=envelope.group,
+        MessageDeduplicationId=envelope.dedup_id,
+    )
+
+    assert it.drain() == 0  # a RejectedError: not retried, it could never succeed
+    assert it.depth() == 0 and it.depth(it.dlq_url) == 1
+    dead = it.sqs.receive_message(QueueUrl=it.dlq_url, MessageAttributeNames=["All"])["Messages"][0]
+    assert dead["Body"] == envelope.model_dump_json()  # nothing lost: replayable as it was
+    reason = dead["MessageAttributes"]["reason"]["StringValue"]
+    assert reason.startswith("rejected: MalformedDeliveryError: not an MLflow webhook payload:")
+    assert "timestamp: Field required" in reason and "data: Field required" in reason
