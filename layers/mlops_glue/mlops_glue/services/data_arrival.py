@@ -38,10 +38,11 @@ from mlops_glue.adapters.slack import Notifier
 from mlops_glue.adapters.state import StateError, StateStore
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions.window import file_problems
-from mlops_glue.keys import member_key
+from mlops_glue.documents import PendingWindow
 from mlops_glue.outbox import resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
+from mlops_glue.repositories import MEMBERS
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import EventError, ObjectRef, data_format, parse_message, skip_reason
@@ -161,9 +162,9 @@ class DataArrival:
         if why is not None:
             logger.info("object skipped", extra={"uri": ref.uri, "model": model, "reason": why})
             return self._ignore(model, ref, why).to_dict()
-        member = self.ctx.store.get(*member_key(model, ref.oid))
+        member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
         if member is not None:  # counted before (a redelivery, a DLQ replay): its window says where
-            return ObjectResult.duplicate(model, member.data, rows=int(member.data.get("rows", 0))).to_dict()
+            return ObjectResult.duplicate(model, member, rows=member.rows).to_dict()
         profile = self.ctx.profile(model)
         deadline.current().check(COUNT_NEED_S, f"counting {ref.key}")
         try:
@@ -236,7 +237,7 @@ class DataArrival:
         """Submit every pending (closed) window of ``model``; DriveError when any submission failed."""
         return self.submission.drive(model)
 
-    def requeue(self, model: str, window_id: str) -> dict[str, Any]:
+    def requeue(self, model: str, window_id: str) -> PendingWindow:
         """Put a window Argo rejected back in ``pending`` (from the item or the S3 archive)."""
         return self.submission.requeue(model, window_id)
 

@@ -42,6 +42,7 @@ from mlops_glue.decisions.feedback import (
     FeedbackPlan,
     History,
 )
+from mlops_glue.documents import ClaimStatus
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import CommitInfo, Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
@@ -236,7 +237,7 @@ class FeedbackService:
     def _claim_status(self, decision_id: str) -> str | None:
         return claim_status(self.store, self._claim_key(decision_id))
 
-    def _release(self, decision_id: str, status: str) -> None:
+    def _release(self, decision_id: str, status: ClaimStatus) -> None:
         release(self.store, self._claim_key(decision_id), status, self.now())
 
     # ------------------------------------------------------------------ act
