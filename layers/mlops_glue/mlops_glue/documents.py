@@ -186,6 +186,32 @@ class Member(Document):
     counted_at: str | None = None
 
 
+class Offload(Document):
+    """A data object too large for one invocation, being counted by the ``drift-count`` workflow."""
+
+    oid: str
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int = 0
+    event_id: str | None = None
+    workflow: str
+    counts_uri: str
+    attempts: int = 1
+    submitted_at: IsoTime
+    reason: str = ""
+
+
+class Offloads(Document):
+    """A model's objects being counted on the cluster, collected by the sweep when their counts land."""
+
+    items: list[Offload] = Field(default_factory=list)
+
+    def find(self, oid: str) -> Offload | None:
+        return next((o for o in self.items if o.oid == oid), None)
+
+
 class Deferral(Document):
     """Why the open window waits (recorded once per window and set of reasons)."""
 

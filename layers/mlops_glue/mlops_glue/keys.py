@@ -70,3 +70,8 @@ def alarm_key(alarm_name: str) -> tuple[str, str]:
 def claim_key(action_id: str) -> tuple[str, str]:
     """The claim on one action (``mlops_glue.claims``): a decision id, or a flow's own action name."""
     return f"CLAIM#{action_id}", "#"
+
+
+def offloads_key(model: str) -> tuple[str, str]:
+    """The model's data objects being counted on the cluster (``services.arrival_offload``)."""
+    return model_pk(model), "OFFLOADS"

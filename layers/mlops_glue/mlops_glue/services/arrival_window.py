@@ -39,6 +39,7 @@ class Workspace:
     windows_prefix: str = "mlops-glue/windows/"
     manifests_prefix: str = "mlops-glue/manifests/"
     reports_prefix: str = "mlops-glue/reports/"
+    counts_prefix: str = "mlops-glue/counts/"  # objects counted on the cluster (services.arrival_offload)
 
     def uri(self, prefix: str, *parts: str) -> str:
         return f"s3://{self.bucket}/{prefix}{'/'.join(parts)}"

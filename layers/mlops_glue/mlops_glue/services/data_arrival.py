@@ -29,14 +29,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from mlops_glue import deadline
-from mlops_glue.adapters.argo import Submitted, WorkflowSubmitter
+from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
 from mlops_glue.adapters.s3 import ObjectMissingError, ObjectStore
 from mlops_glue.adapters.slack import Notifier
 from mlops_glue.adapters.state import StateError, StateStore
-from mlops_glue.config import GlueConfig
+from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.window import file_problems
 from mlops_glue.documents import PendingWindow
 from mlops_glue.outbox import resend
@@ -48,6 +49,7 @@ from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import EventError, ObjectRef, data_format, parse_message, skip_reason
 from mlops_glue.services.arrival_merge import FileCounts, ObjectResult, WindowWriter
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
+from mlops_glue.services.arrival_offload import Offloader
 from mlops_glue.services.arrival_submit import DriveError, Submission
 from mlops_glue.services.arrival_window import Workspace, window_view
 
@@ -67,6 +69,7 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     notices_resent: int = 0
     notices_waiting: int = 0
+    offloads_collected: int = 0
 
 
 class DataArrival:
@@ -88,6 +91,8 @@ class DataArrival:
         idempotency: Any | None = None,
         counter: Callable[[Any, ObjectRef], Any] | None = None,
         profile_loader: Callable[[str], Any] | None = None,
+        memory_mb: float = 10_240,
+        shape_probe: Callable[[ObjectRef], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(minutes=3),
         idempotency_ttl: timedelta = timedelta(days=15),
@@ -106,6 +111,7 @@ class DataArrival:
         )
         self.windows = WindowWriter(self.ctx)
         self.submission = Submission(self.ctx, lease)
+        self.offloader = Offloader(self.ctx, memory_mb, shape_probe)
         self._counter = counter
         self.idempotency_config: Any | None = None
         self._add = self._add_object
@@ -165,6 +171,9 @@ class DataArrival:
         member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
         if member is not None:  # counted before (a redelivery, a DLQ replay): its window says where
             return ObjectResult.duplicate(model, member, rows=member.rows).to_dict()
+        on_cluster = self.offloader.reason(model_cfg, ref)
+        if on_cluster is not None:  # too large for one invocation: the sweep collects its counts
+            return self.offloader.offload(model, model_cfg, ref, on_cluster).to_dict()
         profile = self.ctx.profile(model)
         deadline.current().check(COUNT_NEED_S, f"counting {ref.key}")
         try:
@@ -174,17 +183,32 @@ class DataArrival:
                 why = f"object version no longer exists: {type(exc).__name__}"
                 return self._ignore(model, ref, why).to_dict()
             raise
+        return self._counted(model, model_cfg, ref, counts).to_dict()
+
+    def _counted(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, counts: Any) -> ObjectResult:
+        """One object's counts (here or on the cluster): kept out with its reasons, or into the window."""
         rows = int(counts.rows)
         problems = file_problems(counts)
         if problems:
-            return self._reject(model, ref, rows, problems).to_dict()
+            return self._reject(model, ref, rows, problems)
         if rows == 0:
             self.ctx.metrics.emit("EmptyFiles", 1, "Count", {"model": model})
             why = "empty: no data rows (a header only, or a file without rows); kept out of the window"
-            return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason).to_dict()
+            return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason)
         self.ctx.metrics.emit("RowsReceived", rows, "Count", {"model": model})
-        self.recorder.object_counted(self.ctx.cfg, model, ref, profile, counts, self.ctx.clock())
-        return self.windows.merge(model, model_cfg, FileCounts(ref, counts.to_bytes(), rows)).to_dict()
+        self.recorder.object_counted(
+            self.ctx.cfg, model, ref, self.ctx.profile(model), counts, self.ctx.clock()
+        )
+        return self.windows.merge(model, model_cfg, FileCounts(ref, counts.to_bytes(), rows))
+
+    def _collected(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, blob: bytes) -> ObjectResult:
+        """An object counted on the cluster, its counts landed: as if counted here."""
+        from mlops_glue.drift import WindowCounts
+
+        member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
+        if member is not None:  # collected before (a sweep that died after its window write)
+            return ObjectResult.duplicate(model, member, rows=member.rows)
+        return self._counted(model, model_cfg, ref, WindowCounts.from_bytes(blob))
 
     def _count(self, profile: Any, ref: ObjectRef) -> Any:
         if self._counter is not None:
@@ -253,10 +277,12 @@ class DataArrival:
             if model_cfg.data is None:
                 continue
             try:
+                collect = partial(self._collected, model, model_cfg)
+                report.offloads_collected += self.offloader.collect(model, model_cfg, collect)
                 res = self.windows.merge(model, model_cfg, None)
                 report.triggered.extend(res.closed)
                 report.submitted.extend(s.name for s in self.drive(model))
-            except (DriveError, StateError) as exc:
+            except (DriveError, StateError, ArgoError) as exc:
                 report.failed.append(f"{model}: {exc}")
             except deadline.OutOfTimeError as exc:  # the next sweep goes on where this one stopped
                 report.failed.append(f"{model}: {exc}")
