@@ -74,17 +74,6 @@ class ObjectResult:
         wid = member.window_id if member else None
         return cls("duplicate", model, wid, rows, f"already counted in window {wid}")
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ObjectResult:
-        return cls(
-            d["status"],
-            d.get("model"),
-            d.get("window_id"),
-            int(d.get("rows", 0)),
-            d.get("reason", ""),
-            tuple(d.get("closed", [])),
-        )
-
 
 @dataclass(frozen=True)
 class FileCounts:

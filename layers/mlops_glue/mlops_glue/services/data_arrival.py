@@ -88,14 +88,12 @@ class DataArrival:
         workspace: Workspace,
         metrics: MetricSink | None = None,
         s3_client: Any | None = None,
-        idempotency: Any | None = None,
         counter: Callable[[Any, ObjectRef], Any] | None = None,
         profile_loader: Callable[[str], Any] | None = None,
         memory_mb: float = 10_240,
         shape_probe: Callable[[ObjectRef], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = timedelta(minutes=3),
-        idempotency_ttl: timedelta = timedelta(days=15),
     ) -> None:
         self.ctx = ArrivalContext(
             cfg,
@@ -113,21 +111,6 @@ class DataArrival:
         self.submission = Submission(self.ctx, lease)
         self.offloader = Offloader(self.ctx, memory_mb, shape_probe)
         self._counter = counter
-        self.idempotency_config: Any | None = None
-        self._add = self._add_object
-        if idempotency is not None:
-            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
-            # 15 days: longer than SQS keeps a message (14 d), so a replayed duplicate is still caught
-            self.idempotency_config = IdempotencyConfig(
-                expires_after_seconds=int(idempotency_ttl.total_seconds()),
-                raise_on_no_idempotency_key=True,
-            )
-            self._add = idempotent_function(
-                data_keyword_argument="obj",
-                persistence_store=idempotency,
-                config=self.idempotency_config,
-            )(self._add_object)
 
     # ---------------------------------------------------------------- per message
 
@@ -145,8 +128,7 @@ class DataArrival:
             return [ObjectResult("skipped", reason="S3 test event / no created object")]
         results = []
         for ref in refs:
-            raw = self._add(obj=ref.identity(), ref=ref, receive_count=receive_count)
-            results.append(ObjectResult.from_dict(raw))
+            results.append(self._add_object(ref))
         errors = []
         for model in dict.fromkeys(r.model for r in results if r.model and r.status != "unrouted"):
             try:
@@ -157,23 +139,25 @@ class DataArrival:
             raise DriveError("; ".join(errors))
         return results
 
-    def _add_object(self, obj: dict[str, str], ref: ObjectRef, receive_count: int = 1) -> dict[str, Any]:
-        """Count one object into its model's window (wrapped by Powertools idempotency on ``obj``)."""
+    def _add_object(self, ref: ObjectRef) -> ObjectResult:
+        """Count one object into its model's window, once: its membership (created with the window
+        write) is the claim, so no Powertools idempotency here (a record left in progress by a crash
+        would only hold back the redelivery)."""
         model = self.ctx.cfg.model_for_object(ref.bucket, ref.key)
         if model is None:
             logger.info("object not routed to any model", extra={"uri": ref.uri})
-            return ObjectResult("unrouted", reason="no model's bucket/prefix matches").to_dict()
+            return ObjectResult("unrouted", reason="no model's bucket/prefix matches")
         model_cfg = self.ctx.cfg.model(model)
         why = skip_reason(ref, model_cfg)
         if why is not None:
             logger.info("object skipped", extra={"uri": ref.uri, "model": model, "reason": why})
-            return self._ignore(model, ref, why).to_dict()
+            return self._ignore(model, ref, why)
         member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
         if member is not None:  # counted before (a redelivery, a DLQ replay): its window says where
-            return ObjectResult.duplicate(model, member, rows=member.rows).to_dict()
+            return ObjectResult.duplicate(model, member, rows=member.rows)
         on_cluster = self.offloader.reason(model_cfg, ref)
         if on_cluster is not None:  # too large for one invocation: the sweep collects its counts
-            return self.offloader.offload(model, model_cfg, ref, on_cluster).to_dict()
+            return self.offloader.offload(model, model_cfg, ref, on_cluster)
         profile = self.ctx.profile(model)
         deadline.current().check(COUNT_NEED_S, f"counting {ref.key}")
         try:
@@ -181,9 +165,9 @@ class DataArrival:
         except Exception as exc:
             if _is_missing(exc):
                 why = f"object version no longer exists: {type(exc).__name__}"
-                return self._ignore(model, ref, why).to_dict()
+                return self._ignore(model, ref, why)
             raise
-        return self._counted(model, model_cfg, ref, counts).to_dict()
+        return self._counted(model, model_cfg, ref, counts)
 
     def _counted(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, counts: Any) -> ObjectResult:
         """One object's counts (here or on the cluster): kept out with its reasons, or into the window."""
