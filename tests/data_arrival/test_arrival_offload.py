@@ -147,6 +147,29 @@ def test_a_count_workflow_that_keeps_failing_is_retried_then_said_with_the_comma
     assert len(count_workflows(argo)) == 3  # given up: not submitted forever
 
 
+def test_unreadable_counts_are_counted_again_and_never_merged(
+    deployed: dict[str, Any], argo: ArgoStandin, lambda_context: Any
+) -> None:
+    count_in(deployed, "argo")
+    s3, app = deployed["s3"], deployed["app"]
+    obj = put(s3, f"{PREFIX}big.parquet", parquet_bytes(make_table(400, seed=3)))
+    app.handler(sqs_event([obj]), lambda_context)
+    [first] = count_workflows(argo)
+    output = {p["name"]: p["value"] for p in first["spec"]["arguments"]["parameters"]}["output"]
+    bucket, key = output.removeprefix("s3://").split("/", 1)
+    for junk in (b"", b"MGWC not counts", b"\x00" * 100):
+        s3.put_object(Bucket=bucket, Key=key, Body=junk)  # truncated, or someone else's bytes
+        first["status"]["phase"] = "Succeeded"
+        assert app.handler(load_event("scheduler_sweep.json"), lambda_context)["offloads_collected"] == 0
+        latest = max(count_workflows(argo), key=lambda w: w["metadata"]["name"])
+        first = latest
+    # three unreadable results are three attempts: given up, nothing counted
+    assert len(count_workflows(argo)) == 3
+    window = runtime.data_arrival().window(MODEL)["window"]
+    assert window is None or window["rows"] == 0
+    assert [d.outcome.value for d in runtime.state_store().decisions_for(MODEL)].count("failed") == 1
+
+
 def test_counts_with_problems_are_kept_out_like_a_file_counted_here(
     deployed: dict[str, Any], argo: ArgoStandin, slack: SlackStandin, lambda_context: Any
 ) -> None:

@@ -44,6 +44,10 @@ MAX_ATTEMPTS = 3
 KIND = "drift-count"
 
 
+class UnreadableCountsError(ValueError):
+    """What landed at an offload's counts URI is not window counts (truncated, or another writer's)."""
+
+
 class Offloader:
     """Hands large objects to the cluster and collects their counts."""
 
@@ -142,7 +146,16 @@ class Offloader:
                 if item.workflow not in running:
                     self._retry(model, model_cfg, item)
                 continue
-            counted(_ref(item), blob)
+            try:
+                counted(_ref(item), blob)
+            except UnreadableCountsError as exc:  # counted again, as an attempt of its own
+                logger.warning(
+                    "unreadable counts",
+                    extra={"model": model, "uri": item.counts_uri, "error": str(exc)[:300]},
+                )
+                self.ctx.objects.delete(item.counts_uri)
+                self._retry(model, model_cfg, item)
+                continue
             OFFLOADS.at(self.ctx.store, model).change(partial(_without, oid=item.oid))
             self.ctx.objects.delete(item.counts_uri)
             collected += 1

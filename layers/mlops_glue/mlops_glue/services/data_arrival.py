@@ -49,7 +49,7 @@ from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import EventError, ObjectRef, data_format, parse_message, skip_reason
 from mlops_glue.services.arrival_merge import FileCounts, ObjectResult, WindowWriter
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
-from mlops_glue.services.arrival_offload import Offloader
+from mlops_glue.services.arrival_offload import Offloader, UnreadableCountsError
 from mlops_glue.services.arrival_submit import DriveError, Submission
 from mlops_glue.services.arrival_window import Workspace, window_view
 
@@ -192,7 +192,11 @@ class DataArrival:
         member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
         if member is not None:  # collected before (a sweep that died after its window write)
             return ObjectResult.duplicate(model, member, rows=member.rows)
-        return self._counted(model, model_cfg, ref, WindowCounts.from_bytes(blob))
+        try:
+            counts = WindowCounts.from_bytes(blob)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise UnreadableCountsError(f"{ref.key}: {type(exc).__name__}: {exc}"[:300]) from exc
+        return self._counted(model, model_cfg, ref, counts)
 
     def _count(self, profile: Any, ref: ObjectRef) -> Any:
         if self._counter is not None:
