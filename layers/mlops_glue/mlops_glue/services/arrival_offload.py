@@ -34,6 +34,7 @@ from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import ObjectRef, data_format
 from mlops_glue.services.arrival_merge import ObjectResult
 from mlops_glue.services.training import LABEL_PREFIX
+from mlops_glue.shadow import WOULD_ACT
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,12 @@ class Offloader:
         except ArgoRejectedError as exc:  # a retry cannot help: said, and the object is not counted
             self._failed(model, item, f"Argo rejected the count workflow: {exc}")
             return ObjectResult("rejected", model, reason=f"count workflow rejected by Argo: {exc}"[:300])
+        if model_cfg.shadowed("data_arrival"):  # nothing was submitted: no counts will land to wait for
+            why = f"{ref.key}: shadow mode: would be counted on the cluster ({reason}); not counted"
+            d = self._decision(model, item, Outcome.DEFERRED, [why[:1000]])
+            d.action = {"shadow": WOULD_ACT, "workflow": item.workflow}
+            self.ctx.record(d)
+            return ObjectResult("offloaded", model, reason=why[:300])
         OFFLOADS.at(self.ctx.store, model).change(lambda doc: _with(doc, item))
         self.ctx.record(
             self._decision(
