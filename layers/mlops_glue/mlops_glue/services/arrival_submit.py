@@ -1,7 +1,7 @@
 """Submitting the closed windows of a model (its ``pending`` entries) as Argo retrainings.
 
 Per entry: a claim on its decision (``claims.claim``: concurrent drivers do not repeat the work; an
-abandoned one is taken over after ``lease``), the manifest of the window's
+abandoned one is taken over after ``claim_ttl``), the manifest of the window's
 objects with their versions, the HTML drift report, the Argo workflow named after the decision id (a 409
 counts only when the workflow read back is ours), the ledger and ``LAST_DATASET``, the decision record,
 Slack. An unavailable Argo keeps the window pending, records the failure, alerts once and raises
@@ -51,9 +51,9 @@ class DriveError(Exception):
 class Submission:
     """Submits, records and announces the pending windows of the models in ``ctx``."""
 
-    def __init__(self, ctx: ArrivalContext, lease: timedelta = timedelta(minutes=3)) -> None:
+    def __init__(self, ctx: ArrivalContext, claim_ttl: timedelta = timedelta(minutes=3)) -> None:
         self.ctx = ctx
-        self.lease = lease
+        self.claim_ttl = claim_ttl
 
     def drive(self, model: str) -> list[Submitted]:
         """Submit every pending (closed) window of ``model``; DriveError when any submission failed."""
@@ -102,7 +102,7 @@ class Submission:
 
     def _claim(self, model: str, entry: PendingWindow) -> PendingWindow | None:
         """Claim one pending entry so concurrent drivers do not repeat the work; count the attempt."""
-        if not claim(self.ctx.store, claim_key(entry.decision_id), self.lease, self.ctx.clock()):
+        if not claim(self.ctx.store, claim_key(entry.decision_id), self.claim_ttl, self.ctx.clock()):
             return None
 
         def attempt(e: PendingWindow) -> PendingWindow:

@@ -93,7 +93,7 @@ class DataArrival:
         memory_mb: float = 10_240,
         shape_probe: Callable[[ObjectRef], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
-        lease: timedelta = timedelta(minutes=3),
+        claim_ttl: timedelta = timedelta(minutes=3),
     ) -> None:
         self.ctx = ArrivalContext(
             cfg,
@@ -108,7 +108,7 @@ class DataArrival:
             profile_loader=profile_loader,
         )
         self.windows = WindowWriter(self.ctx)
-        self.submission = Submission(self.ctx, lease)
+        self.submission = Submission(self.ctx, claim_ttl)
         self.offloader = Offloader(self.ctx, memory_mb, shape_probe)
         self._counter = counter
 
