@@ -53,7 +53,11 @@ def run_on_the_cluster(argo: ArgoStandin, workflow: dict[str, Any], *, phase: st
 
 
 def test_an_object_counted_on_the_cluster_lands_in_the_window_once(
-    deployed: dict[str, Any], argo: ArgoStandin, slack: SlackStandin, lambda_context: Any
+    deployed: dict[str, Any],
+    argo: ArgoStandin,
+    slack: SlackStandin,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     count_in(deployed, "argo")
     s3, app = deployed["s3"], deployed["app"]
@@ -71,9 +75,14 @@ def test_an_object_counted_on_the_cluster_lands_in_the_window_once(
     assert params["output"].startswith("s3://ml-data-dev/mlops-glue/counts/fraud-detection/")
     assert wf["metadata"]["labels"]["mlops-glue/kind"] == "drift-count"
     window = runtime.data_arrival().window(MODEL)["window"]
-    assert window is None or window["rows"] == 0  # nothing counted in the function
+    assert window is None or window.get("rows", 0) == 0  # nothing counted in the function
     [offloaded] = [d for d in runtime.state_store().decisions_for(MODEL) if d.outcome.value == "deferred"]
     assert "counted on the cluster" in offloaded.reasons[0] and "count_in: argo" in offloaded.reasons[0]
+
+    capsys.readouterr()
+    assert main(["window", "show", MODEL]) == 0  # the operator sees what the cluster is counting
+    shown = json.loads(capsys.readouterr().out)
+    assert [o["key"] for o in shown["offloads"]] == [obj["key"]] and shown["offloads"][0]["attempts"] == 1
 
     # a redelivery while the cluster counts: no second workflow
     assert app.handler(event, lambda_context) == {"batchItemFailures": []}
@@ -166,7 +175,7 @@ def test_unreadable_counts_are_counted_again_and_never_merged(
     # three unreadable results are three attempts: given up, nothing counted
     assert len(count_workflows(argo)) == 3
     window = runtime.data_arrival().window(MODEL)["window"]
-    assert window is None or window["rows"] == 0
+    assert window is None or window.get("rows", 0) == 0
     assert [d.outcome.value for d in runtime.state_store().decisions_for(MODEL)].count("failed") == 1
 
 
@@ -186,7 +195,7 @@ def test_counts_with_problems_are_kept_out_like_a_file_counted_here(
     assert "missing columns" in rejected.reasons[0]
     assert any("Data file rejected" in m.text for m in slack.messages)
     window = runtime.data_arrival().window(MODEL)["window"]
-    assert window is None or window["rows"] == 0
+    assert window is None or window.get("rows", 0) == 0
 
 
 def test_the_shipped_template_matches_the_swagger_and_runs_our_cli() -> None:

@@ -22,7 +22,7 @@ from mlops_glue.adapters.s3 import ObjectStore, S3Uri
 from mlops_glue.adapters.state import StateStore
 from mlops_glue.documents import PendingWindow, Window
 from mlops_glue.records import make_decision_id
-from mlops_glue.repositories import WINDOWS
+from mlops_glue.repositories import OFFLOADS, WINDOWS
 
 INLINE_MAX = 48 * 1024  # compressed payload bytes kept in the DynamoDB item (limit 400 KB per item)
 MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
@@ -193,16 +193,18 @@ def window_view(store: StateStore, model: str) -> dict[str, Any] | None:
     Shown as stored (the window repository's key, not its parse): a document the flow would refuse is
     exactly the one a person needs to see.
     """
-    ref = WINDOWS.at(store, model)
-    got = store.get(*ref.key)
-    if got is None:
+    got = store.get(*WINDOWS.at(store, model).key)
+    stored = store.get(*OFFLOADS.at(store, model).key)  # objects being counted on the cluster
+    offloads = list(stored.data.get("items", [])) if stored else []
+    if got is None and not offloads:
         return None
-    doc = dict(got.data)
+    doc = dict(got.data) if got else {}
     payload = doc.pop("payload", None) or {}
     doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
     for e in [*doc.get("pending", []), *doc.get("rejected", [])]:
         e.pop("evidence", None)
-    return {"version": got.version, "window": doc}
+    doc["offloads"] = offloads
+    return {"version": got.version if got else None, "window": doc}
 
 
 # ------------------------------------------------------------------------------------------ requeue
