@@ -113,7 +113,9 @@ resource "aws_iam_role" "irsa" {
 }
 
 # The training workflow reads datasets (by version: manifests pin version ids) and writes
-# models, reports and Argo artifacts. It can neither modify nor delete training data.
+# models, reports and Argo artifacts. It can neither modify nor delete training data: on the data
+# bucket it may only create the drift-count step's counts, under the glue's own workspace prefix
+# (deploy/argo/drift-count.yaml; the glue's sweep reads and deletes them there).
 resource "aws_iam_role_policy" "argo_executor" {
   name = "data-read-artifacts-write"
   role = aws_iam_role.irsa["argo_executor"].id
@@ -132,6 +134,12 @@ resource "aws_iam_role_policy" "argo_executor" {
         Effect   = "Allow"
         Action   = ["s3:GetObject", "s3:GetObjectVersion"]
         Resource = ["${aws_s3_bucket.this["data"].arn}/*"]
+      },
+      {
+        Sid      = "WriteDriftCounts"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+        Resource = ["${aws_s3_bucket.this["data"].arn}/mlops-glue/counts/*"]
       },
       {
         Sid      = "ReadWriteArtifacts"

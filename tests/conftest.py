@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# property tests judge values, never time: a busy CI machine must not fail them (Hypothesis' default
+# 200 ms deadline per example is a timed assertion)
+settings.register_profile("mlops-glue", deadline=None)
+settings.load_profile("mlops-glue")
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

@@ -58,9 +58,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with deadline.within(deadline.Deadline.from_context(context)):
         if event.get("source") == SWEEP_SOURCE:
             return sweep_handler(event, context)
-        service = runtime.data_arrival()
-        if service.idempotency_config is not None:
-            service.idempotency_config.register_lambda_context(context)
         response: dict[str, Any] = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )

@@ -58,13 +58,27 @@ run "irsa_roles" {
   assert {
     condition = length([for p in flatten([for s in jsondecode(aws_iam_role_policy.argo_executor.policy).Statement : [
       for a in s.Action : [for r in s.Resource : { action = a, resource = r }]
-    ]]) : p if startswith(p.resource, "arn:aws:s3:::mock-data") && (startswith(p.action, "s3:Put") || startswith(p.action, "s3:Delete"))]) == 0
-    error_message = "The executor must not write or delete training data."
+    ]]) : p if startswith(p.resource, "arn:aws:s3:::mock-data") && (startswith(p.action, "s3:Put") || startswith(p.action, "s3:Delete")) && p.resource != "arn:aws:s3:::mock-data/mlops-glue/counts/*"]) == 0
+    error_message = "The executor must not write or delete training data (it may only create counts under mlops-glue/counts/)."
+  }
+
+  assert {
+    condition = length([for p in flatten([for s in jsondecode(aws_iam_role_policy.argo_executor.policy).Statement : [
+      for a in s.Action : [for r in s.Resource : { action = a, resource = r }]
+    ]]) : p if startswith(p.action, "s3:Delete")]) == 0
+    error_message = "The executor deletes nothing in either bucket."
+  }
+
+  assert {
+    condition = contains(flatten([for s in jsondecode(aws_iam_role_policy.argo_executor.policy).Statement : [
+      for a in s.Action : [for r in s.Resource : "${a} ${r}"]
+    ] if s.Effect == "Allow"]), "s3:PutObject arn:aws:s3:::mock-data/mlops-glue/counts/*")
+    error_message = "The drift-count step must be able to write its counts to the glue's workspace."
   }
 
   assert {
     condition = alltrue(flatten([for s in jsondecode(aws_iam_role_policy.argo_executor.policy).Statement : [
-      for r in s.Resource : contains(["arn:aws:s3:::mock-data", "arn:aws:s3:::mock-data/*", "arn:aws:s3:::mock-artifacts", "arn:aws:s3:::mock-artifacts/*", aws_kms_key.s3.arn], r)
+      for r in s.Resource : contains(["arn:aws:s3:::mock-data", "arn:aws:s3:::mock-data/*", "arn:aws:s3:::mock-data/mlops-glue/counts/*", "arn:aws:s3:::mock-artifacts", "arn:aws:s3:::mock-artifacts/*", aws_kms_key.s3.arn], r)
     ]]))
     error_message = "The executor policy must name only the two buckets and their key (no wildcards)."
   }

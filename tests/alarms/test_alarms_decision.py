@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions.emergency import AlarmChange, decide, model_for_alarm
+from mlops_glue.documents import AlarmState, LastDataset, Ledger
 from mlops_glue.records import Kind, Outcome
 
 T0 = datetime(2026, 11, 23, 10, 15, 4, 512000, tzinfo=UTC)
@@ -44,14 +45,15 @@ def run(
     last: Any = LAST,
     now: datetime | None = None,
 ) -> Any:
+    """The rule on its typed documents, built from the plain JSON the state table holds."""
     return decide(
         c,
         cfg,
         stage="dev",
         now=now or T0 + timedelta(seconds=2),
-        alarm_doc=doc,
-        ledger=ledger,
-        last_dataset=last,
+        alarm_doc=None if doc is None else AlarmState.model_validate({"alarm": c.alarm_name, **doc}),
+        ledger=None if ledger is None else Ledger.model_validate(ledger),
+        last_dataset=None if last is None else LastDataset.model_validate(last),
     )
 
 

@@ -12,12 +12,15 @@ import pytest
 from mlops_glue.adapters.argo import ArgoUnavailableError, MemorySubmitter
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
+from mlops_glue.claims import claim
 from mlops_glue.decisions.emergency import alarm_key
+from mlops_glue.decisions.emergency import decision_id_for as emergency_decision_id
+from mlops_glue.keys import claim_key, last_dataset_key, outbox_key, retrain_ledger_key
 from mlops_glue.keys import emergency_ledger_key as ledger_key
-from mlops_glue.keys import last_dataset_key, retrain_ledger_key
+from mlops_glue.outbox import resend
 from mlops_glue.records import Outcome
 from mlops_glue.services.alarm_events import MalformedAlarmEventError, changes_from_event
-from mlops_glue.services.alarms import AlarmService, EmergencySubmitError, NoticeNotSentError
+from mlops_glue.services.alarms import AlarmService, EmergencySubmitError
 
 from tests.alarms.conftest import MANIFEST, SHAPES, Clock, event, renamed
 
@@ -230,19 +233,24 @@ def test_argo_down_releases_the_reservation_records_the_failure_and_the_retry_tr
     assert r.decision.outcome is Outcome.ACTED and len(up.submissions) == 1 and len(notifier.messages) == 1
 
 
-def test_slack_down_keeps_the_training_and_the_retry_posts_the_alert_once(
-    make_service: Callable[..., AlarmService], submitter: MemorySubmitter
+def test_slack_down_keeps_the_training_and_the_alert_waits_in_the_outbox_for_the_sweep(
+    make_service: Callable[..., AlarmService], submitter: MemorySubmitter, store: MemoryStateStore
 ) -> None:
+    """One outbox for every flow: the delivery is not failed for a notice, the sweep posts it once."""
     slack = MemoryNotifier(fail=True)
     svc = make_service(notifier=slack)
     ev = event("quality_alarm", "sns")
-    with pytest.raises(NoticeNotSentError, match="Slack notice not sent"):
-        svc.handle_event(ev)
-    assert len(submitter.submissions) == 1
-    slack.fail = False
     [r] = svc.handle_event(ev)
-    assert r.duplicate and r.posted is not None and r.posted.ok
+    assert r.decision.outcome is Outcome.ACTED and r.posted is not None and not r.posted.ok
+    assert len(submitter.submissions) == 1
+    kept = store.get(*outbox_key("fraud-detection"))
+    assert kept is not None and [":rotating_light:" in i["text"] for i in kept.data["items"]] == [True]
+    slack.fail = False
+    [again] = svc.handle_event(ev)  # a redelivery runs nothing and posts nothing: the outbox has it
+    assert again.duplicate and again.posted is None and not slack.messages
+    assert resend(slack, store, ["fraud-detection"]) == (1, 0)
     svc.handle_event(ev)
+    assert resend(slack, store, ["fraud-detection"]) == (0, 0)
     assert len(slack.messages) == 1 and len(submitter.submissions) == 1
 
 
@@ -354,7 +362,7 @@ def test_an_alarm_that_read_the_ledger_before_another_emergency_reserved_it_lose
     assert len(submitter.submissions) == 1 and len(alerts(notifier)) == 1
 
 
-def test_a_duplicate_that_read_the_alarm_state_before_the_first_finished_posts_nothing(
+def test_a_duplicate_that_read_the_claim_before_the_first_finished_posts_nothing(
     make_service: Callable[..., AlarmService],
     submitter: MemorySubmitter,
     notifier: MemoryNotifier,
@@ -362,9 +370,29 @@ def test_a_duplicate_that_read_the_alarm_state_before_the_first_finished_posts_n
 ) -> None:
     racing = StaleReads(store)
     first = make_service(store=racing).handle_event(event("quality_alarm", "eventbridge"))[0]
-    racing.stale[alarm_key(QUALITY)] = None  # it did not see the first delivery's identity
+    racing.stale[claim_key(first.decision.decision_id)] = None  # it did not see the first delivery's claim
     [r] = make_service(store=racing).handle_event(event("quality_alarm", "sns"))
-    assert not r.duplicate and r.decision.decision_id == first.decision.decision_id
-    assert r.submitted is not None and r.submitted.created is False  # the fixed name: "already exists"
-    assert r.posted is None
+    assert r.duplicate and r.decision.decision_id == first.decision.decision_id
+    assert r.posted is None and r.submitted is None
     assert len(submitter.submissions) == 1 and len(notifier.messages) == 1
+
+
+def test_a_delivery_that_died_holding_its_claim_is_taken_over_and_finds_its_workflow(
+    make_service: Callable[..., AlarmService],
+    submitter: MemorySubmitter,
+    notifier: MemoryNotifier,
+    store: MemoryStateStore,
+    clock: Clock,
+) -> None:
+    """An invocation that timed out after submitting: after the claim's TTL the redelivery redoes it;
+    the workflow's fixed name answers "already exists", the ledger keeps one run."""
+    ev = event("quality_alarm", "eventbridge")
+    [change] = changes_from_event(ev)
+    assert claim(store, claim_key(emergency_decision_id(change)), timedelta(minutes=2), clock())
+    [busy] = make_service().handle_event(ev)  # the claim is fresh: its owner is still at it
+    assert busy.duplicate and not submitter.submissions
+    clock.at(clock().isoformat(), plus=timedelta(minutes=3))
+    [r] = make_service().handle_event(ev)
+    assert not r.duplicate and r.decision.outcome is Outcome.ACTED and len(submitter.submissions) == 1
+    [again] = make_service().handle_event(ev)
+    assert again.duplicate and len(notifier.messages) == 1

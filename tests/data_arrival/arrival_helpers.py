@@ -7,8 +7,6 @@ import importlib.util
 import io
 import json
 import sys
-import threading
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,12 +15,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyItemAlreadyExistsError,
-    IdempotencyItemNotFoundError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from mlops_glue.adapters.argo import MemorySubmitter
 from mlops_glue.adapters.s3 import MemoryObjectStore
 from mlops_glue.adapters.slack import MemoryNotifier
@@ -83,47 +75,6 @@ def eb_event(
     return e
 
 
-class MemoryIdempotency(BasePersistenceLayer):
-    """Powertools idempotency records in a dict shared between "invocations" (threads); for tests.
-
-    Same contract as the DynamoDB layer's conditional put: a record may be replaced only when it has
-    expired, or when it is in progress and its in-progress expiry passed.
-    """
-
-    def __init__(self, records: dict[str, DataRecord], lock: threading.Lock) -> None:
-        super().__init__()
-        self.records, self.lock = records, lock
-
-    def _get_record(self, idempotency_key: str) -> DataRecord:
-        with self.lock:
-            rec = self.records.get(idempotency_key)
-        if rec is None:
-            raise IdempotencyItemNotFoundError
-        return rec
-
-    def _put_record(self, data_record: DataRecord) -> None:
-        now_ms = int(time.time() * 1000)
-        with self.lock:
-            old = self.records.get(data_record.idempotency_key)
-            if old is not None and not old.is_expired:
-                stale = (
-                    old.status == "INPROGRESS"
-                    and old.in_progress_expiry_timestamp is not None
-                    and old.in_progress_expiry_timestamp < now_ms
-                )
-                if not stale:
-                    raise IdempotencyItemAlreadyExistsError(old_data_record=old)
-            self.records[data_record.idempotency_key] = data_record
-
-    def _update_record(self, data_record: DataRecord) -> None:
-        with self.lock:
-            self.records[data_record.idempotency_key] = data_record
-
-    def _delete_record(self, data_record: DataRecord) -> None:
-        with self.lock:
-            self.records.pop(data_record.idempotency_key, None)
-
-
 class Clock:
     def __init__(self, now: datetime = T0) -> None:
         self.now = now
@@ -147,12 +98,10 @@ class Harness:
     notifier: Any = field(default_factory=MemoryNotifier)
     metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
     clock: Clock = field(default_factory=Clock)
-    idem_records: dict[str, DataRecord] = field(default_factory=dict)
-    idem_lock: threading.Lock = field(default_factory=threading.Lock)
     files: dict[str, Any] = field(default_factory=dict)  # key -> counts (or a path) for the counter
     s3_client: Any = None
 
-    def service(self, *, idempotency: bool = True, counter: Any = None, **kw: Any) -> DataArrival:
+    def service(self, *, counter: Any = None, **kw: Any) -> DataArrival:
         svc = DataArrival(
             self.cfg,
             store=self.store,
@@ -162,16 +111,11 @@ class Harness:
             workspace=Workspace(BUCKET),
             metrics=self.metrics,
             s3_client=self.s3_client,
-            idempotency=MemoryIdempotency(self.idem_records, self.idem_lock) if idempotency else None,
             counter=counter,
             profile_loader=lambda _uri: self.profile,
             clock=self.clock,
             **kw,
         )
-        if svc.idempotency_config is not None:
-            from glue_local.localfront import LocalContext
-
-            svc.idempotency_config.register_lambda_context(LocalContext("mlops-glue-test"))  # type: ignore[arg-type]
         return svc
 
 

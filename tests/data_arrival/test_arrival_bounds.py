@@ -87,7 +87,7 @@ def test_window_item_stays_under_budget_at_1000_columns_and_100_rejected_windows
     cfg = make_config(min_new_rows=100, drift={"min_rows": 50, "dataset_drift_share": 0.5})
     h = Harness(cfg, profile, submitter=MemorySubmitter(fail_with=ArgoRejectedError("HTTP 400 template")))
     encoded = Encoded(drifted)
-    svc = h.service(idempotency=False, counter=lambda _p, _ref: encoded)
+    svc = h.service(counter=lambda _p, _ref: encoded)
     for n in range(MAX_REJECTED + 5):
         assert send(svc, n)[0].status == "counted"
     w = h.store.get(*window_key(MODEL))
@@ -120,7 +120,7 @@ def test_pending_backlog_is_capped_and_the_window_keeps_collecting(profile: Any,
     counts = count_batch(
         profile, str(write_parquet(make_table(100, seed=3, drift=True), tmp_path / "d.parquet"))
     )
-    svc = h.service(idempotency=False, counter=lambda _p, _ref: counts)
+    svc = h.service(counter=lambda _p, _ref: counts)
     for n in range(MAX_PENDING + 10):
         # one invocation per message, as the handler runs it: Argo found down is not asked again in it
         with deadline.within(deadline.Deadline()), pytest.raises(DriveError):

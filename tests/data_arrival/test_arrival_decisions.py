@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from arrival_helpers import MODEL, T0, make_config
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, decide_window
+from mlops_glue.documents import Ledger
 
 
 def cfg(**kw: object):  # type: ignore[no-untyped-def]
@@ -48,7 +49,9 @@ def test_max_wait_with_minimum_rows() -> None:
 
 def test_cooldown_budget_and_in_flight_defer_with_reasons() -> None:
     c = cfg(cooldown="6h", budget={"max_per_day": 1, "gpu_hours_per_run": 4, "monthly_gpu_hours": 100})
-    ledger = {"runs": [{"at": (T0 - timedelta(hours=2)).isoformat(), "gpu_hours": 4, "decision_id": "d-1"}]}
+    ledger = Ledger.model_validate(
+        {"runs": [{"at": (T0 - timedelta(hours=2)).isoformat(), "gpu_hours": 4, "decision_id": "d-1"}]}
+    )
     v = decide_window(stats(1000), c, T0, ledger=ledger, in_flight=["retrain-d-1"])
     assert v.trigger is None and v.ready
     assert v.defer == ("in_flight", "cooldown", "budget")
@@ -61,7 +64,9 @@ def test_cooldown_budget_and_in_flight_defer_with_reasons() -> None:
 
 def test_monthly_gpu_cap_defers() -> None:
     c = cfg(budget={"max_per_day": 10, "gpu_hours_per_run": 4, "monthly_gpu_hours": 10})
-    ledger = {"runs": [{"at": (T0 - timedelta(days=3)).isoformat(), "gpu_hours": 8, "decision_id": "d-1"}]}
+    ledger = Ledger.model_validate(
+        {"runs": [{"at": (T0 - timedelta(days=3)).isoformat(), "gpu_hours": 8, "decision_id": "d-1"}]}
+    )
     v = decide_window(stats(1000), c, T0, ledger=ledger, in_flight=[])
     assert v.defer == ("budget",)
     assert "monthly cap 10" in v.reasons[-1]

@@ -85,13 +85,13 @@ def test_duplicates_and_redeliveries_count_once(
     key = put_file(local_counter, tmp_path, "a.parquet", make_table(200, seed=3))
     key2 = put_file(local_counter, tmp_path, "b.parquet", make_table(200, seed=4))
     assert send(svc, key, 1)[0].status == "counted"
-    send(svc, key, 1)  # a duplicate event: Powertools idempotency returns the first result
+    send(svc, key, 1)  # a duplicate event: the object's membership answers it
     assert window(harness)["rows"] == 200
     send(svc, key2, 2)  # closes the window
     assert len(harness.submitter.submissions) == 1
-    # without the idempotency record (died before saving it) a redelivery is still caught, whatever
-    # its receive count and however many windows closed since: the object's membership says where it is
-    bare = harness.service(idempotency=False, counter=local_counter[1])
+    # another execution environment: a redelivery is still caught, whatever its receive count and
+    # however many windows closed since: the object's membership says where it is
+    bare = harness.service(counter=local_counter[1])
     assert send(bare, key2, 2, receive_count=2)[0].status == "duplicate"
     (sub,) = harness.submitter.submissions.values()
     closed = json.loads(harness.objects.get_bytes(sub.parameters["dataset-manifest"]))

@@ -17,7 +17,7 @@ from mlops_glue.adapters.argo import ArgoRestSubmitter
 from mlops_glue.adapters.secrets import StaticSecrets
 from mlops_glue.config import GlueConfig, parse_config
 from mlops_glue.drift.synth import make_table
-from mlops_glue.keys import retrain_ledger_key
+from mlops_glue.keys import offloads_key, retrain_ledger_key
 from mlops_glue.records import Kind, Outcome
 from mlops_glue.replay.compare import replay
 from mlops_glue.replay.recorder import LogRecorder, MemoryEventLog
@@ -161,3 +161,22 @@ def test_in_shadow_mode_the_cooldown_counts_the_shadow_runs(
     assert latest.outcome is Outcome.DEFERRED and any("cooldown" in r for r in latest.reasons), latest.reasons
     ledger = harness.store.get(*retrain_ledger_key(MODEL))
     assert ledger is not None and [r.get("shadow") for r in ledger.data["runs"]] == [True]
+
+
+def test_a_shadowed_models_large_object_would_be_counted_on_the_cluster_and_waits_for_nothing(
+    harness: Harness, local_counter: Any, tmp_path: Path, argo: ArgoStandin
+) -> None:
+    """No count workflow is submitted in shadow mode, so none is waited for, retried or failed."""
+    drift = {"min_rows": 1_000_000, "dataset_drift_share": 0.5, "count_in": "argo"}
+    harness.cfg = cfg(argo, True, drift=drift)
+    svc = service(harness, local_counter[1], argo)
+    send_files(svc, local_counter, tmp_path, 0, n=1)
+    for _ in range(4):
+        report = svc.sweep()
+        assert report.offloads_collected == 0 and report.failed == []
+    assert argo.requests == 0 and argo.workflows == {}
+    [d] = [d for d in harness.store.decisions_for(MODEL) if d.kind is Kind.RETRAIN]
+    assert d.outcome is Outcome.DEFERRED and d.action["shadow"] == shadow.WOULD_ACT
+    assert any("would be counted on the cluster" in r for r in d.reasons)
+    assert harness.store.get(*offloads_key(MODEL)) is None
+    assert not [m for m in harness.notifier.messages if "could not be counted" in m.text]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mlops_glue.decisions.budget import deferral_reasons, record_run
+from mlops_glue.documents import Ledger
 from mlops_glue.replay.simulate import Simulation
 
 from tests.replay.fortnight import base_doc, config
@@ -16,12 +17,12 @@ from tests.replay.fortnight import base_doc, config
 def test_the_compact_ledger_gives_the_reasons_of_the_full_one(seed: int) -> None:
     rng = random.Random(seed)
     sim = Simulation(config(base_doc()))
-    full: dict[str, object] | None = None
+    full: Ledger | None = None
     t = datetime(2026, 10, 20, tzinfo=UTC)  # across a month boundary
     for i in range(300):
         t += timedelta(minutes=rng.choice([5, 30, 90, 240, 600]))
         gpu = rng.choice([0.5, 2.0, 4.0])
-        full = record_run(full, t, gpu, f"d{i}")  # type: ignore[arg-type]
+        full = record_run(full, t, gpu, f"d{i}")
         sim.runs.setdefault("m", []).append((t, t.isoformat(), gpu, f"d{i}"))
         sim._times.setdefault("m", []).append(t)
         cum = sim._cum.setdefault("m", [0.0])

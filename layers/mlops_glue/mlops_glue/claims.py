@@ -1,43 +1,48 @@
 """One claim: the right to do an action once, whatever the redeliveries and concurrent duplicates.
 
-``claim(store, key, ttl)`` takes the document at ``key`` (``{"status": "in_progress", "at": …}``) unless
-it is ``done``, or ``in_progress`` and younger than ``ttl`` (an older one was abandoned — a Lambda that
-timed out — and is taken over). ``release(store, key, status)`` ends it: ``done`` for good, ``failed``
-open to the next delivery.
+``claim(store, key, ttl, now)`` takes the :class:`~mlops_glue.documents.Claim` at ``key`` (usually
+``keys.claim_key(action id)``) unless it is ``done``, or ``in_progress`` and younger than ``ttl`` (an older
+one was abandoned — a Lambda that timed out — and is taken over). ``release(store, key, status, now)``
+ends it: ``done`` for good, ``failed`` open to the next delivery. Used by every flow where an action must
+happen once: the Argo CD feedback's action, the alarm flow's handling of one transition, the submission
+of one closed data window.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from mlops_glue.adapters.state import StateStore
+from mlops_glue.documents import Claim, ClaimStatus
+from mlops_glue.repositories import Ref
 
 Key = tuple[str, str]
+
+
+def _ref(store: StateStore, key: Key) -> Ref[Claim]:
+    return Ref(store, key, Claim)
 
 
 def claim(store: StateStore, key: Key, ttl: timedelta, now: datetime) -> bool:
     """Take the claim at ``key``; False when it is done, or being done by someone else."""
 
-    def take(cur: dict[str, Any] | None) -> dict[str, Any] | None:
-        if cur and cur.get("status") == "done":
-            return None
-        fresh = cur and now - datetime.fromisoformat(cur["at"]) < ttl
-        if cur and cur.get("status") == "in_progress" and fresh:
-            return None
-        return {"status": "in_progress", "at": now.isoformat()}
+    def take(cur: Claim | None) -> Claim | None:
+        return (
+            None
+            if cur is not None and cur.held(now, ttl)
+            else Claim(status="in_progress", at=now.isoformat())
+        )
 
-    return store.update(*key, take) is not None
+    return _ref(store, key).change(take).written
 
 
-def claim_status(store: StateStore, key: Key) -> str | None:
+def claim_status(store: StateStore, key: Key) -> ClaimStatus | None:
     """``in_progress``, ``done``, ``failed`` or None (never claimed)."""
-    cur = store.get(*key)
-    status = cur.data.get("status") if cur is not None else None
-    return str(status) if status is not None else None
+    cur = _ref(store, key).load()
+    return None if cur is None else cur.status
 
 
-def release(store: StateStore, key: Key, status: str, now: datetime) -> None:
+def release(store: StateStore, key: Key, status: ClaimStatus, now: datetime) -> None:
     """End the claim: ``done`` (never again) or ``failed`` (the next delivery may claim it)."""
-    doc = {"status": status, "at": now.isoformat()}
-    store.update(*key, lambda _cur: doc)
+    ended = Claim(status=status, at=now.isoformat())
+    _ref(store, key).change(lambda _cur: ended)

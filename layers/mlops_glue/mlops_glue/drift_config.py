@@ -28,3 +28,12 @@ class DriftSettings(_Model):
     method: Literal["auto", "wasserstein", "jensenshannon", "psi"] = "auto"
     threshold: float | None = Field(None, gt=0, description="default: Evidently's 0.1")
     columns: dict[str, ColumnDrift] = Field(default_factory=dict)
+    count_in: Literal["auto", "lambda", "argo"] = Field(
+        "auto",
+        description="where a new data object is counted: auto = in the function unless it needs more than "
+        "half the 15-minute timeout (`mlops-glue drift plan`), then on the cluster by the count_template "
+        "WorkflowTemplate; lambda = always in the function; argo = always on the cluster",
+    )
+    count_template: str = Field(
+        "drift-count", min_length=1, description="the WorkflowTemplate that counts one object (deploy/argo)"
+    )

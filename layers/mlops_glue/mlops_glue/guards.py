@@ -16,16 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from mlops_glue.adapters.state import StateStore
+from mlops_glue.documents import Block, Blocklist, Pause
 from mlops_glue.names import InvalidNameError, canonical_version, is_newer
 from mlops_glue.records import utcnow
-
-
-def _block_key(model: str) -> tuple[str, str]:
-    return f"MODEL#{model}", "BLOCKLIST"
-
-
-def _pause_key(model: str, env: str) -> tuple[str, str]:
-    return f"MODEL#{model}", f"PAUSE#{env}"
+from mlops_glue.repositories import BLOCKLISTS, PAUSES
 
 
 def block_version(
@@ -33,27 +27,27 @@ def block_version(
 ) -> None:
     """Add ``version`` of ``model`` to the blocklist (idempotent; InvalidNameError for a non-version)."""
     version = canonical_version(version)
-    at = (now or utcnow()).isoformat()
+    block = Block(reason=reason, at=(now or utcnow()).isoformat())
 
-    def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-        doc = doc or {"versions": {}}
-        if version in doc["versions"]:
+    def add(doc: Blocklist | None) -> Blocklist | None:
+        doc = doc or Blocklist()
+        if version in doc.versions:
             return None
-        doc["versions"][version] = {"reason": reason, "at": at}
+        doc.versions[version] = block
         return doc
 
-    store.update(*_block_key(model), add)
+    BLOCKLISTS.at(store, model).change(add)
 
 
 def blocked_versions(store: StateStore, model: str) -> dict[str, dict[str, str]]:
     """Blocked version (canonical) -> {reason, at}."""
-    got = store.get(*_block_key(model))
+    doc = BLOCKLISTS.at(store, model).load()
     out: dict[str, dict[str, str]] = {}
-    for raw, entry in ({} if got is None else got.data.get("versions", {})).items():
+    for raw, entry in ({} if doc is None else doc.versions).items():
         try:
-            out[canonical_version(raw)] = entry
+            out[canonical_version(raw)] = {"reason": entry.reason, "at": entry.at}
         except InvalidNameError:
-            out[str(raw)] = entry  # written before versions were canonical: kept, still shown
+            out[str(raw)] = {"reason": entry.reason, "at": entry.at}  # written before versions were canonical
     return out
 
 
@@ -67,25 +61,25 @@ def pause(store: StateStore, model: str, env: str, reason: str, until_newer_than
     # a value a human wrote that is no version stays as written: the pause then holds until lifted
     with contextlib.suppress(InvalidNameError):
         until_newer_than = canonical_version(until_newer_than)
-    doc = {"reason": reason, "until_newer_than": until_newer_than, "at": utcnow().isoformat()}
-    store.update(*_pause_key(model, env), lambda _cur: doc)
+    doc = Pause(reason=reason, until_newer_than=until_newer_than, at=utcnow().isoformat())
+    PAUSES.at(store, model, env).change(lambda _cur: doc)
 
 
 def active_pause(
     store: StateStore, model: str, env: str, version: str | None = None
 ) -> dict[str, Any] | None:
     """The pause in force for ``model``/``env`` (for ``version``: lifted when it is newer), or None."""
-    got = store.get(*_pause_key(model, env))
-    if got is None or not got.data:
+    doc = PAUSES.at(store, model, env).load()
+    if doc is None or not doc.active:
         return None
-    limit = got.data.get("until_newer_than")
-    if version is not None and limit is not None and _newer(version, str(limit)):
+    limit = doc.until_newer_than
+    if version is not None and limit is not None and _newer(version, limit):
         return None
-    return dict(got.data)
+    return doc.to_json()
 
 
 def lift_pause(store: StateStore, model: str, env: str) -> None:
-    store.update(*_pause_key(model, env), lambda cur: {} if cur else None)
+    PAUSES.at(store, model, env).change(lambda cur: Pause() if cur else None)
 
 
 def _newer(a: str, b: str) -> bool:

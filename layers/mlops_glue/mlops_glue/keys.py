@@ -1,7 +1,8 @@
 """State-store keys shared by more than one flow: one place, so a writer and its readers cannot drift apart.
 
 Each function returns ``(pk, sk)`` for :class:`~mlops_glue.adapters.state.StateStore`. A model's
-documents share the partition ``MODEL#<model>``; ``guards.py`` keeps its own (blocklist, pauses).
+documents share the partition ``MODEL#<model>``. The document stored under each key is typed in
+:mod:`mlops_glue.documents` and read and written through :mod:`mlops_glue.repositories`.
 """
 
 from __future__ import annotations
@@ -49,3 +50,28 @@ def member_key(model: str, object_id: str) -> tuple[str, str]:
     object can enter one window only, however late a redelivery or a DLQ replay comes.
     """
     return model_pk(model), f"OBJECT#{object_id}"
+
+
+def blocklist_key(model: str) -> tuple[str, str]:
+    """Versions never promoted automatically again (``mlops_glue.guards``)."""
+    return model_pk(model), "BLOCKLIST"
+
+
+def pause_key(model: str, env: str) -> tuple[str, str]:
+    """Automation paused for a model and environment after a human change (``mlops_glue.guards``)."""
+    return model_pk(model), f"PAUSE#{env}"
+
+
+def alarm_key(alarm_name: str) -> tuple[str, str]:
+    """The alarm's own state document: the newest state seen and the alert to thread under."""
+    return f"ALARM#{alarm_name}", "STATE"
+
+
+def claim_key(action_id: str) -> tuple[str, str]:
+    """The claim on one action (``mlops_glue.claims``): a decision id, or a flow's own action name."""
+    return f"CLAIM#{action_id}", "#"
+
+
+def offloads_key(model: str) -> tuple[str, str]:
+    """The model's data objects being counted on the cluster (``services.arrival_offload``)."""
+    return model_pk(model), "OFFLOADS"

@@ -1,8 +1,8 @@
 """The Slack outbox: a notice that fails to post waits in the state store until the sweep resends it.
 
-Shared by every flow that posts (data arrival, promotion, Argo CD feedback), so a lost alert is never
-only a log line. Items live in one document per model (``keys.outbox_key``) as plain JSON
-(text, blocks, channel, thread_ts); writes go through the store's optimistic ``update``. The scheduled
+Shared by every flow that posts (data arrival, alarms, promotion, Argo CD feedback), so a lost alert is never
+only a log line. Items live in one document per model (:class:`~mlops_glue.documents.Outbox`, at
+``keys.outbox_key``), written through its repository's optimistic ``change``. The scheduled
 data-arrival sweep calls :func:`resend` for every configured model. Hand-written: a few lines over the
 state store; a queue (SQS) would add a resource and still need a scheduled drainer.
 
@@ -18,26 +18,25 @@ import json
 import logging
 from collections.abc import Iterable
 from functools import partial
-from typing import Any
 
 from mlops_glue.adapters.slack import Message, Notifier, Posted
 from mlops_glue.adapters.state import StateStore
-from mlops_glue.keys import outbox_key
+from mlops_glue.documents import Outbox, OutboxItem
+from mlops_glue.repositories import OUTBOXES
 
 logger = logging.getLogger(__name__)
 
 MAX_BYTES = 300_000  # per model's outbox document; see the module docstring for what happens past it
 
 
-def _item(message: Message) -> dict[str, Any]:
-    item: dict[str, Any] = {"text": message.text, "blocks": message.blocks, "channel": message.channel}
-    if message.thread_ts:
-        item["thread_ts"] = message.thread_ts
-    return item
+def _item(message: Message) -> OutboxItem:
+    return OutboxItem(
+        text=message.text, blocks=message.blocks, channel=message.channel, thread_ts=message.thread_ts
+    )
 
 
-def _message(item: dict[str, Any]) -> Message:
-    return Message(item["text"], item.get("blocks") or [], item.get("channel"), item.get("thread_ts"))
+def _message(item: OutboxItem) -> Message:
+    return Message(item.text, item.blocks, item.channel, item.thread_ts)
 
 
 def post_or_keep(notifier: Notifier, store: StateStore, model: str, message: Message) -> Posted:
@@ -49,32 +48,34 @@ def post_or_keep(notifier: Notifier, store: StateStore, model: str, message: Mes
     if posted.ok:
         return posted
     logger.warning("Slack notice kept for retry", extra={"model": model, "error": posted.error})
-    item = _item(message)
-    store.update(*outbox_key(model), lambda doc: _append(doc, item, model))
+    _keep(store, model, _item(message))
     return posted
 
 
 def keep(store: StateStore, model: str, message: Message, why: str) -> None:
     """Put ``message`` in ``model``'s outbox without trying Slack (e.g. no invocation time left for it)."""
     logger.warning("Slack notice kept for the sweep", extra={"model": model, "reason": why})
-    item = _item(message)
-    store.update(*outbox_key(model), lambda doc: _append(doc, item, model))
+    _keep(store, model, _item(message))
 
 
-def _size(item: dict[str, Any]) -> int:
-    return len(json.dumps(item, separators=(",", ":"), default=str)) + 1
+def _keep(store: StateStore, model: str, item: OutboxItem) -> None:
+    OUTBOXES.at(store, model).change(lambda doc: _append(doc, item, model))
 
 
-def _append(doc: dict[str, Any] | None, item: dict[str, Any], model: str) -> dict[str, Any]:
+def _size(item: OutboxItem) -> int:
+    return len(json.dumps(item.to_json(), separators=(",", ":"), default=str)) + 1
+
+
+def _append(doc: Outbox | None, item: OutboxItem, model: str) -> Outbox:
     """The outbox with ``item`` appended, shrunk to ``MAX_BYTES`` (layouts first, then the oldest)."""
-    items = [*((doc or {}).get("items", [])), item]
-    dropped = int((doc or {}).get("dropped", 0))
+    doc = doc or Outbox()
+    items = [*doc.items, item]
     sizes = [_size(i) for i in items]
     total = sum(sizes)
     i = 0
     while total > MAX_BYTES and i < len(items) - 1:  # the newest keeps its layout
-        if items[i].get("blocks"):
-            items[i] = {**items[i], "blocks": []}
+        if items[i].blocks:
+            items[i] = items[i].model_copy(update={"blocks": []})
             total += _size(items[i]) - sizes[i]
             sizes[i] = _size(items[i])
         i += 1
@@ -86,19 +87,20 @@ def _append(doc: dict[str, Any] | None, item: dict[str, Any], model: str) -> dic
     if lost:
         logger.error(
             "Slack outbox full: oldest notices dropped",
-            extra={"model": model, "dropped": lost, "dropped_total": dropped + lost, "kept": len(items)},
+            extra={"model": model, "dropped": lost, "dropped_total": doc.dropped + lost, "kept": len(items)},
         )
-    return {"items": items, "dropped": dropped + lost}
+    return Outbox(items=items, dropped=doc.dropped + lost)
 
 
-def _drop_sent(sent: list[dict[str, Any]], reported: int, doc: dict[str, Any] | None) -> dict[str, Any]:
+def _drop_sent(sent: list[OutboxItem], reported: int, doc: Outbox | None) -> Outbox:
     """The outbox minus one occurrence of each sent item (notices appended meanwhile stay), and minus
     the ``reported`` count of dropped notices the summary just announced."""
-    left = list((doc or {}).get("items", []))
+    doc = doc or Outbox()
+    left = list(doc.items)
     for s in sent:
         if s in left:
             left.remove(s)
-    return {"items": left, "dropped": max(0, int((doc or {}).get("dropped", 0)) - reported)}
+    return Outbox(items=left, dropped=max(0, doc.dropped - reported))
 
 
 def dropped_notice(model: str, dropped: int, channel: str | None) -> Message:
@@ -117,12 +119,12 @@ def resend(notifier: Notifier, store: StateStore, models: Iterable[str]) -> tupl
     """
     sent_total = waiting = 0
     for model in models:
-        got = store.get(*outbox_key(model))
-        items = list((got.data if got else {}).get("items", []))
-        dropped = int((got.data if got else {}).get("dropped", 0))
-        sent: list[dict[str, Any]] = []
+        ref = OUTBOXES.at(store, model)
+        doc = ref.load() or Outbox()
+        items, dropped = doc.items, doc.dropped
+        sent: list[OutboxItem] = []
         reported = 0
-        channel = next((i.get("channel") for i in items if i.get("channel")), None)
+        channel = next((i.channel for i in items if i.channel), None)
         if dropped and notifier.post(dropped_notice(model, dropped, channel)).ok:
             reported = dropped
         if reported == dropped:
@@ -131,7 +133,7 @@ def resend(notifier: Notifier, store: StateStore, models: Iterable[str]) -> tupl
                     break
                 sent.append(item)
         if sent or reported:
-            store.update(*outbox_key(model), partial(_drop_sent, sent, reported))
+            ref.change(partial(_drop_sent, sent, reported))
         sent_total += len(sent)
         waiting += len(items) - len(sent)
     return sent_total, waiting

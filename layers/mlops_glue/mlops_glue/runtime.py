@@ -65,6 +65,7 @@ class DataArrivalSettings(Settings):
     reports_prefix: str = "mlops-glue/reports/"
     manifests_prefix: str = "mlops-glue/manifests/"
     windows_prefix: str = "mlops-glue/windows/"
+    aws_lambda_function_memory_size: int = 10_240  # Lambda's own variable: sizes what one invocation counts
 
 
 class IntakeSettings(Settings):
@@ -268,6 +269,7 @@ def data_arrival() -> DataArrival:
         workspace=Workspace(s.data_bucket, s.windows_prefix, s.manifests_prefix, s.reports_prefix),
         metrics=EmfMetrics(s.powertools_metrics_namespace, s.powertools_service_name),
         s3_client=s3,
+        memory_mb=s.aws_lambda_function_memory_size,
         # no Powertools idempotency here: each object's membership item (written with the window) is
         # the one exactly-once claim, and an in-progress record left by a crash would block redelivery
     )

@@ -1,4 +1,4 @@
-"""``mlops-glue profile build`` and ``mlops-glue drift check``.
+"""``mlops-glue profile build``, ``mlops-glue drift check``, ``drift plan`` and ``drift count``.
 
 Exit codes: 0 no drift, 1 drift (or schema drift, data-quality failure, too few rows: anything that is
 not a clean "no drift"), 2 error with a one-line reason on stderr.
@@ -53,6 +53,19 @@ def register(subparsers: Any) -> None:
     where.add_argument("--format", choices=["csv", "parquet"], default=None)
     where.add_argument("--json", action="store_true")
     where.set_defaults(func=_plan)
+
+    count = dsub.add_parser(
+        "count", help="count one data file into a profile's bins and write the counts (the drift-count step)"
+    )
+    count.add_argument("source", nargs="?", help="CSV/Parquet file (path or s3:// URI, ?versionId= allowed)")
+    count.add_argument("--s3-bucket", default=None, help="the object's bucket (instead of SOURCE: any key)")
+    count.add_argument("--s3-key", default=None, help="the object's key, as stored (no URI escaping)")
+    count.add_argument("--s3-version-id", default=None, help="the object version (empty: the latest)")
+    count.add_argument("--profile", required=True, help="profile.json (path or s3:// URI)")
+    count.add_argument("-o", "--output", required=True, help="where the counts go (path or s3:// URI)")
+    count.add_argument("--format", choices=["csv", "parquet"], default=None)
+    count.add_argument("--threads", type=int, default=None, help="threads counting columns (default: cores)")
+    count.set_defaults(func=_count)
 
 
 @contextmanager
@@ -139,22 +152,14 @@ def _check(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from mlops_glue.drift import capacity, source
+    from mlops_glue.drift.shape import shape_of
 
     try:
-        src = source.open_source(args.source, fmt=args.format)
-        size = src.size or 0
-        if src.fmt == "parquet":
-            with source.ParquetReader(src, []) as reader:
-                rows, columns = int(sum(reader.row_counts)), len(reader.names)
-        else:
-            columns = len(source.csv_header(src))
-            with src.opener() as fh:
-                head = fh.read(1 << 20)
-            lines = max(head.count(b"\n") - 1, 1)  # the header is not a row
-            rows = int(size * lines / max(len(head), 1)) if len(head) >= (1 << 20) else lines
+        shape = shape_of(args.source, fmt=args.format)
     except (source.SourceError, source.DataFormatError, OSError, ValueError) as exc:
         return _fail(exc)
-    fmt: Any = src.fmt
+    rows, columns, size = shape.rows, shape.columns, shape.size
+    fmt: Any = shape.fmt
     p = capacity.plan(args.step, fmt, rows, columns, size, args.memory_mb)
     if args.json:
         print(
@@ -164,3 +169,37 @@ def _plan(args: argparse.Namespace) -> int:
         where = "Lambda" if p.runs_in == "lambda" else "Argo (WorkflowTemplate drift-engine)"
         print(f"{where}: {p.reason}")
     return 0
+
+
+def _count(args: argparse.Namespace) -> int:
+    """The counts of one file, as data arrival merges them into a window (``WindowCounts.to_bytes``)."""
+    from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
+    from mlops_glue.drift import ProfileError, SourceError, count_batch, load_profile
+
+    try:
+        location = _count_location(args)
+        profile = load_profile(args.profile)
+        with _progress("counting") as progress:
+            counts = count_batch(profile, location, fmt=args.format, progress=progress, threads=args.threads)
+        blob = counts.to_bytes()
+        if args.output.startswith("s3://"):
+            S3ObjectStore().put_bytes(args.output, blob)
+        else:
+            Path(args.output).write_bytes(blob)
+    except (ProfileError, SourceError, ObjectStoreError, OSError, ValueError) as exc:
+        return _fail(exc)
+    print(json.dumps({"rows": int(counts.rows), "bytes": len(blob), "output": args.output}))
+    return 0
+
+
+def _count_location(args: argparse.Namespace) -> Any:
+    """SOURCE, or the object named by its fields (a key with ``?``, ``#`` or ``%`` is never a URI)."""
+    from mlops_glue.drift import S3Object
+
+    if args.s3_bucket or args.s3_key:
+        if not (args.s3_bucket and args.s3_key) or args.source:
+            raise ValueError("give SOURCE, or --s3-bucket and --s3-key (with --s3-version-id)")
+        return S3Object(args.s3_bucket, args.s3_key, args.s3_version_id or None)
+    if not args.source:
+        raise ValueError("give SOURCE, or --s3-bucket and --s3-key")
+    return args.source

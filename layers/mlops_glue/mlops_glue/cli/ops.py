@@ -104,9 +104,7 @@ def _window_resubmit(args: argparse.Namespace) -> int:
         return 1
     except Exception as exc:
         return _fail(exc)
-    print(
-        f"{model} {entry['window_id']} is pending again ({entry['decision_id']}); the next sweep submits it"
-    )
+    print(f"{model} {entry.window_id} is pending again ({entry.decision_id}); the next sweep submits it")
     return 0
 
 

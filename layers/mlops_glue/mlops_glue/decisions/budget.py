@@ -1,32 +1,21 @@
 """Cooldown and budget: pure checks over a ledger of past trainings (one ledger per model and kind).
 
-The ledger is a plain document kept in the state store: ``{"runs": [{"at": iso, "gpu_hours": h,
-"decision_id": id}, ...]}``. Normal and emergency retrainings keep separate ledgers. A run made in shadow
-mode (nothing trained) is marked ``"shadow": true`` and is not counted here: the shadow store hands the
-model's shadow decisions their ledger unmarked, so only a shadowed model counts its shadow runs.
+The ledger is :class:`mlops_glue.documents.Ledger` (its runs: when, GPU hours, decision id). Normal and
+emergency retrainings keep separate ledgers. A run made in shadow mode (nothing trained) is marked
+``shadow`` and is not counted here: the shadow store hands the model's shadow decisions their ledger
+unmarked, so only a shadowed model counts its shadow runs.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
+from mlops_glue.documents import Ledger
 from mlops_glue.texts import duration_text
 
 
-def _runs(ledger: dict[str, Any] | None) -> list[tuple[datetime, float, str]]:
-    out = []
-    for r in (ledger or {}).get("runs", []):
-        if r.get("shadow"):
-            continue
-        out.append(
-            (datetime.fromisoformat(r["at"]), float(r.get("gpu_hours", 0.0)), str(r.get("decision_id", "")))
-        )
-    return out
-
-
 def deferral_reasons(
-    ledger: dict[str, Any] | None,
+    ledger: Ledger | None,
     now: datetime,
     *,
     cooldown: timedelta,
@@ -35,21 +24,20 @@ def deferral_reasons(
     monthly_gpu_hours: float | None = None,
 ) -> list[str]:
     """Why a training must wait now (empty: it may run). Human sentences for the decision record."""
-    runs = _runs(ledger)
+    runs = ledger.counted() if ledger else []
     reasons: list[str] = []
     if runs:
-        last = max(at for at, _, _ in runs)
+        last = max(r.at for r in runs)
         if now - last < cooldown:
             left = cooldown - (now - last)
             reasons.append(
                 f"cooldown: last training {duration_text(now - last)} ago < {duration_text(cooldown)} (wait {duration_text(left)})"
             )
-    today = [r for r in runs if now - r[0] < timedelta(days=1)]
+    today = [r for r in runs if now - r.at < timedelta(days=1)]
     if len(today) >= max_per_day:
         reasons.append(f"budget: {len(today)} trainings in the last 24 h ≥ max_per_day {max_per_day}")
     if monthly_gpu_hours is not None:
-        month = [h for at, h, _ in runs if (at.year, at.month) == (now.year, now.month)]
-        used = sum(month)
+        used = sum(r.gpu_hours for r in runs if (r.at.year, r.at.month) == (now.year, now.month))
         if used + gpu_hours_per_run > monthly_gpu_hours:
             reasons.append(
                 f"budget: {used:g} + {gpu_hours_per_run:g} GPU hours would exceed the monthly cap {monthly_gpu_hours:g}"
@@ -57,20 +45,10 @@ def deferral_reasons(
     return reasons
 
 
-def record_run(
-    ledger: dict[str, Any] | None, now: datetime, gpu_hours: float, decision_id: str
-) -> dict[str, Any]:
+def record_run(ledger: Ledger | None, now: datetime, gpu_hours: float, decision_id: str) -> Ledger:
     """The ledger with one more run (idempotent on ``decision_id``); runs older than 40 days are dropped."""
-    runs = [
-        r
-        for r in (ledger or {}).get("runs", [])
-        if now - datetime.fromisoformat(r["at"]) < timedelta(days=40)
-    ]
-    if not any(r.get("decision_id") == decision_id for r in runs):
-        runs.append({"at": now.isoformat(), "gpu_hours": gpu_hours, "decision_id": decision_id})
-    return {"runs": runs}
+    return (ledger or Ledger()).with_run(now, gpu_hours, decision_id)
 
 
-def last_run(ledger: dict[str, Any] | None) -> datetime | None:
-    runs = _runs(ledger)
-    return max((at for at, _, _ in runs), default=None)
+def last_run(ledger: Ledger | None) -> datetime | None:
+    return max((r.at for r in ledger.counted()), default=None) if ledger else None

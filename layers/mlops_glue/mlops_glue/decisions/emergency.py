@@ -31,6 +31,8 @@ from urllib.parse import quote
 
 from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.budget import deferral_reasons, last_run
+from mlops_glue.documents import AlarmState, Alert, LastDataset, Ledger
+from mlops_glue.keys import alarm_key as alarm_key  # the alarm's state document (re-exported)
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
 from mlops_glue.texts import duration_text
 
@@ -47,11 +49,6 @@ STATUS_EDIT_EVERY = timedelta(seconds=30)  # at most one status edit per 30 s of
 def alarm_name_for(stage: str, model: str, kind: str) -> str:
     """The alarm naming convention that maps an alarm to its model: ``mlops-glue-<stage>-<model>-<kind>``."""
     return f"{ALARM_PREFIX.format(stage=stage)}{model}-{kind}"
-
-
-def alarm_key(alarm_name: str) -> tuple[str, str]:
-    """The alarm's own state document: last state seen, identities handled, the alert to thread under."""
-    return f"ALARM#{alarm_name}", "STATE"
 
 
 @dataclass(frozen=True)
@@ -138,15 +135,14 @@ def model_for_alarm(change: AlarmChange, cfg: GlueConfig, stage: str) -> tuple[s
 
 
 def blocking_reasons(
-    ledger: dict[str, Any] | None, now: datetime, model_cfg: ModelConfig, decision_id: str
+    ledger: Ledger | None, now: datetime, model_cfg: ModelConfig, decision_id: str
 ) -> tuple[str | None, list[str]]:
     """(debounce reason, cooldown/budget reasons) against the emergency ledger.
 
     Runs recorded for ``decision_id`` itself are left out, so a retried delivery is not blocked by its
     own reservation.
     """
-    runs = [r for r in (ledger or {}).get("runs", []) if r.get("decision_id") != decision_id]
-    others = {"runs": runs}
+    others = (ledger or Ledger()).without(decision_id)
     debounce = model_cfg.alarms.debounce
     last = last_run(others)
     if last is not None and now - last < debounce:
@@ -167,9 +163,9 @@ def decide(
     *,
     stage: str,
     now: datetime,
-    alarm_doc: dict[str, Any] | None,
-    ledger: dict[str, Any] | None,
-    last_dataset: dict[str, Any] | None,
+    alarm_doc: AlarmState | None,
+    ledger: Ledger | None,
+    last_dataset: LastDataset | None,
 ) -> AlarmPlan:
     """What to do about ``change`` (see the module docstring for the rules)."""
     decision_id = decision_id_for(change)
@@ -191,10 +187,10 @@ def decide(
 
     if model is None:
         return ignored(f"unknown alarm: {how}")
-    seen_ts = (alarm_doc or {}).get("timestamp")
-    if seen_ts and datetime.fromisoformat(seen_ts) > change.state_timestamp:
-        seen_state = (alarm_doc or {}).get("state")
-        return ignored(f"stale: the alarm has since moved to {seen_state} at {seen_ts}")
+    if alarm_doc is not None and alarm_doc.is_newer(change.state_timestamp):
+        assert alarm_doc.timestamp is not None
+        seen = alarm_doc.timestamp.isoformat()
+        return ignored(f"stale: the alarm has since moved to {alarm_doc.state} at {seen}")
     if change.state == "INSUFFICIENT_DATA":
         return ignored("INSUFFICIENT_DATA: missing data is not a degradation")
     if change.state == change.previous_state:
@@ -218,7 +214,7 @@ def decide(
     if dataset is None:
         return AlarmPlan(_with(decision, Outcome.REJECTED, breach, dataset_reason), notice="alert")
     decision = _with(decision, Outcome.ACTED, breach, dataset_reason)
-    decision.evidence["dataset"] = {"uri": dataset, **(last_dataset or {})}
+    decision.evidence["dataset"] = {"uri": dataset, **(last_dataset.to_json() if last_dataset else {})}
     decision.evidence["trigger"] = "alarm"  # the workflow's trigger-reason parameter and annotation
     return AlarmPlan(
         decision,
@@ -229,11 +225,10 @@ def decide(
     )
 
 
-def _dataset(model_cfg: ModelConfig, last: dict[str, Any] | None) -> tuple[str | None, str]:
+def _dataset(model_cfg: ModelConfig, last: LastDataset | None) -> tuple[str | None, str]:
     """The latest data window's manifest; else the model's whole data prefix (documented fallback)."""
-    if last and last.get("manifest_uri"):
-        window = last.get("window_id") or "?"
-        return str(last["manifest_uri"]), f"dataset: latest data window {window}"
+    if last and last.manifest_uri:
+        return last.manifest_uri, f"dataset: latest data window {last.window_id or '?'}"
     if model_cfg.data is not None:
         uri = f"s3://{model_cfg.data.bucket}/{model_cfg.data.prefix}"
         return uri, f"dataset: no data window recorded yet, training on the data prefix {uri}"
@@ -282,23 +277,22 @@ _OPS = {
 }
 
 
-def collapses(alert: dict[str, Any] | None, notice: AlarmNotice) -> bool:
+def collapses(alert: Alert | None, notice: AlarmNotice) -> bool:
     """Whether a recovery or re-alarm notice folds into the alert's status line instead of a new reply.
 
     An alert thread takes at most :data:`MAX_THREAD_REPLIES` replies; a flapping alarm's further changes
     are counted and edit the alert message's status line (no new message), at most once per
     :data:`STATUS_EDIT_EVERY` (:func:`status_edit_due`); the line says as of when it is.
     """
-    if notice not in ("recovery", "reply") or not alert or not alert.get("decision_id"):
+    if notice not in ("recovery", "reply") or alert is None or not alert.decision_id:
         return False
-    return int(alert.get("replies", 0)) >= MAX_THREAD_REPLIES
+    return alert.replies >= MAX_THREAD_REPLIES
 
 
-def status_edit_due(alert: dict[str, Any], at: datetime) -> bool:
+def status_edit_due(alert: Alert, at: datetime) -> bool:
     """Whether a folded change edits the status line now: at most one edit per ``STATUS_EDIT_EVERY`` of
     the alarm's own state timestamps, so 100 changes in 5 minutes make at most 11 edits."""
-    last = alert.get("edited_at")
-    return not last or at - datetime.fromisoformat(last) >= STATUS_EDIT_EVERY
+    return alert.edited_at is None or at - alert.edited_at >= STATUS_EDIT_EVERY
 
 
 def flapping_status(flaps: int, state: str, at: datetime) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from mlops_glue.config import Retrain
 from mlops_glue.decisions.budget import deferral_reasons
+from mlops_glue.documents import Ledger
 from mlops_glue.texts import duration_text
 
 RetrainTrigger = Literal["rows", "drift", "max_wait"]
@@ -118,7 +119,7 @@ def decide_window(
     cfg: Retrain,
     now: datetime,
     *,
-    ledger: dict[str, Any] | None,
+    ledger: Ledger | None,
     in_flight: list[str] | None = None,
     pending: int = 0,
 ) -> WindowVerdict:

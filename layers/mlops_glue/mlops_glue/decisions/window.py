@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_glue.documents import Ledger, PendingWindow, Run
 from mlops_glue.records import make_decision_id
 
 DRIFT_REEVAL = 1.1  # re-judge drift when the window grew by 10% since the last verdict
@@ -37,19 +38,14 @@ def drift_due(rows: int, judged_rows: int, min_rows: int) -> bool:
     return rows >= min_rows and rows >= int(judged_rows * DRIFT_REEVAL)
 
 
-def runs_with_pending(
-    runs: list[dict[str, Any]], pending: list[dict[str, Any]], gpu_hours: float
-) -> list[dict[str, Any]]:
-    """The ledger's runs plus the windows closed but not yet recorded: they count against the budget."""
-    known = {r.get("decision_id") for r in runs}
-    return [
-        *runs,
-        *(
-            {"at": e["closed_at"], "gpu_hours": gpu_hours, "decision_id": e["decision_id"]}
-            for e in pending
-            if e["decision_id"] not in known
-        ),
-    ]
+def with_pending(ledger: Ledger | None, pending: list[PendingWindow], gpu_hours: float) -> Ledger:
+    """The ledger plus the windows closed but not yet recorded: they count against the budget."""
+    ledger = ledger or Ledger()
+    known = {r.decision_id for r in ledger.runs}
+    runs = [Run(at=e.closed_at, gpu_hours=gpu_hours, decision_id=e.decision_id) for e in pending]
+    return ledger.model_copy(
+        update={"runs": [*ledger.runs, *(r for r in runs if r.decision_id not in known)]}
+    )
 
 
 def deferral_id(window_id: str, defer: list[str] | tuple[str, ...]) -> str:

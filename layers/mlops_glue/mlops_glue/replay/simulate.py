@@ -39,6 +39,7 @@ from mlops_glue.decisions import feedback as policy
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.promote import evaluate_gate, guard_reasons, intent_for
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, decide_window, readiness
+from mlops_glue.documents import AlarmState, LastDataset, Ledger, Run
 from mlops_glue.drift.verdict import DEFAULT_THRESHOLDS, P_VALUE_METHODS
 from mlops_glue.names import InvalidNameError, canonical_version, version_number
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
@@ -173,9 +174,10 @@ class Simulation:
         self.runs: dict[str, list[tuple[datetime, str, float, str]]] = {}  # retraining ledger, in time order
         self._times: dict[str, list[datetime]] = {}
         self._cum: dict[str, list[float]] = {}
-        self.emergency_ledgers: dict[str, dict[str, Any]] = {}
-        self.alarm_docs: dict[str, dict[str, Any]] = {}
-        self.last_dataset: dict[str, dict[str, Any]] = {}
+        self.emergency_ledgers: dict[str, Ledger] = {}
+        self.alarm_docs: dict[str, AlarmState] = {}
+        self.alarms_seen: set[str] = set()  # transitions handled (the live flow's claims)
+        self.last_dataset: dict[str, LastDataset] = {}
         self.held: dict[tuple[str, str], str] = {}
         self.decided: dict[str, Decided] = {}  # decision id -> the decision (repeats are duplicates)
         self.facts: dict[str, dict[str, Any]] = {}  # promotion input id -> what the gate read
@@ -343,10 +345,9 @@ class Simulation:
             self._times.setdefault(model, []).append(at)
             cum = self._cum.setdefault(model, [0.0])
             cum.append(cum[-1] + gpu)  # cum[i]: GPU hours of runs[:i]
-            self.last_dataset[model] = {
-                "manifest_uri": f"replay://{model}/{w.window_id}",
-                "window_id": w.window_id,
-            }
+            self.last_dataset[model] = LastDataset(
+                manifest_uri=f"replay://{model}/{w.window_id}", window_id=w.window_id
+            )
             self.windows[model] = _Window(w.seq + 1, at)
             return [Decided(Kind.RETRAIN.value, Outcome.ACTED.value, tuple(verdict.reasons), None, did, gpu)]
         did = make_decision_id("retrain-deferred", w.window_id, *sorted(verdict.defer))
@@ -355,7 +356,7 @@ class Simulation:
         w.deferred = did
         return [Decided(Kind.RETRAIN.value, Outcome.DEFERRED.value, tuple(verdict.reasons), None, did)]
 
-    def _ledger(self, model: str, now: datetime) -> dict[str, Any] | None:
+    def _ledger(self, model: str, now: datetime) -> Ledger | None:
         """The model's retraining ledger as ``decisions.budget`` reads it, without what cannot matter now.
 
         Cooldown reads the latest run, the daily budget the runs of the last 24 h, the monthly budget the
@@ -372,18 +373,19 @@ class Simulation:
         recent = bisect.bisect_right(times, now - timedelta(days=1))  # the runs younger than 24 h
         first = min(recent, last)  # ... and the latest, for the cooldown
         month = bisect.bisect_left(times, now.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
-        out = [{"at": iso, "gpu_hours": gpu, "decision_id": did} for _at, iso, gpu, did in runs[first:]]
+        out = [Run(at=at, gpu_hours=gpu, decision_id=did) for at, _iso, gpu, did in runs[first:]]
         if month < first:  # this month's runs older than 24 h (and not the latest): one run with their sum
             hours = cum[first] - cum[month]
-            out.insert(0, {"at": runs[first - 1][1], "gpu_hours": hours, "decision_id": "earlier this month"})
-        return {"runs": out}
+            out.insert(0, Run(at=runs[first - 1][0], gpu_hours=hours, decision_id="earlier this month"))
+        return Ledger(runs=out)
 
     # ---------------------------------------------------------------- alarms
     def _alarm(self, e: RecordedEvent) -> list[Decided]:
         change, stage = ev.alarm_change(e.input)
-        doc = self.alarm_docs.get(change.alarm_name)
-        if doc and change.identity in doc["seen"]:
+        if change.identity in self.alarms_seen:
             return []
+        self.alarms_seen.add(change.identity)
+        doc = self.alarm_docs.get(change.alarm_name)
         model, _ = emergency.model_for_alarm(change, self.cfg, stage)
         plan = emergency.decide(
             change,
@@ -394,10 +396,9 @@ class Simulation:
             ledger=self.emergency_ledgers.get(model or ""),
             last_dataset=self.last_dataset.get(model or "") or self._dataset_before(model),
         )
-        doc = doc or {"seen": []}
-        doc["seen"] = [*doc["seen"], change.identity][-50:]
-        if not doc.get("timestamp") or datetime.fromisoformat(doc["timestamp"]) <= change.state_timestamp:
-            doc["state"], doc["timestamp"] = change.state, change.state_timestamp.isoformat()
+        doc = doc or AlarmState(alarm=change.alarm_name)
+        if not doc.is_newer(change.state_timestamp):
+            doc.state, doc.timestamp = change.state, change.state_timestamp
         self.alarm_docs[change.alarm_name] = doc
         gpu = 0.0
         if plan.train and model is not None:
@@ -407,11 +408,11 @@ class Simulation:
             )
         return [Decided.of(plan.decision, gpu)]
 
-    def _dataset_before(self, model: str | None) -> dict[str, Any] | None:
+    def _dataset_before(self, model: str | None) -> LastDataset | None:
         """Before the simulation closed a window, the model had its data (the period started mid-stream)."""
         if model is None or self.cfg.model(model).data is None:
             return None
-        return {"manifest_uri": f"replay://{model}/before-the-period", "window_id": "before the period"}
+        return LastDataset(manifest_uri=f"replay://{model}/before-the-period", window_id="before the period")
 
     # ---------------------------------------------------------------- promotion
     def _webhook(self, e: RecordedEvent) -> list[Decided]:

@@ -3,18 +3,20 @@ the edge, :mod:`.alarm_events`).
 
 Exactly once, without a lock service:
 
-* a delivery whose identity (alarm + state + state timestamp) the alarm's state document has already
-  recorded is a duplicate: nothing runs again (a notice that failed earlier is posted again);
+* each transition (alarm + state + state timestamp) is one action, claimed once (:mod:`mlops_glue.claims`,
+  keyed by its decision id): a redelivery finds it done and runs nothing; a concurrent duplicate finds it
+  in progress and leaves it to its owner; an invocation that died holding it is taken over after
+  ``CLAIM_TTL``;
 * the emergency ledger is the commit point: a training is reserved there under optimistic concurrency
   before it is submitted, so two different ALARM transitions racing for one model start one training;
 * the workflow name derives from the decision id, so a retried submission finds "already exists";
-* the right to post a notice is claimed in the alarm document with a lease, so concurrent duplicates
-  post once, and a crash between claim and post is retried after the lease.
+* a notice Slack refuses waits in the outbox (:mod:`mlops_glue.outbox`) for the sweep, like every flow's:
+  the delivery is not failed for it. The alarm's state document (:class:`~mlops_glue.documents.AlarmState`)
+  keeps the newest state seen and the alert posted, so recoveries and re-alarms reply in its thread.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,28 +25,27 @@ from typing import Any
 
 from mlops_glue.adapters.argo import ArgoError, ArgoRejectedError, Submitted, WorkflowSubmitter
 from mlops_glue.adapters.slack import Message, Notifier, Posted, escape
-from mlops_glue.adapters.state import StateError, StateStore
+from mlops_glue.adapters.state import StateStore
+from mlops_glue.claims import claim, release
 from mlops_glue.config import GlueConfig
 from mlops_glue.decisions import emergency
 from mlops_glue.decisions.budget import record_run
 from mlops_glue.decisions.emergency import AlarmChange, AlarmPlan
-from mlops_glue.keys import emergency_ledger_key, last_dataset_key
+from mlops_glue.documents import AlarmState, Alert, Ledger
+from mlops_glue.keys import claim_key
+from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import Decision, Outcome, utcnow
 from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
+from mlops_glue.repositories import ALARMS, EMERGENCY_LEDGERS, LAST_DATASETS
 from mlops_glue.services.alarm_events import changes_from_event
 
 logger = logging.getLogger(__name__)
 
-NOTICE_LEASE = timedelta(minutes=2)  # longer than one invocation: a claim older than this was abandoned
-SEEN_LIMIT = 50
+CLAIM_TTL = timedelta(minutes=2)  # longer than one invocation: a claim older than this was abandoned
 
 
 class EmergencySubmitError(RuntimeError):
     """The emergency workflow could not be submitted; the delivery must be retried (then the DLQ)."""
-
-
-class NoticeNotSentError(RuntimeError):
-    """The on-call notice could not be posted; the action stands, the delivery is retried for the notice."""
 
 
 # ------------------------------------------------------------------------------------------ messages
@@ -138,36 +139,29 @@ class AlarmService:
         return [self.handle(change) for change in changes_from_event(event)]
 
     def handle(self, change: AlarmChange) -> Result:
-        now = self._clock()
-        akey = emergency.alarm_key(change.alarm_name)
-        got = self.store.get(*akey)
-        alarm_doc = got.data if got else None
-        if alarm_doc and change.identity in alarm_doc.get("seen", []):
-            return self._duplicate(change, alarm_doc, now)
+        """One transition, once: claimed, decided, acted on, remembered, told."""
+        did = emergency.decision_id_for(change)
+        action = claim_key(did)
+        if not claim(self.store, action, CLAIM_TTL, self._clock()):
+            return self._duplicate(change, did)
+        try:
+            result = self._handle(change, self._clock())
+        except BaseException:
+            release(self.store, action, "failed", self._clock())  # the retried delivery does it
+            raise
+        release(self.store, action, "done", self._clock())
+        return result
 
-        model, _ = emergency.model_for_alarm(change, self.cfg, self.stage)
-        self.recorder.alarm(change, model, self.stage, now)
-        ledger = last = None
-        if model is not None:
-            led = self.store.get(*emergency_ledger_key(model))
-            ledger = led.data if led else None
-            ds = self.store.get(*last_dataset_key(model))
-            last = ds.data if ds else None
-        decide = functools.partial(
-            emergency.decide,
-            change,
-            self.cfg,
-            stage=self.stage,
-            now=now,
-            alarm_doc=alarm_doc,
-            last_dataset=last,
+    def _handle(self, change: AlarmChange, now: datetime) -> Result:
+        self.recorder.alarm(
+            change, emergency.model_for_alarm(change, self.cfg, self.stage)[0], self.stage, now
         )
-        plan = decide(ledger=ledger)
+        plan = self._decide(change, now)
         submitted = None
         if plan.train:
             won, ledger = self._reserve(plan, now)
             if not won:  # another emergency took the slot meanwhile: decide again on the fresh ledger
-                plan = decide(ledger=ledger)
+                plan = self._decide(change, now, ledger=ledger)
         if plan.train:
             try:
                 submitted = self._submit_training(plan)
@@ -178,45 +172,60 @@ class AlarmService:
             plan.decision.summary(),
             extra={"decision_id": plan.decision.decision_id, "outcome": plan.decision.outcome.value},
         )
-        claimed = self._mark_seen(change, plan, now)
-        posted = self._notify(plan, change) if claimed else None
-        if posted is not None and not posted.ok:
-            raise NoticeNotSentError(
-                f"{plan.decision.decision_id}: Slack notice not sent ({posted.error}); retry the delivery"
-            )
+        self._remember(change, plan)
+        posted = self._notify(plan, change) if plan.notice != "none" else None
         return Result(plan.decision, submitted=submitted, posted=posted)
+
+    def _decide(self, change: AlarmChange, now: datetime, *, ledger: Ledger | None = None) -> AlarmPlan:
+        """Load what the rules read (the alarm's state, the model's emergency ledger and latest data
+        window) and decide; ``ledger`` given: decide again on that one."""
+        model, _ = emergency.model_for_alarm(change, self.cfg, self.stage)
+        last = None
+        if model is not None:
+            ledger = ledger or EMERGENCY_LEDGERS.at(self.store, model).load()
+            last = LAST_DATASETS.at(self.store, model).load()
+        return emergency.decide(
+            change,
+            self.cfg,
+            stage=self.stage,
+            now=now,
+            alarm_doc=ALARMS.at(self.store, change.alarm_name).load(),
+            ledger=ledger,
+            last_dataset=last,
+        )
+
+    def _duplicate(self, change: AlarmChange, did: str) -> Result:
+        """A transition handled (or being handled) by another delivery: nothing runs again."""
+        decision = self.store.get_decision(did)
+        logger.info("duplicate alarm delivery %s", change.identity, extra={"decision_id": did})
+        if decision is None:  # its owner is still at it: say what it is deciding, act on nothing
+            decision = self._decide(change, self._clock()).decision
+        return Result(decision, duplicate=True)
 
     # -- act
 
-    def _reserve(self, plan: AlarmPlan, now: datetime) -> tuple[bool, dict[str, Any] | None]:
+    def _reserve(self, plan: AlarmPlan, now: datetime) -> tuple[bool, Ledger | None]:
         """Reserve the emergency run in the ledger (the commit point): (won, the ledger as last read)."""
         model_cfg = self.cfg.model(plan.decision.model)
         did = plan.decision.decision_id
-        seen: list[dict[str, Any] | None] = []
-        lost: list[bool] = []
+        gpu = model_cfg.retrain.budget.gpu_hours_per_run
 
-        def reserve(ledger: dict[str, Any] | None) -> dict[str, Any] | None:
-            seen[:], lost[:] = [ledger], []
+        def reserve(ledger: Ledger | None) -> Ledger | None:
             debounce, blocked = emergency.blocking_reasons(ledger, now, model_cfg, did)
-            if debounce or blocked:
-                lost.append(True)
-                return None
-            if any(r.get("decision_id") == did for r in (ledger or {}).get("runs", [])):
-                return None  # a retried delivery of this very decision: already reserved
-            return record_run(ledger, now, model_cfg.retrain.budget.gpu_hours_per_run, did)
+            if debounce or blocked or (ledger is not None and ledger.has(did)):
+                return None  # lost the slot, or a retried delivery of this very decision
+            return record_run(ledger, now, gpu, did)
 
-        self.store.update(*emergency_ledger_key(plan.decision.model), reserve)
-        return not lost, seen[0] if seen else None
+        changed = EMERGENCY_LEDGERS.at(self.store, plan.decision.model).change(reserve)
+        ledger = changed.before
+        won = changed.written or (ledger is not None and ledger.has(did))
+        return won, ledger
 
     def _release(self, plan: AlarmPlan) -> None:
         did = plan.decision.decision_id
-
-        def drop(ledger: dict[str, Any] | None) -> dict[str, Any] | None:
-            runs = (ledger or {}).get("runs", [])
-            kept = [r for r in runs if r.get("decision_id") != did]
-            return None if len(kept) == len(runs) else {**(ledger or {}), "runs": kept}
-
-        self.store.update(*emergency_ledger_key(plan.decision.model), drop)
+        EMERGENCY_LEDGERS.at(self.store, plan.decision.model).change(
+            lambda ledger: ledger.without(did) if ledger is not None and ledger.has(did) else None
+        )
 
     def _submit_training(self, plan: AlarmPlan) -> Submitted:
         submit = self._submit
@@ -258,146 +267,92 @@ class AlarmService:
 
     # -- remember and notify
 
-    def _mark_seen(self, change: AlarmChange, plan: AlarmPlan, now: datetime) -> bool:
-        """Record the identity and the newest state; claim the notice. True: this call must post it."""
-        did = plan.decision.decision_id
-        claimed: list[bool] = []
+    def _remember(self, change: AlarmChange, plan: AlarmPlan) -> None:
+        """Keep the alarm's newest state (an older, late delivery never moves it back)."""
 
-        def mark(doc: dict[str, Any] | None) -> dict[str, Any]:
-            claimed.clear()
-            doc = dict(doc or {"alarm": change.alarm_name})
-            doc["model"] = plan.decision.model
-            seen = [i for i in doc.get("seen", []) if i != change.identity]
-            doc["seen"] = [*seen, change.identity][-SEEN_LIMIT:]
-            ts = change.state_timestamp.isoformat()
-            if not doc.get("timestamp") or datetime.fromisoformat(doc["timestamp"]) <= change.state_timestamp:
-                doc["state"], doc["timestamp"] = change.state, ts
-            notices = dict(doc.get("notices", {}))
-            if plan.notice != "none" and _claimable(notices.get(did), now):
-                notices[did] = {"claimed_at": now.isoformat(), "ts": None}
-                claimed.append(True)
-            doc["notices"] = dict(list(notices.items())[-SEEN_LIMIT:])
+        def newest(doc: AlarmState | None) -> AlarmState:
+            doc = doc or AlarmState(alarm=change.alarm_name)
+            doc.model = plan.decision.model
+            if not doc.is_newer(change.state_timestamp):
+                doc.state, doc.timestamp = change.state, change.state_timestamp
             return doc
 
-        self.store.update(*emergency.alarm_key(change.alarm_name), mark)
-        return bool(claimed)
+        ALARMS.at(self.store, change.alarm_name).change(newest)
 
     def _notify(self, plan: AlarmPlan, change: AlarmChange) -> Posted:
-        akey = emergency.alarm_key(change.alarm_name)
-        got = self.store.get(*akey)
-        alert = (got.data if got else {}).get("alert") or {}
+        state = ALARMS.at(self.store, change.alarm_name).load()
+        alert = state.alert if state else None
         if emergency.collapses(alert, plan.notice):
+            assert alert is not None
             return self._collapse(plan, change)
-        thread_ts = None
-        if plan.notice in ("recovery", "reply") and self.notifier.threads:
-            thread_ts = alert.get("ts")
+        thread_ts = (
+            alert.ts if alert and plan.notice in ("recovery", "reply") and self.notifier.threads else None
+        )
         if plan.notice == "reply" and thread_ts is None:
-            # a flapping re-alarm without a thread to reply in stays quiet: the first alert covers it
-            self._forget_claim(change, plan)
-            return Posted(True)
+            return Posted(True)  # a flapping re-alarm without a thread to reply in: the first alert covers it
         message = build_message(plan, change, self.cfg, thread_ts)
-        posted = self.notifier.post(message)
-        did = plan.decision.decision_id
-        now_iso = self._clock().isoformat()
+        posted = post_or_keep(self.notifier, self.store, plan.decision.model, message)
+        if posted.ok:
+            self._posted(change, plan, message, posted)
+        return posted
 
-        def store_ts(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _posted(self, change: AlarmChange, plan: AlarmPlan, message: Message, posted: Posted) -> None:
+        """Remember the alert (its thread) or count a reply in it."""
+
+        def remember(doc: AlarmState | None) -> AlarmState | None:
             if doc is None:
                 return None
-            notices = dict(doc.get("notices", {}))
-            if not posted.ok:
-                notices.pop(did, None)  # release the claim: the retried delivery posts it
-            else:
-                notices[did] = {"claimed_at": now_iso, "ts": posted.ts or "sent"}
-                if plan.notice == "alert":
-                    doc["alert"] = {
-                        "decision_id": did,
-                        "ts": posted.ts,
-                        "channel": posted.channel,
-                        "text": message.text[:600],
-                        "replies": 0,
-                        "flaps": 0,
-                    }
-                elif doc.get("alert"):
-                    doc["alert"] = {**doc["alert"], "replies": int(doc["alert"].get("replies", 0)) + 1}
-            doc["notices"] = notices
+            if plan.notice == "alert":
+                doc.alert = Alert(
+                    decision_id=plan.decision.decision_id,
+                    ts=posted.ts,
+                    channel=posted.channel,
+                    text=message.text[:600],
+                )
+            elif doc.alert is not None:
+                doc.alert.replies += 1
             return doc
 
-        self.store.update(*akey, store_ts)
-        return posted
+        ALARMS.at(self.store, change.alarm_name).change(remember)
 
     def _collapse(self, plan: AlarmPlan, change: AlarmChange) -> Posted:
         """A flapping alarm's change past the thread's reply budget: count it and edit the alert's status
         line (a bot token is needed to edit; without one the count is kept and logged)."""
-        did = plan.decision.decision_id
-        now_iso = self._clock().isoformat()
-        seen: list[dict[str, Any]] = []
 
-        def bump(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-            seen.clear()
-            if doc is None or not doc.get("alert"):
+        def bump(doc: AlarmState | None) -> AlarmState | None:
+            if doc is None or doc.alert is None:
                 return None
-            notices = dict(doc.get("notices", {}))
-            notices[did] = {"claimed_at": now_iso, "ts": "collapsed"}
-            alert = {**doc["alert"], "flaps": int(doc["alert"].get("flaps", 0)) + 1, "state": change.state}
-            due = emergency.status_edit_due(alert, change.state_timestamp)
-            if due:
-                alert["edited_at"] = change.state_timestamp.isoformat()
-            seen[:] = [alert, {"due": due}]
-            return {**doc, "alert": alert, "notices": notices}
+            alert = doc.alert
+            alert.flaps += 1
+            alert.state = change.state
+            if emergency.status_edit_due(alert, change.state_timestamp):
+                alert.edited_at = change.state_timestamp
+            return doc
 
-        self.store.update(*emergency.alarm_key(change.alarm_name), bump)
-        if not seen or not seen[1]["due"]:
+        changed = ALARMS.at(self.store, change.alarm_name).change(bump)
+        alert = changed.after.alert if changed.after else None
+        before = changed.before.alert if changed.before else None
+        if alert is None or (before is not None and before.edited_at == alert.edited_at):
             logger.info("flapping change counted", extra={"alarm": change.alarm_name, "state": change.state})
             return Posted(True)
-        alert = seen[0]
-        status = emergency.flapping_status(int(alert["flaps"]), change.state, change.state_timestamp)
+        status = emergency.flapping_status(alert.flaps, change.state, change.state_timestamp)
         edit = getattr(self.notifier, "update", None)
-        if edit is None or not self.notifier.threads or not alert.get("ts"):
+        if edit is None or not self.notifier.threads or not alert.ts:
             logger.info(
                 "flapping change folded into the alert", extra={"alarm": change.alarm_name, "status": status}
             )
             return Posted(True)
-        text = f"{alert.get('text', '')}\n{status}"
+        text = f"{alert.text}\n{status}"
         blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": str(alert.get("text", ""))[:2900]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": alert.text[:2900]}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},
         ]
-        posted: Posted = edit(Message(text, blocks, alert.get("channel")), str(alert["ts"]))
+        posted: Posted = edit(Message(text, blocks, alert.channel), alert.ts)
         if not posted.ok:  # a status edit is not retried: the next change edits it again
             logger.warning(
                 "alert status not edited", extra={"alarm": change.alarm_name, "error": posted.error}
             )
         return Posted(True, ts=posted.ts, channel=posted.channel)
-
-    def _forget_claim(self, change: AlarmChange, plan: AlarmPlan) -> None:
-        did = plan.decision.decision_id
-
-        def settle(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-            if doc is None:
-                return None
-            notices = dict(doc.get("notices", {}))
-            notices[did] = {"claimed_at": notices.get(did, {}).get("claimed_at"), "ts": "skipped"}
-            return {**doc, "notices": notices}
-
-        self.store.update(*emergency.alarm_key(change.alarm_name), settle)
-
-    def _duplicate(self, change: AlarmChange, alarm_doc: dict[str, Any], now: datetime) -> Result:
-        """A delivery already handled: post its notice only if that earlier post failed or was abandoned."""
-        did = emergency.decision_id_for(change)
-        decision = self.store.get_decision(did)
-        logger.info("duplicate alarm delivery %s", change.identity, extra={"decision_id": did})
-        if decision is None:
-            raise StateError(f"{did}: delivery seen but its decision is not readable yet; retry")
-        notice = alarm_doc.get("notices", {}).get(did)
-        wanted = _notice_for(decision)
-        posted = None
-        if wanted != "none" and _claimable(notice, now) and (notice is None or not notice.get("ts")):
-            plan = AlarmPlan(decision, notice=wanted)
-            if self._mark_seen(change, plan, now):
-                posted = self._notify(plan, change)
-                if not posted.ok:
-                    raise NoticeNotSentError(f"{did}: Slack notice not sent ({posted.error})")
-        return Result(decision, duplicate=True, posted=posted)
 
 
 def _rejected_by_argo(plan: AlarmPlan, exc: ArgoRejectedError) -> AlarmPlan:
@@ -417,25 +372,6 @@ def _rejected_by_argo(plan: AlarmPlan, exc: ArgoRejectedError) -> AlarmPlan:
         extra={"decision_id": failed.decision_id, "error": str(exc)[:300]},
     )
     return AlarmPlan(failed, notice="alert")
-
-
-def _claimable(notice: dict[str, Any] | None, now: datetime) -> bool:
-    if notice is None:
-        return True
-    if notice.get("ts"):
-        return False
-    claimed_at = notice.get("claimed_at")
-    return not claimed_at or now - datetime.fromisoformat(claimed_at) > NOTICE_LEASE
-
-
-def _notice_for(decision: Decision) -> emergency.AlarmNotice:
-    if decision.kind.value == "notify_only":
-        return "recovery" if decision.outcome is Outcome.ACTED else "none"
-    if decision.outcome in (Outcome.ACTED, Outcome.REJECTED, Outcome.FAILED):
-        return "alert"
-    if decision.outcome is Outcome.IGNORED and any(r.startswith("debounce") for r in decision.reasons):
-        return "reply"
-    return "none"
 
 
 def summarize(results: Iterable[Result]) -> list[dict[str, Any]]:

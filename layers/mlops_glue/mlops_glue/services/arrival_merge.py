@@ -18,12 +18,14 @@ from typing import Any
 
 from mlops_glue import deadline
 from mlops_glue.adapters.s3 import ObjectMissingError, put_json
-from mlops_glue.adapters.state import ClaimTakenError, ConflictError, Create, StateError, Versioned
+from mlops_glue.adapters.state import ClaimTakenError, ConflictError, Create, StateError
 from mlops_glue.config import ModelConfig
 from mlops_glue.decisions.retrain import DriftSummary, WindowStats, WindowVerdict, decide_window, readiness
-from mlops_glue.decisions.window import deferral_id, drift_due, runs_with_pending
-from mlops_glue.keys import member_key, retrain_ledger_key, window_key
+from mlops_glue.decisions.window import deferral_id, drift_due, with_pending
+from mlops_glue.documents import Deferral, Member, Window
+from mlops_glue.keys import member_key
 from mlops_glue.records import Decision, Kind, Outcome
+from mlops_glue.repositories import RETRAIN_LEDGERS, WINDOWS, Stored
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import ObjectRef
@@ -67,21 +69,10 @@ class ObjectResult:
         }
 
     @classmethod
-    def duplicate(cls, model: str, member: dict[str, Any], *, rows: int) -> ObjectResult:
+    def duplicate(cls, model: str, member: Member | None, *, rows: int) -> ObjectResult:
         """Counted before: ``member`` is the object's membership document, naming its window."""
-        wid = member.get("window_id")
+        wid = member.window_id if member else None
         return cls("duplicate", model, wid, rows, f"already counted in window {wid}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ObjectResult:
-        return cls(
-            d["status"],
-            d.get("model"),
-            d.get("window_id"),
-            int(d.get("rows", 0)),
-            d.get("reason", ""),
-            tuple(d.get("closed", [])),
-        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +88,7 @@ class FileCounts:
 class _Write:
     """One attempt's new window document, with the S3 blobs written for it (deleted if it loses the race)."""
 
-    doc: dict[str, Any]
+    doc: Window
     written: list[str] = field(default_factory=list)
     closed: tuple[str, ...] = ()
     new_deferral: str | None = None
@@ -122,9 +113,9 @@ class WindowWriter:
     def _merge_once(self, model: str, model_cfg: ModelConfig, file: FileCounts | None) -> ObjectResult | None:
         """One attempt: None when it lost a race (read again)."""
         now = self.ctx.clock()
-        cur = self.ctx.store.get(*window_key(model))
-        doc = dict(cur.data) if cur else {**new_window(0, now, None, []), "model": model}
-        doc.setdefault("model", model)
+        cur = WINDOWS.at(self.ctx.store, model).read()
+        doc = cur.doc if cur else new_window(model, 0, now, None, [])
+        doc.model = doc.model or model
         try:
             payload = load_payload(self.ctx.objects, doc)
         except ObjectMissingError:
@@ -132,7 +123,7 @@ class WindowWriter:
         if file is not None:
             if file.ref.oid in payload.objects:
                 return ObjectResult(
-                    "duplicate", model, doc["window_id"], file.rows, "already in the open window"
+                    "duplicate", model, doc.window_id, file.rows, "already in the open window"
                 )
             self._add_file(model_cfg, doc, payload, file, now)
         stats = _stats(doc)
@@ -144,81 +135,79 @@ class WindowWriter:
             else self._keep_open(model, doc, payload, verdict, file)
         )
         if write is None:
-            return ObjectResult("unchanged", model, doc["window_id"])
+            return ObjectResult("unchanged", model, doc.window_id)
         try:
-            self._save(model, cur, write.doc, file, doc["window_id"], now)
+            self._save(model, cur, write.doc, file, doc.window_id, now)
         except ClaimTakenError as exc:  # counted meanwhile by a concurrent delivery of the same object
             self._discard(write.written)
-            return ObjectResult.duplicate(
-                model, next(iter(exc.existing.values()), {}), rows=file.rows if file else 0
-            )
+            found = next(iter(exc.existing.values()), None)
+            member = Member.model_validate(found) if found else None
+            return ObjectResult.duplicate(model, member, rows=file.rows if file else 0)
         except ConflictError:
             self.conflicts += 1
             self._discard(write.written)
             return None
-        old_uri = (doc.get("payload") or {}).get("uri")
+        old_uri = (doc.payload or {}).get("uri")
         if old_uri and (file is not None or write.closed):
             self.ctx.objects.delete(old_uri)  # superseded by the blob (or inline payload) just written
         self._after_write(model, stats, verdict, write, payload, counted=file is not None)
         status = "counted" if file is not None else ("triggered" if write.closed else "deferred")
         rows = file.rows if file else 0
-        return ObjectResult(status, model, doc["window_id"], rows, "; ".join(verdict.reasons), write.closed)
+        return ObjectResult(status, model, doc.window_id, rows, "; ".join(verdict.reasons), write.closed)
 
     def _add_file(
-        self, model_cfg: ModelConfig, doc: dict[str, Any], payload: Payload, file: FileCounts, now: datetime
+        self, model_cfg: ModelConfig, doc: Window, payload: Payload, file: FileCounts, now: datetime
     ) -> None:
         """Add the file to the document and payload; judge drift when due (else merge every few files)."""
         ref = file.ref
         payload.objects[ref.oid] = [ref.bucket, ref.key, ref.version_id, ref.etag, file.rows, ref.event_id]
         payload.segments.append(file.encoded)
-        doc["rows"] = int(doc["rows"]) + file.rows
-        doc["files"] = int(doc["files"]) + 1
-        doc["updated_at"] = now.isoformat()
-        profile = self.ctx.profile(str(doc["model"]))
-        if drift_due(doc["rows"], int(doc.get("drift_rows", 0)), model_cfg.retrain.drift.min_rows):
+        doc.rows += file.rows
+        doc.files += 1
+        doc.updated_at = now
+        profile = self.ctx.profile(str(doc.model))
+        if drift_due(doc.rows, doc.drift_rows, model_cfg.retrain.drift.min_rows):
             merged = payload.compact(profile)
-            doc["drift"] = self._drift_summary(profile, merged, model_cfg).to_dict()
-            doc["drift_rows"] = doc["rows"]
+            doc.drift = self._drift_summary(profile, merged, model_cfg).to_dict()
+            doc.drift_rows = doc.rows
         elif len(payload.segments) >= MAX_SEGMENTS:
             payload.compact(profile)
 
     def _close(
-        self, model: str, doc: dict[str, Any], payload: Payload, verdict: WindowVerdict, now: datetime
+        self, model: str, doc: Window, payload: Payload, verdict: WindowVerdict, now: datetime
     ) -> _Write:
         """The window triggers: its payload and evidence go to S3, it closes into ``pending``."""
         assert verdict.trigger is not None
         ws = self.ctx.workspace
-        _, payload_uri = store_payload(self.ctx.objects, ws, model, doc["window_id"], payload.pack(), True)
+        _, payload_uri = store_payload(self.ctx.objects, ws, model, doc.window_id, payload.pack(), True)
         assert payload_uri is not None
-        evidence_uri = ws.uri(ws.windows_prefix, model, doc["window_id"], f"evidence-{uuid.uuid4().hex}.json")
+        evidence_uri = ws.uri(ws.windows_prefix, model, doc.window_id, f"evidence-{uuid.uuid4().hex}.json")
         put_json(self.ctx.objects, evidence_uri, verdict.evidence)
         entry = pending_entry(model, doc, verdict.trigger, verdict.reasons, (payload_uri, evidence_uri), now)
-        return _Write(close_window(model, doc, entry, now), [payload_uri, evidence_uri], (doc["window_id"],))
+        return _Write(close_window(model, doc, entry, now), [payload_uri, evidence_uri], (doc.window_id,))
 
     def _keep_open(
         self,
         model: str,
-        doc: dict[str, Any],
+        doc: Window,
         payload: Payload,
         verdict: WindowVerdict,
         file: FileCounts | None,
     ) -> _Write | None:
         """The window stays open: the new payload (a file was added), the deferral; None: nothing changed."""
-        write = _Write(dict(doc))
+        write = _Write(doc.model_copy())
         if file is not None:
             ws = self.ctx.workspace
-            stored, uri = store_payload(self.ctx.objects, ws, model, doc["window_id"], payload.pack(), False)
-            write.doc["payload"] = stored
+            stored, uri = store_payload(self.ctx.objects, ws, model, doc.window_id, payload.pack(), False)
+            write.doc.payload = stored
             write.written.extend([uri] if uri else [])
         if verdict.defer:
-            did = deferral_id(doc["window_id"], verdict.defer)
-            if (doc.get("deferred") or {}).get("decision_id") != did:
+            did = deferral_id(doc.window_id, verdict.defer)
+            if doc.deferred is None or doc.deferred.decision_id != did:
                 write.new_deferral = did
-            write.doc["deferred"] = {
-                "decision_id": did,
-                "kinds": list(verdict.defer),
-                "reasons": short(verdict.reasons),
-            }
+            write.doc.deferred = Deferral(
+                decision_id=did, kinds=list(verdict.defer), reasons=short(verdict.reasons)
+            )
         elif file is None:
             return None
         return write
@@ -226,33 +215,34 @@ class WindowWriter:
     def _save(
         self,
         model: str,
-        cur: Versioned | None,
-        doc: dict[str, Any],
+        cur: Stored[Window] | None,
+        doc: Window,
         file: FileCounts | None,
         window_id: str,
         now: datetime,
     ) -> None:
         """Write the document (conditional on the version read) and the file's membership, in one transaction."""
-        size = len(json.dumps(doc, separators=(",", ":"), default=str))
+        data = doc.to_json()
+        size = len(json.dumps(data, separators=(",", ":"), default=str))
         if size > WINDOW_ITEM_BUDGET:  # a bug, not a data problem: say so loudly, still write
             logger.error("window item over its budget", extra={"model": model, "bytes": size})
         version = None if cur is None else cur.version
+        window = WINDOWS.at(self.ctx.store, model)
         if file is None:
-            self.ctx.store.put(*window_key(model), doc, version)
+            window.put(doc, version)
             return
         ref = file.ref
-        member = {
-            "window_id": window_id,
-            "bucket": ref.bucket,
-            "key": ref.key,
-            "version_id": ref.version_id,
-            "etag": ref.etag,
-            "rows": file.rows,
-            "counted_at": now.isoformat(),
-        }
-        self.ctx.store.put_with_creates(
-            *window_key(model), doc, version, [Create(*member_key(model, ref.oid), member)]
+        member = Member(
+            window_id=window_id,
+            bucket=ref.bucket,
+            key=ref.key,
+            version_id=ref.version_id,
+            etag=ref.etag,
+            rows=file.rows,
+            counted_at=now.isoformat(),
         )
+        created = Create(*member_key(model, ref.oid), member.to_json())
+        self.ctx.store.put_with_creates(*window.key, data, version, [created])
 
     def _discard(self, uris: list[str]) -> None:
         for uri in uris:
@@ -291,26 +281,21 @@ class WindowWriter:
         )
 
     def _verdict(
-        self, model: str, model_cfg: ModelConfig, stats: WindowStats, doc: dict[str, Any], now: datetime
+        self, model: str, model_cfg: ModelConfig, stats: WindowStats, doc: Window, now: datetime
     ) -> WindowVerdict:
         """Decide the window; the ledger and Argo are read only when it is ready."""
         trigger, _ = readiness(stats, model_cfg.retrain, now)
         if trigger is None:
             return decide_window(stats, model_cfg.retrain, now, ledger=None)
-        ledger = self.ctx.store.get(*retrain_ledger_key(model))
-        pending = doc.get("pending", [])
-        runs = runs_with_pending(
-            list((ledger.data if ledger else {}).get("runs", [])),
-            pending,
-            model_cfg.retrain.budget.gpu_hours_per_run,
-        )
+        ledger = RETRAIN_LEDGERS.at(self.ctx.store, model).load()
+        gpu = model_cfg.retrain.budget.gpu_hours_per_run
         return decide_window(
             stats,
             model_cfg.retrain,
             now,
-            ledger={"runs": runs},
+            ledger=with_pending(ledger, doc.pending, gpu),
             in_flight=self.ctx.active(model, model_cfg),
-            pending=len(pending),
+            pending=len(doc.pending),
         )
 
     def _deferred(self, model: str, decision_id: str, verdict: WindowVerdict, payload: Payload) -> None:
@@ -330,11 +315,11 @@ class WindowWriter:
             self.ctx.notify(model, msgs.deferred_message(d, self.ctx.channel(model)))
 
 
-def _stats(doc: dict[str, Any]) -> WindowStats:
+def _stats(doc: Window) -> WindowStats:
     return WindowStats(
-        window_id=doc["window_id"],
-        rows=int(doc["rows"]),
-        files=int(doc["files"]),
-        opened_at=datetime.fromisoformat(doc["opened_at"]),
-        drift=DriftSummary.from_dict(doc["drift"]) if doc.get("drift") else None,
+        window_id=doc.window_id,
+        rows=doc.rows,
+        files=doc.files,
+        opened_at=doc.opened_at,
+        drift=DriftSummary.from_dict(doc.drift) if doc.drift else None,
     )

@@ -1,8 +1,8 @@
 """The window document (``MODEL#<m>/WINDOW``) and its payload codec: how a window is stored and read.
 
-The document holds the open window's rows, files, drift summary and deferral, the windows closed but not
-yet submitted (``pending``, compact: their evidence is in S3) and those Argo rejected (``rejected``). The
-window's object list and counts (:class:`Payload`) ride along in the item when small and in an immutable
+The document (:class:`~mlops_glue.documents.Window`, through ``repositories.WINDOWS``) holds the open
+window's rows, files, drift summary and deferral, the windows closed but not yet submitted (``pending``,
+compact: their evidence is in S3) and those Argo rejected (``rejected``). The window's object list and counts (:class:`Payload`) ride along in the item when small and in an immutable
 S3 blob otherwise. :func:`window_view` is the one read for people (``mlops-glue window show``);
 :func:`requeue_rejected` / :func:`requeue_archived` put a rejected window back in ``pending``.
 """
@@ -20,8 +20,9 @@ from typing import Any
 
 from mlops_glue.adapters.s3 import ObjectStore, S3Uri
 from mlops_glue.adapters.state import StateStore
-from mlops_glue.keys import window_key
+from mlops_glue.documents import PendingWindow, Window
 from mlops_glue.records import make_decision_id
+from mlops_glue.repositories import OFFLOADS, WINDOWS
 
 INLINE_MAX = 48 * 1024  # compressed payload bytes kept in the DynamoDB item (limit 400 KB per item)
 MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
@@ -38,6 +39,7 @@ class Workspace:
     windows_prefix: str = "mlops-glue/windows/"
     manifests_prefix: str = "mlops-glue/manifests/"
     reports_prefix: str = "mlops-glue/reports/"
+    counts_prefix: str = "mlops-glue/counts/"  # objects counted on the cluster (services.arrival_offload)
 
     def uri(self, prefix: str, *parts: str) -> str:
         return f"s3://{self.bucket}/{prefix}{'/'.join(parts)}"
@@ -110,9 +112,9 @@ class Payload:
         return uris
 
 
-def load_payload(objects: ObjectStore, doc: dict[str, Any]) -> Payload:
+def load_payload(objects: ObjectStore, doc: Window) -> Payload:
     """The window's payload, inline or from its S3 blob (ObjectMissingError: superseded meanwhile)."""
-    stored = doc.get("payload")
+    stored = doc.payload
     if not stored:
         return Payload()
     if "inline" in stored:
@@ -135,58 +137,45 @@ def store_payload(
 
 
 def new_window(
-    seq: int, now: datetime, previous: str | None, pending: list[dict[str, Any]]
-) -> dict[str, Any]:
+    model: str, seq: int, now: datetime, previous: str | None, pending: list[PendingWindow]
+) -> Window:
     """A fresh open window document (``seq`` numbers the model's windows)."""
-    return {
-        "window_id": f"w{seq:06d}-{uuid.uuid4().hex[:8]}",
-        "seq": seq,
-        "opened_at": now.isoformat(),
-        "updated_at": now.isoformat(),
-        "rows": 0,
-        "files": 0,
-        "payload": None,
-        "drift": None,
-        "deferred": None,
-        "previous_window_id": previous,
-        "pending": pending,
-    }
+    return Window(
+        window_id=f"w{seq:06d}-{uuid.uuid4().hex[:8]}",
+        seq=seq,
+        model=model,
+        opened_at=now,
+        updated_at=now,
+        previous_window_id=previous,
+        pending=pending,
+    )
 
 
 def pending_entry(
-    model: str, doc: dict[str, Any], trigger: str, reasons: list[str], uris: tuple[str, str], now: datetime
-) -> dict[str, Any]:
+    model: str, doc: Window, trigger: str, reasons: list[str], uris: tuple[str, str], now: datetime
+) -> PendingWindow:
     """A closed window waiting for submission: a compact summary; ``uris`` = (payload, evidence) in S3."""
     payload_uri, evidence_uri = uris
-    return {
-        "window_id": doc["window_id"],
-        "seq": int(doc["seq"]),
-        "decision_id": make_decision_id("retrain", model, doc["window_id"]),
-        "trigger": trigger,
-        "reasons": short(reasons),
-        "evidence_uri": evidence_uri,
-        "payload_uri": payload_uri,
-        "rows": int(doc["rows"]),
-        "files": int(doc["files"]),
-        "opened_at": doc["opened_at"],
-        "closed_at": now.isoformat(),
-        "attempts": 0,
-        "lease_until": None,
-        "alerted": False,
-        "last_error": None,
-    }
+    return PendingWindow(
+        window_id=doc.window_id,
+        seq=doc.seq,
+        decision_id=make_decision_id("retrain", model, doc.window_id),
+        trigger=trigger,
+        reasons=short(reasons),
+        evidence_uri=evidence_uri,
+        payload_uri=payload_uri,
+        rows=doc.rows,
+        files=doc.files,
+        opened_at=doc.opened_at.isoformat(),
+        closed_at=now,
+    )
 
 
-def close_window(model: str, doc: dict[str, Any], entry: dict[str, Any], now: datetime) -> dict[str, Any]:
+def close_window(model: str, doc: Window, entry: PendingWindow, now: datetime) -> Window:
     """The document after ``doc``'s window closed into ``entry``: a new open window, the backlog kept."""
-    new_doc = {
-        **new_window(int(doc["seq"]) + 1, now, doc["window_id"], [*doc.get("pending", []), entry]),
-        "model": model,
-        "rejected": list(doc.get("rejected", [])),
-    }
-    if "rejected_archived" in doc:
-        new_doc["rejected_archived"] = doc["rejected_archived"]
-    return new_doc
+    return new_window(model, doc.seq + 1, now, doc.window_id, [*doc.pending, entry]).model_copy(
+        update={"rejected": list(doc.rejected), "rejected_archived": doc.rejected_archived}
+    )
 
 
 def short(texts: Any) -> list[str]:
@@ -199,57 +188,63 @@ def short(texts: Any) -> list[str]:
 
 
 def window_view(store: StateStore, model: str) -> dict[str, Any] | None:
-    """The model's window document for people: the payload named, not dumped; None when it has none."""
-    got = store.get(*window_key(model))
-    if got is None:
+    """The model's window document for people: the payload named, not dumped; None when it has none.
+
+    Shown as stored (the window repository's key, not its parse): a document the flow would refuse is
+    exactly the one a person needs to see.
+    """
+    got = store.get(*WINDOWS.at(store, model).key)
+    stored = store.get(*OFFLOADS.at(store, model).key)  # objects being counted on the cluster
+    offloads = list(stored.data.get("items", [])) if stored else []
+    if got is None and not offloads:
         return None
-    doc = dict(got.data)
+    doc = dict(got.data) if got else {}
     payload = doc.pop("payload", None) or {}
     doc["payload"] = "s3" if "uri" in payload else ("inline" if payload else None)
     for e in [*doc.get("pending", []), *doc.get("rejected", [])]:
         e.pop("evidence", None)
-    return {"version": got.version, "window": doc}
+    doc["offloads"] = offloads
+    return {"version": got.version if got else None, "window": doc}
 
 
 # ------------------------------------------------------------------------------------------ requeue
 
 
-def requeue_rejected(store: StateStore, model: str, window_id: str) -> dict[str, Any]:
+def _requeued(entry: PendingWindow) -> PendingWindow:
+    return entry.model_copy(update={"rejected_at": None, "alerted": False})
+
+
+def requeue_rejected(store: StateStore, model: str, window_id: str) -> PendingWindow:
     """Move a rejected window back to ``pending`` (the next message, sweep or ``drive`` submits it).
 
     Returns the entry; KeyError when the model has no rejected window ``window_id``.
     """
-    found: list[dict[str, Any]] = []
 
-    def requeue(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-        found.clear()
-        rejected = (doc or {}).get("rejected", [])
-        hit = [e for e in rejected if e["window_id"] == window_id]
+    def requeue(doc: Window | None) -> Window | None:
+        hit = [e for e in doc.rejected if e.window_id == window_id] if doc else []
         if doc is None or not hit:
             return None
-        e = {k: v for k, v in hit[0].items() if k != "rejected_at"}
-        e.update(lease_until=None, alerted=False)
-        doc["rejected"] = [x for x in rejected if x["window_id"] != window_id]
-        doc["pending"] = [*doc.get("pending", []), e]
-        found.append(e)
+        doc.rejected = [x for x in doc.rejected if x.window_id != window_id]
+        doc.pending = [*doc.pending, _requeued(hit[0])]
         return doc
 
-    store.update(*window_key(model), requeue)
-    if not found:
+    after = WINDOWS.at(store, model).change(requeue).after
+    if after is None:
         raise KeyError(f"{model} has no window {window_id!r} rejected by Argo")
-    return found[0]
+    entry = after.pending_entry(window_id)
+    assert entry is not None
+    return entry
 
 
-def requeue_archived(store: StateStore, model: str, entry: dict[str, Any]) -> None:
+def requeue_archived(store: StateStore, model: str, entry: PendingWindow) -> None:
     """Put a rejected window restored from the S3 archive back in ``pending``."""
-    e = {k: v for k, v in entry.items() if k != "rejected_at"}
-    e.update(lease_until=None, alerted=False)
+    e = _requeued(entry)
 
-    def requeue(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-        if doc is None or any(x["window_id"] == e["window_id"] for x in doc.get("pending", [])):
+    def requeue(doc: Window | None) -> Window | None:
+        if doc is None or doc.pending_entry(e.window_id) is not None:
             return None
-        doc["pending"] = [*doc.get("pending", []), e]
-        doc["rejected_archived"] = max(0, int(doc.get("rejected_archived", 0)) - 1)
+        doc.pending = [*doc.pending, e]
+        doc.rejected_archived = max(0, doc.rejected_archived - 1)
         return doc
 
-    store.update(*window_key(model), requeue)
+    WINDOWS.at(store, model).change(requeue)

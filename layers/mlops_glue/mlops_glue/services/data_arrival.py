@@ -29,24 +29,27 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from mlops_glue import deadline
-from mlops_glue.adapters.argo import Submitted, WorkflowSubmitter
+from mlops_glue.adapters.argo import ArgoError, Submitted, WorkflowSubmitter
 from mlops_glue.adapters.s3 import ObjectMissingError, ObjectStore
 from mlops_glue.adapters.slack import Notifier
 from mlops_glue.adapters.state import StateError, StateStore
-from mlops_glue.config import GlueConfig
+from mlops_glue.config import GlueConfig, ModelConfig
 from mlops_glue.decisions.window import file_problems
-from mlops_glue.keys import member_key
+from mlops_glue.documents import PendingWindow
 from mlops_glue.outbox import resend
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id, utcnow
 from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
+from mlops_glue.repositories import MEMBERS
 from mlops_glue.services import arrival_messages as msgs
 from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import EventError, ObjectRef, data_format, parse_message, skip_reason
 from mlops_glue.services.arrival_merge import FileCounts, ObjectResult, WindowWriter
 from mlops_glue.services.arrival_metrics import MemoryMetrics, MetricSink
+from mlops_glue.services.arrival_offload import Offloader, UnreadableCountsError
 from mlops_glue.services.arrival_submit import DriveError, Submission
 from mlops_glue.services.arrival_window import Workspace, window_view
 
@@ -66,6 +69,7 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     notices_resent: int = 0
     notices_waiting: int = 0
+    offloads_collected: int = 0
 
 
 class DataArrival:
@@ -84,12 +88,12 @@ class DataArrival:
         workspace: Workspace,
         metrics: MetricSink | None = None,
         s3_client: Any | None = None,
-        idempotency: Any | None = None,
         counter: Callable[[Any, ObjectRef], Any] | None = None,
         profile_loader: Callable[[str], Any] | None = None,
+        memory_mb: float = 10_240,
+        shape_probe: Callable[[ObjectRef], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
-        lease: timedelta = timedelta(minutes=3),
-        idempotency_ttl: timedelta = timedelta(days=15),
+        claim_ttl: timedelta = timedelta(minutes=3),
     ) -> None:
         self.ctx = ArrivalContext(
             cfg,
@@ -104,23 +108,9 @@ class DataArrival:
             profile_loader=profile_loader,
         )
         self.windows = WindowWriter(self.ctx)
-        self.submission = Submission(self.ctx, lease)
+        self.submission = Submission(self.ctx, claim_ttl)
+        self.offloader = Offloader(self.ctx, memory_mb, shape_probe)
         self._counter = counter
-        self.idempotency_config: Any | None = None
-        self._add = self._add_object
-        if idempotency is not None:
-            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
-            # 15 days: longer than SQS keeps a message (14 d), so a replayed duplicate is still caught
-            self.idempotency_config = IdempotencyConfig(
-                expires_after_seconds=int(idempotency_ttl.total_seconds()),
-                raise_on_no_idempotency_key=True,
-            )
-            self._add = idempotent_function(
-                data_keyword_argument="obj",
-                persistence_store=idempotency,
-                config=self.idempotency_config,
-            )(self._add_object)
 
     # ---------------------------------------------------------------- per message
 
@@ -138,8 +128,7 @@ class DataArrival:
             return [ObjectResult("skipped", reason="S3 test event / no created object")]
         results = []
         for ref in refs:
-            raw = self._add(obj=ref.identity(), ref=ref, receive_count=receive_count)
-            results.append(ObjectResult.from_dict(raw))
+            results.append(self._add_object(ref))
         errors = []
         for model in dict.fromkeys(r.model for r in results if r.model and r.status != "unrouted"):
             try:
@@ -150,20 +139,25 @@ class DataArrival:
             raise DriveError("; ".join(errors))
         return results
 
-    def _add_object(self, obj: dict[str, str], ref: ObjectRef, receive_count: int = 1) -> dict[str, Any]:
-        """Count one object into its model's window (wrapped by Powertools idempotency on ``obj``)."""
+    def _add_object(self, ref: ObjectRef) -> ObjectResult:
+        """Count one object into its model's window, once: its membership (created with the window
+        write) is the claim, so no Powertools idempotency here (a record left in progress by a crash
+        would only hold back the redelivery)."""
         model = self.ctx.cfg.model_for_object(ref.bucket, ref.key)
         if model is None:
             logger.info("object not routed to any model", extra={"uri": ref.uri})
-            return ObjectResult("unrouted", reason="no model's bucket/prefix matches").to_dict()
+            return ObjectResult("unrouted", reason="no model's bucket/prefix matches")
         model_cfg = self.ctx.cfg.model(model)
         why = skip_reason(ref, model_cfg)
         if why is not None:
             logger.info("object skipped", extra={"uri": ref.uri, "model": model, "reason": why})
-            return self._ignore(model, ref, why).to_dict()
-        member = self.ctx.store.get(*member_key(model, ref.oid))
+            return self._ignore(model, ref, why)
+        member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
         if member is not None:  # counted before (a redelivery, a DLQ replay): its window says where
-            return ObjectResult.duplicate(model, member.data, rows=int(member.data.get("rows", 0))).to_dict()
+            return ObjectResult.duplicate(model, member, rows=member.rows)
+        on_cluster = self.offloader.reason(model_cfg, ref)
+        if on_cluster is not None:  # too large for one invocation: the sweep collects its counts
+            return self.offloader.offload(model, model_cfg, ref, on_cluster)
         profile = self.ctx.profile(model)
         deadline.current().check(COUNT_NEED_S, f"counting {ref.key}")
         try:
@@ -171,19 +165,38 @@ class DataArrival:
         except Exception as exc:
             if _is_missing(exc):
                 why = f"object version no longer exists: {type(exc).__name__}"
-                return self._ignore(model, ref, why).to_dict()
+                return self._ignore(model, ref, why)
             raise
+        return self._counted(model, model_cfg, ref, counts)
+
+    def _counted(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, counts: Any) -> ObjectResult:
+        """One object's counts (here or on the cluster): kept out with its reasons, or into the window."""
         rows = int(counts.rows)
         problems = file_problems(counts)
         if problems:
-            return self._reject(model, ref, rows, problems).to_dict()
+            return self._reject(model, ref, rows, problems)
         if rows == 0:
             self.ctx.metrics.emit("EmptyFiles", 1, "Count", {"model": model})
             why = "empty: no data rows (a header only, or a file without rows); kept out of the window"
-            return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason).to_dict()
+            return ObjectResult("empty", model, reason=self._ignore(model, ref, why).reason)
         self.ctx.metrics.emit("RowsReceived", rows, "Count", {"model": model})
-        self.recorder.object_counted(self.ctx.cfg, model, ref, profile, counts, self.ctx.clock())
-        return self.windows.merge(model, model_cfg, FileCounts(ref, counts.to_bytes(), rows)).to_dict()
+        self.recorder.object_counted(
+            self.ctx.cfg, model, ref, self.ctx.profile(model), counts, self.ctx.clock()
+        )
+        return self.windows.merge(model, model_cfg, FileCounts(ref, counts.to_bytes(), rows))
+
+    def _collected(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, blob: bytes) -> ObjectResult:
+        """An object counted on the cluster, its counts landed: as if counted here."""
+        from mlops_glue.drift import WindowCounts
+
+        member = MEMBERS.at(self.ctx.store, model, ref.oid).load()
+        if member is not None:  # collected before (a sweep that died after its window write)
+            return ObjectResult.duplicate(model, member, rows=member.rows)
+        try:
+            counts = WindowCounts.from_bytes(blob)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise UnreadableCountsError(f"{ref.key}: {type(exc).__name__}: {exc}"[:300]) from exc
+        return self._counted(model, model_cfg, ref, counts)
 
     def _count(self, profile: Any, ref: ObjectRef) -> Any:
         if self._counter is not None:
@@ -236,7 +249,7 @@ class DataArrival:
         """Submit every pending (closed) window of ``model``; DriveError when any submission failed."""
         return self.submission.drive(model)
 
-    def requeue(self, model: str, window_id: str) -> dict[str, Any]:
+    def requeue(self, model: str, window_id: str) -> PendingWindow:
         """Put a window Argo rejected back in ``pending`` (from the item or the S3 archive)."""
         return self.submission.requeue(model, window_id)
 
@@ -252,10 +265,12 @@ class DataArrival:
             if model_cfg.data is None:
                 continue
             try:
+                collect = partial(self._collected, model, model_cfg)
+                report.offloads_collected += self.offloader.collect(model, model_cfg, collect)
                 res = self.windows.merge(model, model_cfg, None)
                 report.triggered.extend(res.closed)
                 report.submitted.extend(s.name for s in self.drive(model))
-            except (DriveError, StateError) as exc:
+            except (DriveError, StateError, ArgoError) as exc:
                 report.failed.append(f"{model}: {exc}")
             except deadline.OutOfTimeError as exc:  # the next sweep goes on where this one stopped
                 report.failed.append(f"{model}: {exc}")

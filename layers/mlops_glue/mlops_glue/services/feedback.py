@@ -41,6 +41,7 @@ from mlops_glue.decisions.feedback import (
     FeedbackPlan,
     History,
 )
+from mlops_glue.documents import ClaimStatus
 from mlops_glue.errors import RetryableError
 from mlops_glue.events import ArgoCDNotification
 from mlops_glue.outbox import post_or_keep
@@ -238,7 +239,7 @@ class FeedbackService:
     def _claim_status(self, decision_id: str) -> str | None:
         return claim_status(self.store, self._claim_key(decision_id))
 
-    def _release(self, decision_id: str, status: str) -> None:
+    def _release(self, decision_id: str, status: ClaimStatus) -> None:
         release(self.store, self._claim_key(decision_id), status, self.now())
 
     # ------------------------------------------------------------------ act

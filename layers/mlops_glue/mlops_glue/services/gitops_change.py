@@ -23,16 +23,16 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from mlops_glue.adapters.gitops import Edit, GitOpsRepo
 from mlops_glue.adapters.registry import ModelVersion
 from mlops_glue.adapters.state import StateStore
 from mlops_glue.adapters.values_yaml import Location, edit_scalar, read_scalar
 from mlops_glue.config import GlueConfig, Target
-from mlops_glue.keys import written_key
+from mlops_glue.documents import Written
 from mlops_glue.names import InvalidNameError, canonical_version, version_number
 from mlops_glue.records import TRAILER_ENVIRONMENT, TRAILER_MODEL, TRAILER_VERSION
+from mlops_glue.repositories import WRITTEN
 from mlops_glue.targets import TargetError, parse_template
 
 
@@ -188,23 +188,23 @@ def remember(store: StateStore, change: Change) -> None:
     """
     first = change.planned[0]
 
-    def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-        values: dict[str, str] = dict((doc or {}).get("values", {}))
+    def add(doc: Written | None) -> Written | None:
+        values = dict(doc.values) if doc else {}
         if values.get(change.version) == first.value:
             return None
         values[change.version] = first.value
         newest = sorted(values, key=int, reverse=True)[:KEEP_WRITTEN]
-        return {"target": str(first), "values": {v: values[v] for v in newest}}
+        return Written(target=str(first), values={v: values[v] for v in newest})
 
-    store.update(*written_key(change.model, change.env), add)
+    WRITTEN.at(store, change.model, change.env).change(add)
 
 
 def _remembered(store: StateStore | None, model: str, env: str, written: str | None) -> str | None:
     """The newest version we know writes ``written`` to the environment's first target."""
     if store is None or written is None:
         return None
-    got = store.get(*written_key(model, env))
-    values = got.data.get("values", {}) if got is not None else {}
+    doc = WRITTEN.at(store, model, env).load()
+    values = doc.values if doc is not None else {}
     matches = [v for v, value in values.items() if value == written and str(v).isdigit()]
     return max(matches, key=version_number) if matches else None
 
