@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mlops_glue.errors import RetryableError
 from mlops_glue.records import Decision
 
 
@@ -28,8 +29,8 @@ class ConflictError(Exception):
     """A conditional write lost the race: someone else wrote the document first."""
 
 
-class StateError(Exception):
-    """The state store failed (throttled, unreachable, misconfigured)."""
+class StateError(RetryableError):
+    """The state store failed (throttled, unreachable, misconfigured): retried, then the DLQ."""
 
 
 class ClaimTakenError(ConflictError):

@@ -44,6 +44,7 @@ from mlops_glue.decisions.feedback import (
 from mlops_glue.documents import ClaimStatus
 from mlops_glue.errors import RetryableError
 from mlops_glue.events import ArgoCDNotification
+from mlops_glue.keys import claim_key
 from mlops_glue.outbox import post_or_keep
 from mlops_glue.records import CommitInfo, Decision, Kind, Outcome, bump_trailers, make_decision_id, utcnow
 from mlops_glue.replay.recorder import NULL_RECORDER, EventRecorder
@@ -220,7 +221,7 @@ class FeedbackService:
 
     # ------------------------------------------------------------------ claims
     def _claim_key(self, decision_id: str) -> tuple[str, str]:
-        return f"CLAIM#{decision_id}", "#"
+        return claim_key(decision_id)
 
     def _prior(self, decision_id: str) -> Decision | None:
         prior = self.store.get_decision(decision_id)
