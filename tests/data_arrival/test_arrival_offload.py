@@ -141,7 +141,7 @@ def test_a_count_workflow_that_keeps_failing_is_retried_then_said_with_the_comma
     failed = [d for d in runtime.state_store().decisions_for(MODEL) if d.outcome.value == "failed"]
     assert len(failed) == 1 and "ended without counts 3 times" in failed[0].reasons[0]
     [notice] = [m for m in slack.messages if "could not be counted on the cluster" in m.text]
-    assert f"aws s3api copy-object --bucket ml-data-dev --key {obj['key']}" in notice.text
+    assert f"aws s3api copy-object --bucket=ml-data-dev --key={obj['key']}" in notice.text
     assert runtime.state_store().get(*offloads_key(MODEL)).data["items"] == []  # type: ignore[union-attr]
     app.handler(sweep, lambda_context)
     assert len(count_workflows(argo)) == 3  # given up: not submitted forever

@@ -19,6 +19,7 @@ asks again.
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -248,8 +249,7 @@ class Offloader:
 
     def _failed(self, model: str, item: Offload, why: str) -> None:
         ref = _ref(item)
-        version = f" --version-id {item.version_id}" if item.version_id else ""
-        again = f"aws s3api copy-object --bucket {item.bucket} --key {item.key} --copy-source {item.bucket}/{item.key}{version}"
+        again = resend_command(item)
         d = self._decision(model, item, Outcome.FAILED, [f"{item.key}: not counted: {why}"[:1000]])
         self.ctx.record(d)
         text = (
@@ -266,6 +266,20 @@ class Offloader:
         logger.error(
             "object not counted on the cluster", extra={"model": model, "uri": ref.uri, "error": why[:300]}
         )
+
+
+def resend_command(item: Offload) -> str:
+    """The shell command that sends the object again: a copy onto itself (a new version, a new "Object
+    Created" event). The version goes in ``--copy-source`` (copy-object has no ``--version-id``; the CLI
+    URL-encodes the key, not ``?versionId=``); every value is shell-quoted and joined with ``=`` (a key
+        may hold spaces, ``#``, ``?``, ``%`` or start with ``-``). Without a version (an unversioned bucket),
+    ``--metadata-directive REPLACE`` is the change S3 requires to copy an object onto itself (its user
+    metadata and content type are not kept); a named version may be copied onto its key as it is."""
+    source = f"{item.bucket}/{item.key}" + (f"?versionId={item.version_id}" if item.version_id else "")
+    opts = [("bucket", item.bucket), ("key", item.key), ("copy-source", source)]
+    if not item.version_id:
+        opts.append(("metadata-directive", "REPLACE"))
+    return "aws s3api copy-object " + " ".join(f"--{k}={shlex.quote(v)}" for k, v in opts)
 
 
 def _name(oid: str, attempt: int) -> str:
