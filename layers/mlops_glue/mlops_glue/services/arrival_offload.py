@@ -145,10 +145,15 @@ class Offloader:
             return 0
         running: list[str] | None = None
         collected = 0
+        # in shadow mode (switched on while the cluster counts) nothing can be resubmitted and Argo is
+        # not asked what runs: an offload without counts waits, it is neither retried nor given up
+        shadowed = model_cfg.shadowed("data_arrival")
         for item in doc.items:
             try:
                 blob = self.ctx.objects.get_bytes(item.counts_uri)
             except ObjectMissingError:
+                if shadowed:
+                    continue
                 if running is None:
                     running = self._running(model, model_cfg)
                 if item.workflow not in running:
@@ -161,6 +166,8 @@ class Offloader:
                     "unreadable counts",
                     extra={"model": model, "uri": item.counts_uri, "error": str(exc)[:300]},
                 )
+                if shadowed:  # counted again once shadow mode is off
+                    continue
                 self.ctx.objects.delete(item.counts_uri)
                 self._retry(model, model_cfg, item)
                 continue
