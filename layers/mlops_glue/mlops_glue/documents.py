@@ -204,7 +204,8 @@ class Offload(Document):
 
 
 class Offloads(Document):
-    """A model's objects being counted on the cluster, collected by the sweep when their counts land."""
+    """A model's objects being counted on the cluster (one shard of them, ``keys.offloads_key``),
+    collected by the sweep when their counts land."""
 
     items: list[Offload] = Field(default_factory=list)
 
