@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data_arrival"))
 
 from arrival_helpers import BUCKET, MODEL, PREFIX, parquet_bytes, put, sqs_event
@@ -223,3 +225,20 @@ def test_a_burst_of_large_objects_can_all_be_handed_to_the_cluster(
         ref = ObjectRef(BUCKET, key, f"v{i:032d}", f"{i:032x}", 3 << 30, f"ev-{i}")
         result = svc.offloader.offload(MODEL, model_cfg, ref, why)
         assert result.status == "offloaded", (i, result)
+
+
+@pytest.mark.parametrize("at", ["garbage", "", "2026-12-01T10:00:00"])
+def test_a_claim_document_with_an_unreadable_time_is_a_state_error(at: str) -> None:
+    """The repositories' contract: a stored document that does not validate raises StateError (and is
+    never overwritten). A claim whose ``at`` is not an aware ISO time passed validation and then raised
+    ValueError / TypeError from ``held``: the sweep catches StateError per model, so one such claim on a
+    pending window's decision stopped the whole sweep (every other model, the outbox) on every run."""
+    from mlops_glue.adapters.state import StateError
+
+    s = MemoryStateStore()
+    key = claim_key("d-garbage")
+    s.put(*key, {"status": "in_progress", "at": at}, None)
+    now = datetime(2026, 12, 1, 10, 5, tzinfo=UTC)
+    with pytest.raises(StateError):
+        claim(s, key, timedelta(minutes=3), now)
+    assert s.get(*key).data == {"status": "in_progress", "at": at}  # type: ignore[union-attr]
