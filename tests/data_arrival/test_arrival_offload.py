@@ -15,7 +15,7 @@ from mlops_glue.cli import main
 from mlops_glue.drift import capacity
 from mlops_glue.drift.shape import Shape
 from mlops_glue.drift.synth import make_table
-from mlops_glue.keys import offloads_key
+from mlops_glue.keys import OFFLOAD_SHARDS, offloads_key
 
 from glue_local.standins import ArgoStandin, SlackStandin
 from tests.conftest import ROOT, load_event
@@ -150,8 +150,10 @@ def test_a_count_workflow_that_keeps_failing_is_retried_then_said_with_the_comma
     failed = [d for d in runtime.state_store().decisions_for(MODEL) if d.outcome.value == "failed"]
     assert len(failed) == 1 and "ended without counts 3 times" in failed[0].reasons[0]
     [notice] = [m for m in slack.messages if "could not be counted on the cluster" in m.text]
-    assert f"aws s3api copy-object --bucket ml-data-dev --key {obj['key']}" in notice.text
-    assert runtime.state_store().get(*offloads_key(MODEL)).data["items"] == []  # type: ignore[union-attr]
+    assert f"aws s3api copy-object --bucket=ml-data-dev --key={obj['key']}" in notice.text
+    state = runtime.state_store()
+    left = [state.get(*offloads_key(MODEL, shard)) for shard in ("", *OFFLOAD_SHARDS)]
+    assert [i for got in left if got is not None for i in got.data["items"]] == []
     app.handler(sweep, lambda_context)
     assert len(count_workflows(argo)) == 3  # given up: not submitted forever
 

@@ -118,7 +118,7 @@ class Repository(Generic[D]):
 
 WINDOWS = Repository(Window, keys.window_key)  # at(store, model)
 MEMBERS = Repository(Member, keys.member_key)  # at(store, model, object_id)
-OFFLOADS = Repository(Offloads, keys.offloads_key)  # at(store, model)
+OFFLOADS = Repository(Offloads, keys.offloads_key)  # at(store, model, shard)
 RETRAIN_LEDGERS = Repository(Ledger, keys.retrain_ledger_key)  # at(store, model)
 EMERGENCY_LEDGERS = Repository(Ledger, keys.emergency_ledger_key)  # at(store, model)
 LAST_DATASETS = Repository(LastDataset, keys.last_dataset_key)  # at(store, model)

@@ -196,6 +196,11 @@ class DataArrival:
             counts = WindowCounts.from_bytes(blob)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise UnreadableCountsError(f"{ref.key}: {type(exc).__name__}: {exc}"[:300]) from exc
+        fingerprint = self.ctx.profile(model).fingerprint
+        if counts.profile != fingerprint:  # counted against a reference profile since replaced
+            raise UnreadableCountsError(
+                f"{ref.key}: counts of profile {counts.profile}, the model's reference is {fingerprint}"
+            )
         return self._counted(model, model_cfg, ref, counts)
 
     def _count(self, profile: Any, ref: ObjectRef) -> Any:
