@@ -77,7 +77,7 @@ OFFLOAD_SHARDS = tuple("0123456789abcdef")
 ~600 offloads) would not hold a burst of large objects."""
 
 
-def offloads_key(model: str, shard: str = "") -> tuple[str, str]:
-    """The model's data objects being counted on the cluster (``services.arrival_offload``): in the shard
-    named by the object id's first hex digit (``""``: the unsharded item the first offload release wrote)."""
-    return model_pk(model), f"OFFLOADS#{shard}" if shard else "OFFLOADS"
+def offloads_key(model: str, shard: str) -> tuple[str, str]:
+    """The model's data objects being counted on the cluster (``services.arrival_offload``), in the shard
+    named by the object id's first hex digit (one of ``OFFLOAD_SHARDS``)."""
+    return model_pk(model), f"OFFLOADS#{shard}"

@@ -32,6 +32,7 @@ from mlops_glue.documents import (
     LastDataset,
     Ledger,
     Member,
+    Offload,
     Offloads,
     Outbox,
     Pause,
@@ -128,3 +129,12 @@ BLOCKLISTS = Repository(Blocklist, keys.blocklist_key)  # at(store, model)
 PAUSES = Repository(Pause, keys.pause_key)  # at(store, model, env)
 ALARMS = Repository(AlarmState, keys.alarm_key)  # at(store, alarm name)
 CLAIMS = Repository(Claim, keys.claim_key)  # at(store, action id)
+
+
+def offloads_of(store: StateStore, model: str) -> list[Offload]:
+    """Every object of ``model`` being counted on the cluster, over the shards of ``OFFLOADS``."""
+    return [
+        o
+        for shard in keys.OFFLOAD_SHARDS
+        for o in (OFFLOADS.at(store, model, shard).load() or Offloads()).items
+    ]

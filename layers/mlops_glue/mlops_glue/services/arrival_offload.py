@@ -19,6 +19,7 @@ asks again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shlex
 from collections.abc import Callable
@@ -94,9 +95,7 @@ class Offloader:
 
     def offload(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, reason: str) -> ObjectResult:
         """Submit the object's count to the cluster (ArgoError: the message is retried, then the DLQ)."""
-        known = None
-        for shard in ("", _shard(ref.oid)):  # the unsharded item of the first release, then its shard
-            known = known or _load(self.ctx.store, model, shard).find(ref.oid)
+        known = _load(self.ctx.store, model, _shard(ref.oid)).find(ref.oid)
         if known is not None:
             return ObjectResult("offloaded", model, reason=f"already being counted by {known.workflow}")
         item = Offload(
@@ -107,7 +106,7 @@ class Offloader:
             etag=ref.etag,
             size=int(ref.size or 0),
             event_id=ref.event_id,
-            workflow=_name(ref.oid, 1),
+            workflow=_name(ref.oid, ref.event_id, 1),
             counts_uri=self._counts_uri(model, ref.oid),
             submitted_at=self.ctx.clock(),
             reason=reason[:300],
@@ -187,11 +186,9 @@ class Offloader:
         return names
 
     def _items(self, model: str) -> list[tuple[str, Offload]]:
-        """Every offload of ``model`` with its shard (the unsharded item first: the oldest)."""
+        """Every offload of ``model`` with its shard."""
         return [
-            (shard, item)
-            for shard in ("", *OFFLOAD_SHARDS)
-            for item in _load(self.ctx.store, model, shard).items
+            (shard, item) for shard in OFFLOAD_SHARDS for item in _load(self.ctx.store, model, shard).items
         ]
 
     def _retry(self, model: str, model_cfg: ModelConfig, item: Offload, shard: str) -> None:
@@ -201,7 +198,10 @@ class Offloader:
             OFFLOADS.at(self.ctx.store, model, shard).change(lambda d: _without(d, item.oid))
             return
         again = item.model_copy(
-            update={"attempts": item.attempts + 1, "workflow": _name(item.oid, item.attempts + 1)}
+            update={
+                "attempts": item.attempts + 1,
+                "workflow": _name(item.oid, item.event_id or "", item.attempts + 1),
+            }
         )
         try:
             self._submit(model, model_cfg, again)
@@ -306,8 +306,12 @@ def _load(store: Any, model: str, shard: str) -> Offloads:
     return OFFLOADS.at(store, model, shard).load() or Offloads()
 
 
-def _name(oid: str, attempt: int) -> str:
-    return f"{KIND}-{oid[:20]}-{attempt}"
+def _name(oid: str, event_id: str, attempt: int) -> str:
+    """The workflow of one event's object and attempt: a redelivery of the event finds it ("already
+    exists"), the same object sent again (a new event, e.g. the resend command on an unversioned bucket,
+    whose object keeps its id) gets workflows of its own rather than the finished ones Argo still keeps."""
+    generation = hashlib.sha256(f"{oid}\x1f{event_id}".encode()).hexdigest()[:20]
+    return f"{KIND}-{generation}-{attempt}"
 
 
 def _ref(item: Offload) -> ObjectRef:
