@@ -15,7 +15,7 @@ from mlops_glue.cli import main
 from mlops_glue.drift import capacity
 from mlops_glue.drift.shape import Shape
 from mlops_glue.drift.synth import make_table
-from mlops_glue.keys import offloads_key
+from mlops_glue.keys import OFFLOAD_SHARDS, offloads_key
 
 from glue_local.standins import ArgoStandin, SlackStandin
 from tests.conftest import ROOT, load_event
@@ -150,10 +150,24 @@ def test_a_count_workflow_that_keeps_failing_is_retried_then_said_with_the_comma
     failed = [d for d in runtime.state_store().decisions_for(MODEL) if d.outcome.value == "failed"]
     assert len(failed) == 1 and "ended without counts 3 times" in failed[0].reasons[0]
     [notice] = [m for m in slack.messages if "could not be counted on the cluster" in m.text]
-    assert f"aws s3api copy-object --bucket ml-data-dev --key {obj['key']}" in notice.text
-    assert runtime.state_store().get(*offloads_key(MODEL)).data["items"] == []  # type: ignore[union-attr]
+    assert f"aws s3api copy-object --bucket=ml-data-dev --key={obj['key']}" in notice.text
+    state = runtime.state_store()
+    left = [state.get(*offloads_key(MODEL, shard)) for shard in OFFLOAD_SHARDS]
+    assert [i for got in left if got is not None for i in got.data["items"]] == []
     app.handler(sweep, lambda_context)
     assert len(count_workflows(argo)) == 3  # given up: not submitted forever
+
+    # sent again as the notice says (an unversioned bucket keeps the object's id: a new event): workflows
+    # of its own, not the finished ones Argo still keeps, and this time it is counted
+    again = sqs_event([obj])
+    body = json.loads(again["Records"][0]["body"])
+    body["id"] = "ev-sent-again"
+    again["Records"][0]["body"] = json.dumps(body)
+    assert app.handler(again, lambda_context) == {"batchItemFailures": []}
+    [fresh] = [w for w in count_workflows(argo) if w["status"]["phase"] == "Pending"]
+    assert len(count_workflows(argo)) == 4 and fresh["metadata"]["name"].endswith("-1")
+    assert run_on_the_cluster(argo, fresh) == 0
+    assert app.handler(sweep, lambda_context)["offloads_collected"] == 1
 
 
 def test_unreadable_counts_are_counted_again_and_never_merged(

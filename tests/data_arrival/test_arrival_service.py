@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 from arrival_helpers import BUCKET, MODEL, PREFIX, Harness, config_text, eb_event, make_config, write_parquet
 from mlops_glue.adapters.argo import ArgoRejectedError, ArgoUnavailableError, MemorySubmitter
+from mlops_glue.adapters.s3 import ObjectStoreError
 from mlops_glue.adapters.slack import MemoryNotifier, Message
 from mlops_glue.config import parse_config
 from mlops_glue.drift.synth import make_table
@@ -351,6 +352,40 @@ def test_the_sweep_resends_every_configured_models_notices_of_every_flow(profile
     h.notifier.fail = False
     assert svc.sweep().notices_resent == 1 and h.notifier.messages == [alert]
     assert svc.sweep().notices_resent == 0 and h.notifier.messages == [alert]
+
+
+def test_one_models_unexpected_failure_never_stops_the_sweep_of_the_others(
+    profile: Any, local_counter: Counter, tmp_path: Path
+) -> None:
+    """An S3 error (or a bug) in one model is said in the report, which fails the scheduled invocation
+    (retried, then its on-failure destination); the other models and the outbox are swept meanwhile."""
+    doc = json.loads(
+        config_text(max_wait="1h", min_new_rows=100, drift={"min_rows": 50, "dataset_drift_share": 1.0})
+    )
+    doc["models"]["churn"] = json.loads(json.dumps(doc["models"][MODEL]))
+    doc["models"]["churn"]["data"]["prefix"] = "churn/incoming/"
+    h = Harness(parse_config(json.dumps(doc)), profile)
+    svc = h.service(counter=local_counter[1])
+    files, _ = local_counter
+    for n, key in enumerate((f"{PREFIX}a.parquet", "churn/incoming/a.parquet")):
+        files[key] = write_parquet(make_table(60, seed=n), tmp_path / f"{n}.parquet")
+        send(svc, key, n)
+    kept = Message("kept while Slack was down", [], "#ml")
+    h.store.update(*outbox_key("churn"), lambda _d: {"items": [{"text": kept.text, "channel": "#ml"}]})
+    h.clock.advance(hours=2)  # both windows are past max_wait: the sweep closes them
+
+    real = svc.offloader.collect
+
+    def broken(model: str, *args: Any) -> int:
+        if model == MODEL:
+            raise ObjectStoreError("S3 GetObject: SlowDown")
+        return real(model, *args)
+
+    svc.offloader.collect = broken  # type: ignore[method-assign]
+    report = svc.sweep()
+    assert report.failed == [f"{MODEL}: ObjectStoreError: S3 GetObject: SlowDown"]
+    assert len(report.triggered) == 1 and len(h.submitter.submissions) == 1  # churn's window went on
+    assert report.notices_resent == 1
 
 
 def test_large_windows_spill_to_s3_and_stay_consistent(

@@ -17,7 +17,7 @@ from mlops_glue.adapters.argo import ArgoRestSubmitter
 from mlops_glue.adapters.secrets import StaticSecrets
 from mlops_glue.config import GlueConfig, parse_config
 from mlops_glue.drift.synth import make_table
-from mlops_glue.keys import offloads_key, retrain_ledger_key
+from mlops_glue.keys import OFFLOAD_SHARDS, offloads_key, retrain_ledger_key
 from mlops_glue.records import Kind, Outcome
 from mlops_glue.replay.compare import replay
 from mlops_glue.replay.recorder import LogRecorder, MemoryEventLog
@@ -178,5 +178,5 @@ def test_a_shadowed_models_large_object_would_be_counted_on_the_cluster_and_wait
     [d] = [d for d in harness.store.decisions_for(MODEL) if d.kind is Kind.RETRAIN]
     assert d.outcome is Outcome.DEFERRED and d.action["shadow"] == shadow.WOULD_ACT
     assert any("would be counted on the cluster" in r for r in d.reasons)
-    assert harness.store.get(*offloads_key(MODEL)) is None
+    assert all(harness.store.get(*offloads_key(MODEL, s)) is None for s in OFFLOAD_SHARDS)
     assert not [m for m in harness.notifier.messages if "could not be counted" in m.text]

@@ -43,6 +43,15 @@ def claim_status(store: StateStore, key: Key) -> ClaimStatus | None:
 
 
 def release(store: StateStore, key: Key, status: ClaimStatus, now: datetime) -> None:
-    """End the claim: ``done`` (never again) or ``failed`` (the next delivery may claim it)."""
+    """End the claim: ``done`` (never again) or ``failed`` (the next delivery may claim it); a claim
+    already ``done`` stays done."""
     ended = Claim(status=status, at=now.isoformat())
-    _ref(store, key).change(lambda _cur: ended)
+
+    def end(cur: Claim | None) -> Claim | None:
+        # a done claim is final: an owner that lost it to a takeover (it outlived ``ttl``) and then
+        # fails must not reopen what its successor finished
+        if cur is not None and cur.status == "done" and status != "done":
+            return None
+        return ended
+
+    _ref(store, key).change(end)

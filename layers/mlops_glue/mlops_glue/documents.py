@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 IsoTime = Annotated[datetime, PlainSerializer(lambda t: t.isoformat(), return_type=str)]
 
@@ -105,6 +105,14 @@ class Claim(Document):
 
     status: ClaimStatus
     at: str  # ISO 8601; read only while in progress (a done claim is final, whatever it says)
+
+    @model_validator(mode="after")
+    def _aware_while_in_progress(self) -> Claim:
+        """An in-progress claim's time is compared (``held``): unreadable or naive, it fails validation
+        (a StateError on read) instead of a ValueError / TypeError there."""
+        if self.status == "in_progress" and datetime.fromisoformat(self.at).tzinfo is None:
+            raise ValueError(f"claim time {self.at!r} has no UTC offset")
+        return self
 
     def held(self, now: datetime, ttl: timedelta) -> bool:
         """Whether the claim stops another taker now: done, or in progress and younger than ``ttl``."""
@@ -204,7 +212,8 @@ class Offload(Document):
 
 
 class Offloads(Document):
-    """A model's objects being counted on the cluster, collected by the sweep when their counts land."""
+    """A model's objects being counted on the cluster (one shard of them, ``keys.offloads_key``),
+    collected by the sweep when their counts land."""
 
     items: list[Offload] = Field(default_factory=list)
 

@@ -72,6 +72,12 @@ def claim_key(action_id: str) -> tuple[str, str]:
     return f"CLAIM#{action_id}", "#"
 
 
-def offloads_key(model: str) -> tuple[str, str]:
-    """The model's data objects being counted on the cluster (``services.arrival_offload``)."""
-    return model_pk(model), "OFFLOADS"
+OFFLOAD_SHARDS = tuple("0123456789abcdef")
+"""The shards of a model's offloads, by the first hex digit of the object id: one DynamoDB item (400 KB,
+~600 offloads) would not hold a burst of large objects."""
+
+
+def offloads_key(model: str, shard: str) -> tuple[str, str]:
+    """The model's data objects being counted on the cluster (``services.arrival_offload``), in the shard
+    named by the object id's first hex digit (one of ``OFFLOAD_SHARDS``)."""
+    return model_pk(model), f"OFFLOADS#{shard}"

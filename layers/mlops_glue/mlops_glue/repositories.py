@@ -32,6 +32,7 @@ from mlops_glue.documents import (
     LastDataset,
     Ledger,
     Member,
+    Offload,
     Offloads,
     Outbox,
     Pause,
@@ -118,7 +119,7 @@ class Repository(Generic[D]):
 
 WINDOWS = Repository(Window, keys.window_key)  # at(store, model)
 MEMBERS = Repository(Member, keys.member_key)  # at(store, model, object_id)
-OFFLOADS = Repository(Offloads, keys.offloads_key)  # at(store, model)
+OFFLOADS = Repository(Offloads, keys.offloads_key)  # at(store, model, shard)
 RETRAIN_LEDGERS = Repository(Ledger, keys.retrain_ledger_key)  # at(store, model)
 EMERGENCY_LEDGERS = Repository(Ledger, keys.emergency_ledger_key)  # at(store, model)
 LAST_DATASETS = Repository(LastDataset, keys.last_dataset_key)  # at(store, model)
@@ -128,3 +129,12 @@ BLOCKLISTS = Repository(Blocklist, keys.blocklist_key)  # at(store, model)
 PAUSES = Repository(Pause, keys.pause_key)  # at(store, model, env)
 ALARMS = Repository(AlarmState, keys.alarm_key)  # at(store, alarm name)
 CLAIMS = Repository(Claim, keys.claim_key)  # at(store, action id)
+
+
+def offloads_of(store: StateStore, model: str) -> list[Offload]:
+    """Every object of ``model`` being counted on the cluster, over the shards of ``OFFLOADS``."""
+    return [
+        o
+        for shard in keys.OFFLOAD_SHARDS
+        for o in (OFFLOADS.at(store, model, shard).load() or Offloads()).items
+    ]

@@ -142,6 +142,8 @@ class AlarmService:
         """One transition, once: claimed, decided, acted on, remembered, told."""
         did = emergency.decision_id_for(change)
         action = claim_key(did)
+        if _handled_before_claims(ALARMS.at(self.store, change.alarm_name).load(), change, did):
+            return self._duplicate(change, did)
         if not claim(self.store, action, CLAIM_TTL, self._clock()):
             return self._duplicate(change, did)
         try:
@@ -353,6 +355,20 @@ class AlarmService:
                 "alert status not edited", extra={"alarm": change.alarm_name, "error": posted.error}
             )
         return Posted(True, ts=posted.ts, channel=posted.channel)
+
+
+def _handled_before_claims(doc: AlarmState | None, change: AlarmChange, did: str) -> bool:
+    """Whether the release before claims handled this transition: it kept the identities it handled in
+    the alarm document's ``seen`` and each notice under ``notices`` (``ts`` set once posted, or settled).
+    A redelivery of such a transition after the upgrade has no claim document and must not page again;
+    one whose notice was claimed but never posted is handled again (as that release would have)."""
+    extra = (doc.model_extra or {}) if doc is not None else {}
+    seen = extra.get("seen")
+    if not isinstance(seen, list) or change.identity not in seen:
+        return False
+    notices = extra.get("notices")
+    notice = notices.get(did) if isinstance(notices, dict) else None
+    return not isinstance(notice, dict) or bool(notice.get("ts"))
 
 
 def _rejected_by_argo(plan: AlarmPlan, exc: ArgoRejectedError) -> AlarmPlan:

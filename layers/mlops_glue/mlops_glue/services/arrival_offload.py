@@ -6,7 +6,8 @@ half the 15-minute timeout), cheaply: a CSV object holds at most one value per t
 object under :data:`FOOTER_ABOVE` bytes is far too small to matter, so only a large Parquet object costs a
 footer read. An offloaded object is submitted as the WorkflowTemplate (``deploy/argo/drift-count.yaml``;
 its name derives from the object id and the attempt, so a redelivery finds "already exists"), kept in the
-model's :class:`~mlops_glue.documents.Offloads` and recorded DEFERRED with the plan's reason.
+model's :class:`~mlops_glue.documents.Offloads` (sharded by object id, ``keys.OFFLOAD_SHARDS``: one
+DynamoDB item would not hold a burst) and recorded DEFERRED with the plan's reason.
 
 The scheduled sweep collects them. Counts landed (``<workspace>/mlops-glue/counts/<model>/<object id>.bin``,
 written by ``mlops-glue drift count``): they go through the same checks and the same window write as an
@@ -18,7 +19,9 @@ asks again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shlex
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -28,6 +31,7 @@ from mlops_glue.adapters.s3 import ObjectMissingError
 from mlops_glue.adapters.slack import Message, escape
 from mlops_glue.config import ModelConfig
 from mlops_glue.documents import Offload, Offloads
+from mlops_glue.keys import OFFLOAD_SHARDS
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
 from mlops_glue.repositories import OFFLOADS
 from mlops_glue.services.arrival_context import ArrivalContext
@@ -91,7 +95,7 @@ class Offloader:
 
     def offload(self, model: str, model_cfg: ModelConfig, ref: ObjectRef, reason: str) -> ObjectResult:
         """Submit the object's count to the cluster (ArgoError: the message is retried, then the DLQ)."""
-        known = (OFFLOADS.at(self.ctx.store, model).load() or Offloads()).find(ref.oid)
+        known = _load(self.ctx.store, model, _shard(ref.oid)).find(ref.oid)
         if known is not None:
             return ObjectResult("offloaded", model, reason=f"already being counted by {known.workflow}")
         item = Offload(
@@ -102,7 +106,7 @@ class Offloader:
             etag=ref.etag,
             size=int(ref.size or 0),
             event_id=ref.event_id,
-            workflow=_name(ref.oid, 1),
+            workflow=_name(ref.oid, ref.event_id, 1),
             counts_uri=self._counts_uri(model, ref.oid),
             submitted_at=self.ctx.clock(),
             reason=reason[:300],
@@ -118,7 +122,7 @@ class Offloader:
             d.action = {"shadow": WOULD_ACT, "workflow": item.workflow}
             self.ctx.record(d)
             return ObjectResult("offloaded", model, reason=why[:300])
-        OFFLOADS.at(self.ctx.store, model).change(lambda doc: _with(doc, item))
+        OFFLOADS.at(self.ctx.store, model, _shard(item.oid)).change(lambda doc: _with(doc, item))
         self.ctx.record(
             self._decision(
                 model,
@@ -139,19 +143,21 @@ class Offloader:
     ) -> int:
         """Merge the counts that landed; resubmit or fail the workflows gone without them. Returns how
         many objects were collected. ArgoError: Argo could not be asked (nothing changed)."""
-        doc = OFFLOADS.at(self.ctx.store, model).load()
-        if doc is None or not doc.items:
-            return 0
         running: list[str] | None = None
         collected = 0
-        for item in doc.items:
+        # in shadow mode (switched on while the cluster counts) nothing can be resubmitted and Argo is
+        # not asked what runs: an offload without counts waits, it is neither retried nor given up
+        shadowed = model_cfg.shadowed("data_arrival")
+        for shard, item in self._items(model):
             try:
                 blob = self.ctx.objects.get_bytes(item.counts_uri)
             except ObjectMissingError:
+                if shadowed:
+                    continue
                 if running is None:
                     running = self._running(model, model_cfg)
                 if item.workflow not in running:
-                    self._retry(model, model_cfg, item)
+                    self._retry(model, model_cfg, item, shard)
                 continue
             try:
                 counted(_ref(item), blob)
@@ -160,10 +166,12 @@ class Offloader:
                     "unreadable counts",
                     extra={"model": model, "uri": item.counts_uri, "error": str(exc)[:300]},
                 )
+                if shadowed:  # counted again once shadow mode is off
+                    continue
                 self.ctx.objects.delete(item.counts_uri)
-                self._retry(model, model_cfg, item)
+                self._retry(model, model_cfg, item, shard)
                 continue
-            OFFLOADS.at(self.ctx.store, model).change(partial(_without, oid=item.oid))
+            OFFLOADS.at(self.ctx.store, model, shard).change(partial(_without, oid=item.oid))
             self.ctx.objects.delete(item.counts_uri)
             collected += 1
         return collected
@@ -177,22 +185,31 @@ class Offloader:
         )
         return names
 
-    def _retry(self, model: str, model_cfg: ModelConfig, item: Offload) -> None:
+    def _items(self, model: str) -> list[tuple[str, Offload]]:
+        """Every offload of ``model`` with its shard."""
+        return [
+            (shard, item) for shard in OFFLOAD_SHARDS for item in _load(self.ctx.store, model, shard).items
+        ]
+
+    def _retry(self, model: str, model_cfg: ModelConfig, item: Offload, shard: str) -> None:
         """The workflow ended without counts: submit it again, or give up after ``MAX_ATTEMPTS``."""
         if item.attempts >= MAX_ATTEMPTS:
             self._failed(model, item, f"the count workflow ended without counts {item.attempts} times")
-            OFFLOADS.at(self.ctx.store, model).change(lambda d: _without(d, item.oid))
+            OFFLOADS.at(self.ctx.store, model, shard).change(lambda d: _without(d, item.oid))
             return
         again = item.model_copy(
-            update={"attempts": item.attempts + 1, "workflow": _name(item.oid, item.attempts + 1)}
+            update={
+                "attempts": item.attempts + 1,
+                "workflow": _name(item.oid, item.event_id or "", item.attempts + 1),
+            }
         )
         try:
             self._submit(model, model_cfg, again)
         except ArgoRejectedError as exc:
             self._failed(model, again, f"Argo rejected the count workflow: {exc}")
-            OFFLOADS.at(self.ctx.store, model).change(lambda d: _without(d, item.oid))
+            OFFLOADS.at(self.ctx.store, model, shard).change(lambda d: _without(d, item.oid))
             return
-        OFFLOADS.at(self.ctx.store, model).change(lambda d: _replaced(d, again))
+        OFFLOADS.at(self.ctx.store, model, shard).change(lambda d: _replaced(d, again))
         logger.warning(
             "count workflow ended without counts: submitted again",
             extra={"model": model, "workflow": again.workflow, "attempt": again.attempts},
@@ -248,8 +265,7 @@ class Offloader:
 
     def _failed(self, model: str, item: Offload, why: str) -> None:
         ref = _ref(item)
-        version = f" --version-id {item.version_id}" if item.version_id else ""
-        again = f"aws s3api copy-object --bucket {item.bucket} --key {item.key} --copy-source {item.bucket}/{item.key}{version}"
+        again = resend_command(item)
         d = self._decision(model, item, Outcome.FAILED, [f"{item.key}: not counted: {why}"[:1000]])
         self.ctx.record(d)
         text = (
@@ -268,8 +284,34 @@ class Offloader:
         )
 
 
-def _name(oid: str, attempt: int) -> str:
-    return f"{KIND}-{oid[:20]}-{attempt}"
+def resend_command(item: Offload) -> str:
+    """The shell command that sends the object again: a copy onto itself (a new version, a new "Object
+    Created" event). The version goes in ``--copy-source`` (copy-object has no ``--version-id``; the CLI
+    URL-encodes the key, not ``?versionId=``); every value is shell-quoted and joined with ``=`` (a key
+        may hold spaces, ``#``, ``?``, ``%`` or start with ``-``). Without a version (an unversioned bucket),
+    ``--metadata-directive REPLACE`` is the change S3 requires to copy an object onto itself (its user
+    metadata and content type are not kept); a named version may be copied onto its key as it is."""
+    source = f"{item.bucket}/{item.key}" + (f"?versionId={item.version_id}" if item.version_id else "")
+    opts = [("bucket", item.bucket), ("key", item.key), ("copy-source", source)]
+    if not item.version_id:
+        opts.append(("metadata-directive", "REPLACE"))
+    return "aws s3api copy-object " + " ".join(f"--{k}={shlex.quote(v)}" for k, v in opts)
+
+
+def _shard(oid: str) -> str:
+    return oid[0]
+
+
+def _load(store: Any, model: str, shard: str) -> Offloads:
+    return OFFLOADS.at(store, model, shard).load() or Offloads()
+
+
+def _name(oid: str, event_id: str, attempt: int) -> str:
+    """The workflow of one event's object and attempt: a redelivery of the event finds it ("already
+    exists"), the same object sent again (a new event, e.g. the resend command on an unversioned bucket,
+    whose object keeps its id) gets workflows of its own rather than the finished ones Argo still keeps."""
+    generation = hashlib.sha256(f"{oid}\x1f{event_id}".encode()).hexdigest()[:20]
+    return f"{KIND}-{generation}-{attempt}"
 
 
 def _ref(item: Offload) -> ObjectRef:

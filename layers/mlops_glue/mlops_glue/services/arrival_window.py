@@ -22,7 +22,7 @@ from mlops_glue.adapters.s3 import ObjectStore, S3Uri
 from mlops_glue.adapters.state import StateStore
 from mlops_glue.documents import PendingWindow, Window
 from mlops_glue.records import make_decision_id
-from mlops_glue.repositories import OFFLOADS, WINDOWS
+from mlops_glue.repositories import WINDOWS, offloads_of
 
 INLINE_MAX = 48 * 1024  # compressed payload bytes kept in the DynamoDB item (limit 400 KB per item)
 MAX_INPUTS = 50  # object URIs listed in a decision record; the manifest lists them all
@@ -194,8 +194,7 @@ def window_view(store: StateStore, model: str) -> dict[str, Any] | None:
     exactly the one a person needs to see.
     """
     got = store.get(*WINDOWS.at(store, model).key)
-    stored = store.get(*OFFLOADS.at(store, model).key)  # objects being counted on the cluster
-    offloads = list(stored.data.get("items", [])) if stored else []
+    offloads = [o.to_json() for o in offloads_of(store, model)]  # objects being counted on the cluster
     if got is None and not offloads:
         return None
     doc = dict(got.data) if got else {}

@@ -196,6 +196,11 @@ class DataArrival:
             counts = WindowCounts.from_bytes(blob)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise UnreadableCountsError(f"{ref.key}: {type(exc).__name__}: {exc}"[:300]) from exc
+        fingerprint = self.ctx.profile(model).fingerprint
+        if counts.profile != fingerprint:  # counted against a reference profile since replaced
+            raise UnreadableCountsError(
+                f"{ref.key}: counts of profile {counts.profile}, the model's reference is {fingerprint}"
+            )
         return self._counted(model, model_cfg, ref, counts)
 
     def _count(self, profile: Any, ref: ObjectRef) -> Any:
@@ -270,11 +275,14 @@ class DataArrival:
                 res = self.windows.merge(model, model_cfg, None)
                 report.triggered.extend(res.closed)
                 report.submitted.extend(s.name for s in self.drive(model))
-            except (DriveError, StateError, ArgoError) as exc:
-                report.failed.append(f"{model}: {exc}")
             except deadline.OutOfTimeError as exc:  # the next sweep goes on where this one stopped
                 report.failed.append(f"{model}: {exc}")
                 break
+            except (DriveError, StateError, ArgoError) as exc:
+                report.failed.append(f"{model}: {exc}")
+            except Exception as exc:  # an S3 error, a bug: said, and the other models are still swept
+                logger.exception("sweep of one model failed", extra={"model": model})
+                report.failed.append(f"{model}: {type(exc).__name__}: {exc}"[:500])
         # every flow's kept notices (promotion, feedback too): this sweep is the one scheduled function
         try:
             report.notices_resent, report.notices_waiting = resend(
