@@ -34,7 +34,13 @@ build: sync ## the shipped artifacts: sam build (zip functions + layer) and the 
 build-GlueLayer: ## (called by `sam build`: the layer's makefile build) locked requirements + mlops_glue, compiled
 	cd $(ROOT) && $(RUN) python -m glue_local.build layer "$(ARTIFACTS_DIR)"
 
-test: sync build lint typecheck cfn-lint sam-validate tf checkov unit ## every check (builds first: tests import the built artifacts)
+# The build and the checks are mostly single-threaded and touch different files (the build writes
+# .aws-sam/build and .aws-sam/image; checkov's expansion .aws-sam/expanded): two at a time use both
+# cores, each one's output printed whole when it ends, the first failure stopping the run. pytest
+# runs after them (tests import the built artifacts), on two workers of its own.
+test: sync ## every check (builds first: tests import the built artifacts)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target build typecheck tf lint cfn-lint sam-validate checkov
+	@$(MAKE) --no-print-directory unit
 
 lint: sync ## ruff: lint and format
 	$(RUN) ruff check .
@@ -43,8 +49,11 @@ lint: sync ## ruff: lint and format
 typecheck: sync ## mypy --strict on the package
 	$(RUN) mypy
 
-unit: sync ## pytest (unit, moto, real MLflow, end-to-end)
-	$(RUN) pytest -q
+# -n 2: the machine's two cores; one file is one unit of work (module fixtures such as the demo's
+# run and the MLflow server start once), slow files first (tests/conftest.py: SLOW_FIRST)
+PYTEST_WORKERS ?= 2
+unit: sync ## pytest (unit, moto, real MLflow, end-to-end) on PYTEST_WORKERS workers
+	$(RUN) pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 cfn-lint: sync ## cfn-lint on the SAM template
 	$(RUN) cfn-lint template.yaml

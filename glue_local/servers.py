@@ -122,6 +122,9 @@ class MlflowServer(_Context):
             MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=LOCAL_FERNET_KEY,
             MLFLOW_WEBHOOK_CACHE_TTL=str(self.cache_ttl),
             MLFLOW_TRACKING_URI="",
+            # no GenAI job runner (a job-runner process and huey consumers, each importing MLflow at
+            # start): webhooks are delivered from the server's own thread pool, nothing here runs jobs
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
         )
         cmd = [
             sys.executable, "-m", "mlflow", "server",
