@@ -27,7 +27,7 @@ from mlops_glue.drift.profile import (
     bin_sums,
     category_keys,
     family_of,
-    numeric_values,
+    finite_values,
     square_sum,
 )
 
@@ -336,12 +336,12 @@ class _Counter:
             self._categorical(counts, col, arr)
 
     def _numeric(self, out: NumericCounts, col: ColumnProfile, arr: Any) -> None:
-        x, nulls, nonfinite = numeric_values(arr)
+        x, nulls, nonfinite, lo, hi = finite_values(arr)
         out.nulls += nulls
         out.nonfinite += nonfinite
         if len(x) == 0:
             return
-        c, o, e = bin_sums(self.binners[col.name], x, out.at_edge is not None)
+        c, o, e = bin_sums(self.binners[col.name], x, out.at_edge is not None, lo, hi)
         out.counts += c
         out.offsets += o
         if out.at_edge is not None:
@@ -350,7 +350,7 @@ class _Counter:
         total = float(x.sum())
         out.s1 += total - n * m  # moments about the reference mean
         out.s2 += square_sum(x) - 2 * m * total + n * m * m
-        out.lo, out.hi = min(out.lo, float(x.min())), max(out.hi, float(x.max()))
+        out.lo, out.hi = min(out.lo, lo), max(out.hi, hi)
 
     def _categorical(self, out: CategoricalCounts, col: ColumnProfile, arr: Any) -> None:
         values, counts, nulls = category_keys(arr, col.family)

@@ -271,26 +271,39 @@ def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], i
 
 def numeric_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int]:
     """Finite float64 values of a numeric column, and its counts of nulls (null or NaN) and infinities."""
+    x, nulls, nonfinite, _, _ = finite_values(arr)
+    return x, nulls, nonfinite
+
+
+def finite_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int, float, float]:
+    """:func:`numeric_values` and the smallest and largest finite value (inf and -inf when none).
+
+    The minimum and maximum come first: both finite means no NaN (it propagates) and no infinity, so
+    the usual column needs no ``isfinite`` pass, and its range lets :meth:`Binner.index` skip a clamp.
+    """
     x, nulls = float_view(arr)  # nulls become NaN
+    if len(x) == 0:
+        return x, nulls, 0, math.inf, -math.inf
+    lo, hi = float(x.min()), float(x.max())
+    if math.isfinite(lo) and math.isfinite(hi):
+        return x, nulls, 0, lo, hi  # nulls is 0 here: a null would be NaN
     finite = np.isfinite(x)
-    if finite.all():
-        return x, nulls, 0
     nan = int(np.isnan(x).sum())
-    return x[finite], nan, len(x) - nan - int(finite.sum())
+    kept = int(finite.sum())
+    x = x[finite]
+    if kept == 0:
+        return x, nan, len(finite) - nan, math.inf, -math.inf
+    return x, nan, len(finite) - nan - kept, float(x.min()), float(x.max())
 
 
-def bin_sums(binner: Binner, x: np.ndarray[Any, Any], with_eq: bool) -> tuple[Any, Any, Any]:
-    """Per-bin counts, offset sums (value - bin anchor) and, if asked, counts at the left edge."""
-    k = binner.k
-    idx = binner(x)
-    anchor = binner.anchors
-    counts = np.bincount(idx, minlength=k + 1)
+def bin_sums(
+    binner: Binner, x: np.ndarray[Any, Any], with_eq: bool, lo: float | None = None, hi: float | None = None
+) -> tuple[Any, Any, Any]:
+    """Per-bin counts, offset sums (value - bin anchor) and, if asked, counts at the left edge
+    (``lo``/``hi``: the values' minimum and maximum when the caller has them, see :meth:`Binner.index`)."""
+    counts, total, eq = binner.sums(x, with_eq, lo, hi)
     # sum(v - anchor) = sum(v) - count * anchor: one weighted count instead of a gather and a subtraction
-    offsets = np.bincount(idx, weights=x, minlength=k + 1) - counts * anchor
-    eq = None
-    if with_eq:
-        on_edge = (idx > 0) & (np.take(anchor, idx) == x)
-        eq = np.bincount(idx[on_edge], minlength=k + 1)
+    offsets = total - counts * binner.anchors
     return counts, offsets, eq
 
 
@@ -423,12 +436,12 @@ class _Pass2Numeric:
         self.expected: np.ndarray[Any, Any] | None = None  # per-bin shares the pass-1 sample predicted
 
     def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        x, nulls, nonfinite = numeric_values(arr)
+        x, nulls, nonfinite, lo, hi = finite_values(arr)
         self.nulls += nulls
         self.nonfinite += nonfinite
         if len(x) == 0:
             return
-        c, o, e = bin_sums(self.binner, x, self.eq is not None)
+        c, o, e = bin_sums(self.binner, x, self.eq is not None, lo, hi)
         self.counts += c
         self.offsets += o
         if self.eq is not None:
@@ -436,7 +449,7 @@ class _Pass2Numeric:
         d = x - self.shift
         self.s1 += float(d.sum())
         self.s2 += square_sum(d)
-        self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
 
     def edges_fit(self) -> bool:
         """Whether the edges placed from a part of the file fit the whole of it.
