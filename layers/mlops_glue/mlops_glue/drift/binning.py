@@ -50,6 +50,18 @@ def _scratch(n: int) -> tuple[Array, Array, Array]:
     return _local.f[:n], _local.i[:n], _local.m[:n]
 
 
+def _lut_scratch(lut: Array) -> Array:
+    """``lut`` (kept as uint16: 1,000 columns of up to 16,000 cells each) widened to ``intp`` in this thread's buffer:
+    a few microseconds a call, where ``np.take`` would convert the indexes of every value instead."""
+    n = len(lut)
+    buf: Array | None = getattr(_local, "lut", None)
+    if buf is None or len(buf) < n:
+        buf = _local.lut = np.empty(max(n, 2 * (len(buf) if buf is not None else 0)), np.intp)
+    out = buf[:n]
+    np.copyto(out, lut)
+    return out
+
+
 class Binner:
     """Maps values to bin indexes 0..k for k sorted, distinct ``edges`` (bin i = [e(i-1), e(i)))."""
 
@@ -72,14 +84,17 @@ class Binner:
             passes = int(np.bincount(edge_cells).max())
             if best is None or passes < best[0]:
                 best = (passes, inv, cells, edge_cells)
-            if passes <= 1:
-                break
+            if passes <= 1 or (factor >= 16 and passes <= 2):
+                break  # finer grids cost memory (a table per column) and cache for one pass less
         assert best is not None
         passes, inv, cells, edge_cells = best
         if passes > MAX_PASSES:
             return
         self._lo, self._inv, self._cells = lo, inv, cells
-        self._lut = np.searchsorted(edge_cells, np.arange(cells + 1), "left").astype(np.intp)
+        small = (
+            np.uint16 if self.k < np.iinfo(np.uint16).max else np.int32
+        )  # a table per column: keep it small
+        self._lut = np.searchsorted(edge_cells, np.arange(cells + 1), "left").astype(small)
         self._padded = np.concatenate([self.edges, [np.inf]])
         self.passes = passes
 
@@ -108,7 +123,7 @@ class Binner:
             np.clip(f, 0, self._cells, out=f)
         # truncation toward zero, then np.take's clamp to [0, cells]: the same cell as clip-then-floor
         np.copyto(idx, f, casting="unsafe")
-        np.take(self._lut, idx, out=idx, mode="clip")
+        np.take(_lut_scratch(self._lut), idx, out=idx, mode="clip")
         for _ in range(self.passes):
             np.take(self._padded, idx, out=f, mode="clip")
             np.less_equal(f, x, out=m)

@@ -14,6 +14,7 @@ dates and other types are kept in the schema but not compared.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -25,6 +26,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
@@ -210,17 +212,28 @@ class Profile(_Doc):
     def from_json(cls, data: bytes | str) -> Profile:
         """Parse and validate a document; ProfileError says what is wrong.
 
-        A valid document is parsed and validated in one pass by pydantic-core (a 26 MB profile of 1,000
-        columns in 0.25 s, not 0.58 s); anything it refuses goes the slow way, which says what is wrong.
+        Parsed by pydantic-core's JSON parser (what ``json.loads`` would return, faster; anything it
+        refuses goes to ``json.loads``, which accepts or says what is wrong as before) and validated with
+        the garbage collector paused: a wide profile is millions of new objects, and the collections they
+        trigger find nothing to free. 1,000 columns: 0.58 s -> 0.22 s, the same memory.
         """
+        was_enabled = gc.isenabled()
+        gc.disable()
         try:
-            return cls.model_validate_json(data)
-        except ValidationError:
-            pass
+            return cls._from_json(data)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    @classmethod
+    def _from_json(cls, data: bytes | str) -> Profile:
         try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ProfileError(f"profile is not valid JSON: {exc}") from exc
+            raw = pydantic_core.from_json(data)
+        except ValueError:
+            try:
+                raw = json.loads(data)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ProfileError(f"profile is not valid JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise ProfileError("profile must be a JSON object")
         if raw.get("version") != PROFILE_VERSION:
