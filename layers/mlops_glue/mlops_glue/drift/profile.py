@@ -25,7 +25,6 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -299,6 +298,18 @@ def values_view(arr: pa.Array) -> np.ndarray[Any, Any]:
     return x
 
 
+def valid_ints(arr: pa.Array) -> np.ndarray[Any, Any]:
+    """The non-null values of an integer Arrow array (dictionary indices), without pyarrow.compute."""
+    if not arr.null_count:
+        return values_view(arr)
+    t = arr.type
+    dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(t) else 'u'}{t.bit_width // 8}")
+    x = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+    bitmap = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bitmap, bitorder="little")[arr.offset : arr.offset + len(arr)]
+    return x[valid.view(np.bool_)]
+
+
 def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
     """A numeric column as float64 numpy values (nulls as NaN), and its count of nulls."""
     if isinstance(arr, pa.ChunkedArray):
@@ -306,6 +317,8 @@ def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], i
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not pa.types.is_float64(arr.type):
+        import pyarrow.compute as pc  # here, not at import: 50-100 ms of start-up a float column never needs
+
         arr = pc.cast(arr, pa.float64())
     return values_view(arr), arr.null_count
 
@@ -542,10 +555,12 @@ def category_keys(
     nulls = arr.null_count
     # pure Arrow until the small results (see values_view on why not Array.to_numpy)
     if pa.types.is_dictionary(arr.type):
-        idx = values_view(pc.drop_null(arr.indices))
+        idx = valid_ints(arr.indices)
         counts = np.bincount(idx.astype(np.int64), minlength=len(arr.dictionary))
         values = arr.dictionary
     else:
+        import pyarrow.compute as pc  # here, not at import (see float_view)
+
         if family == "numeric":
             arr = pc.cast(arr, pa.float64())
             nan = pc.is_nan(arr)  # null where arr is null

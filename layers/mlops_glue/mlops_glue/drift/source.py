@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -539,6 +538,8 @@ _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI]
 
 def tolerant_cast(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, int]:
     """Cast strings to ``target``; values that do not parse become null and are counted."""
+    import pyarrow.compute as pc  # here, not at import: 50-100 ms of start-up a Parquet check never needs
+
     try:
         return pc.cast(arr, target), 0
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
