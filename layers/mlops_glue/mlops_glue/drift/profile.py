@@ -300,18 +300,23 @@ def values_view(arr: pa.Array) -> np.ndarray[Any, Any]:
 
 def valid_ints(arr: pa.Array) -> np.ndarray[Any, Any]:
     """The non-null values of an integer Arrow array (dictionary indices), without pyarrow.compute."""
+    return _valid(arr, "i" if pa.types.is_signed_integer(arr.type) else "u")
+
+
+def _valid(arr: pa.Array, kind: str) -> np.ndarray[Any, Any]:
+    """The non-null values of a primitive array, in order: a zero-copy view without nulls, else one
+    compress by the validity bitmap."""
     if not arr.null_count:
         return values_view(arr)
-    t = arr.type
-    dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(t) else 'u'}{t.bit_width // 8}")
+    dtype = np.dtype(f"{kind}{arr.type.bit_width // 8}")
     x = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
     bitmap = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
     valid = np.unpackbits(bitmap, bitorder="little")[arr.offset : arr.offset + len(arr)]
-    return x[valid.view(np.bool_)]
+    out: np.ndarray[Any, Any] = x[valid.view(np.bool_)]
+    return out
 
 
-def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
-    """A numeric column as float64 numpy values (nulls as NaN), and its count of nulls."""
+def _float64(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if pa.types.is_dictionary(arr.type):
@@ -320,6 +325,12 @@ def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], i
         import pyarrow.compute as pc  # here, not at import: 50-100 ms of start-up a float column never needs
 
         arr = pc.cast(arr, pa.float64())
+    return arr
+
+
+def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
+    """A numeric column as float64 numpy values (nulls as NaN), and its count of nulls."""
+    arr = _float64(arr)
     return values_view(arr), arr.null_count
 
 
@@ -334,20 +345,23 @@ def finite_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any]
 
     The minimum and maximum come first: both finite means no NaN (it propagates) and no infinity, so
     the usual column needs no ``isfinite`` pass, and its range lets :meth:`Binner.index` skip a clamp.
+    Nulls are dropped by the validity bitmap (one compress), not filled with NaN and filtered out.
     """
-    x, nulls = float_view(arr)  # nulls become NaN
+    a = _float64(arr)
+    nulls = a.null_count
+    x = _valid(a, "f")
     if len(x) == 0:
         return x, nulls, 0, math.inf, -math.inf
     lo, hi = float(x.min()), float(x.max())
     if math.isfinite(lo) and math.isfinite(hi):
-        return x, nulls, 0, lo, hi  # nulls is 0 here: a null would be NaN
+        return x, nulls, 0, lo, hi
     finite = np.isfinite(x)
     nan = int(np.isnan(x).sum())
     kept = int(finite.sum())
     x = x[finite]
     if kept == 0:
-        return x, nan, len(finite) - nan, math.inf, -math.inf
-    return x, nan, len(finite) - nan - kept, float(x.min()), float(x.max())
+        return x, nulls + nan, len(finite) - nan, math.inf, -math.inf
+    return x, nulls + nan, len(finite) - nan - kept, float(x.min()), float(x.max())
 
 
 def bin_sums(
