@@ -2,7 +2,8 @@
 
 Generates the dataset (20 numeric + 5 categorical columns, drift injected into 5 known columns, one
 subtle shift, some missing values; Parquet and CSV), runs every step in a fresh process (median wall
-time of ``--repeats`` runs, peak RSS, flagged columns) and writes ``bench/out/results.md``. Other bench
+time of ``--repeats`` runs, peak RSS, flagged columns; a check and its raw read, and the CLI and the bare
+read script, run in turn so each ratio rests on the same load) and writes ``bench/out/results.md``. Other bench
 scripts listed in ``EXTRA`` (``bench/package_size.py``) run after it unless ``--quick``; the markdown table
 they print is appended.
 """
@@ -47,12 +48,27 @@ def run_step(*args: str) -> dict[str, Any]:
 
 def measure(repeats: int, *args: str) -> dict[str, Any]:
     """Median wall and in-process times over ``repeats`` runs, the largest peak RSS."""
-    runs = [run_step(*args) for _ in range(repeats)]
+    return _summary([run_step(*args) for _ in range(repeats)])
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = dict(runs[-1])
     out["wall"] = statistics.median(r["wall"] for r in runs)
     out["seconds"] = statistics.median(r["seconds"] for r in runs)
     out["rss_mb"] = max(r["rss_mb"] for r in runs)
     return out
+
+
+def measure_pair(
+    repeats: int, a: tuple[str, ...], b: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`measure` of two steps run in turn (a, b, a, b...): on a shared machine the load changes
+    from minute to minute, and a ratio of two steps is only fair when both saw the same load."""
+    runs_a, runs_b = [], []
+    for _ in range(repeats):
+        runs_a.append(run_step(*a))
+        runs_b.append(run_step(*b))
+    return _summary(runs_a), _summary(runs_b)
 
 
 BARE = (
@@ -64,14 +80,25 @@ BARE = (
 
 def wall_of(repeats: int, cmd: list[str], *args: str) -> dict[str, Any]:
     """Median wall time of a command (exit 0 or 1: a drift verdict is not a failure)."""
-    walls = []
+    return {"wall": statistics.median(_wall(cmd, *args) for _ in range(repeats))}
+
+
+def _wall(cmd: list[str], *args: str) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{cmd[0]} failed:\n{proc.stderr[-2000:]}")
+    return wall
+
+
+def walls_in_turn(repeats: int, a: list[str], b: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Median wall times of two commands run in turn (a, b, a, b...), see :func:`measure_pair`."""
+    wa, wb = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=False)
-        walls.append(time.perf_counter() - t0)
-        if proc.returncode not in (0, 1):
-            raise RuntimeError(f"{cmd[0]} failed:\n{proc.stderr[-2000:]}")
-    return {"wall": statistics.median(walls)}
+        wa.append(_wall(a))
+        wb.append(_wall(b))
+    return {"wall": statistics.median(wa)}, {"wall": statistics.median(wb)}
 
 
 def _load() -> str:
@@ -107,21 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     r: dict[str, dict[str, Any]] = {}
     print("profile build...", flush=True)
     r["profile"] = measure(args.repeats, "profile", str(ref), str(prof))
-    print("raw reads...", flush=True)
-    r["read"] = measure(args.repeats, "read", str(cur))
-    r["read_csv"] = measure(args.repeats, "read", str(cur_csv))
-    print("checks...", flush=True)
-    r["check"] = measure(args.repeats, "check", str(prof), str(cur))
-    r["check_csv"] = measure(args.repeats, "check", str(prof), str(cur_csv))
-    print("start-up: the CLI end to end against a bare pyarrow read...", flush=True)
-    r["cli"] = wall_of(
-        args.repeats,
-        [str(Path(sys.executable).with_name("mlops-glue")), "drift", "check"],
+    print("raw reads and checks, in turn...", flush=True)
+    r["read"], r["check"] = measure_pair(args.repeats, ("read", str(cur)), ("check", str(prof), str(cur)))
+    r["read_csv"], r["check_csv"] = measure_pair(
+        args.repeats, ("read", str(cur_csv)), ("check", str(prof), str(cur_csv))
+    )
+    print("start-up: the CLI end to end against a bare pyarrow read, in turn...", flush=True)
+    cli = [
+        str(Path(sys.executable).with_name("mlops-glue")),
+        "drift",
+        "check",
         "--profile",
         str(prof),
         str(cur),
-    )
-    r["bare"] = wall_of(args.repeats, [sys.executable, "-c", BARE], str(cur))
+    ]
+    r["bare"], r["cli"] = walls_in_turn(args.repeats, [sys.executable, "-c", BARE, str(cur)], cli)
     print("naive scipy...", flush=True)
     r["scipy"] = measure(args.repeats, "scipy", str(ref), str(cur))
     if not args.skip_evidently:

@@ -5,7 +5,8 @@ as Parquet and CSV, a 3,000,000-row Parquet reference, and Evidently on ``--evid
 same columns (its ratio to our check measured on the same files, not extrapolated). Every step runs in a
 fresh process (``drift_bench.py``); results are kept per case in ``bench/out/wide.json`` with the load
 average around each run, so cases measured at different times render into one table
-(``bench/out/wide.md``). Data goes to ``--data`` (default ``/tmp/bench-wide``); ``--clean`` deletes it.
+(``bench/out/wide.md``). A step and the raw read it is compared with run in turn (read, check, read,
+check...), so their ratio rests on the same load even on a shared machine. Data goes to ``--data`` (default ``/tmp/bench-wide``); ``--clean`` deletes it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import OUT, measure, run_step  # noqa: E402  (bench/ is not a package)
+from run import OUT, measure, measure_pair, run_step  # noqa: E402  (bench/ is not a package)
 
 RESULTS = OUT / "wide.json"
 CASES = ("main", "csv", "threads", "evidently", "big")
@@ -73,14 +74,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generating {path.name}...", flush=True)
             run_step("gen-wide", str(path), str(rows), str(c), str(seed), "drift" if drift else "same")
 
+    def flagged(m: dict[str, Any], step: str, want: list[str] | None = None) -> None:
+        if "flagged" in m and step in ("check", "evidently"):
+            m["same_as_expected"] = m["flagged"] == (expected if want is None else want)
+
     def step(key: str, repeats: int, *a: str, want: list[str] | None = None) -> dict[str, Any]:
         print(f"{key}...", flush=True)
         before = _load()
         m = measure(repeats, *a)
-        if "flagged" in m and a[0] in ("check", "evidently"):
-            m["same_as_expected"] = m["flagged"] == (expected if want is None else want)
+        flagged(m, a[0], want)
         _keep(results, key, m, before)
         return m
+
+    def pair(keys: tuple[str, str], repeats: int, a: tuple[str, ...], b: tuple[str, ...]) -> None:
+        """Two steps in turn (a, b, a, b...): their ratio then rests on the same load."""
+        print(f"{keys[0]} and {keys[1]}, in turn...", flush=True)
+        before = _load()
+        ma, mb = measure_pair(repeats, a, b)
+        flagged(mb, b[0])
+        _keep(results, keys[0], ma, before)
+        _keep(results, keys[1], mb, before)
 
     def suite(rows: int, tag: str, csv: bool) -> None:
         ref, cur, cur_csv = files(rows)
@@ -88,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         gen(cur, rows, 2, True)
         prof = d / f"profile-{rows}x{c}.json"
         step(f"{tag}/read", args.repeats, "read", str(cur))
-        step(f"{tag}/read-columns", args.repeats, "read-columns", str(cur))
-        step(f"{tag}/read-ref-columns", args.repeats, "read-columns", str(ref))
-        step(f"{tag}/profile", args.repeats, "profile", str(ref), str(prof))
-        step(f"{tag}/check", args.repeats, "check", str(prof), str(cur))
+        keys = (f"{tag}/read-ref-columns", f"{tag}/profile")
+        pair(keys, args.repeats, ("read-columns", str(ref)), ("profile", str(ref), str(prof)))
+        keys = (f"{tag}/read-columns", f"{tag}/check")
+        pair(keys, args.repeats, ("read-columns", str(cur)), ("check", str(prof), str(cur)))
         if csv:
             gen(cur_csv, rows, 2, True)
-            step(f"{tag}/read-csv", args.repeats, "read-columns", str(cur_csv))
-            step(f"{tag}/check-csv", args.repeats, "check", str(prof), str(cur_csv))
+            keys = (f"{tag}/read-csv", f"{tag}/check-csv")
+            pair(keys, args.repeats, ("read-columns", str(cur_csv)), ("check", str(prof), str(cur_csv)))
 
     if "main" in only or "csv" in only:
         suite(n, "main", csv="csv" in only)

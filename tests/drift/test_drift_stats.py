@@ -164,3 +164,33 @@ def test_chi_square_p_value_equals_scipys(df: int) -> None:
     for x in np.concatenate([np.linspace(0.0, 5.0 * df + 50.0, 300), [1e-6, 1e4]]):
         want = float(special.chdtrc(df, x))
         assert stats.gamma_q(df / 2.0, x / 2.0) == pytest.approx(want, rel=1e-11, abs=1e-14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    edges=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=300, unique=True),
+    values=st.lists(st.floats(-1e300, 1e300, allow_nan=False), min_size=1, max_size=400),
+    near=st.booleans(),
+    eq=st.booleans(),
+)
+def test_binner_sums_equal_searchsorted_counts(
+    edges: list[float], values: list[float], near: bool, eq: bool
+) -> None:
+    """The fused counts (value range given, so the clamp may be skipped; combined index for the counts
+    at the edges) equal plain searchsorted and bincount, for values near the edges or far beyond them."""
+    e = np.sort(np.asarray(edges))
+    x = np.asarray(values + e.tolist())
+    if near:
+        x = np.clip(x, e[0] - 1.0, e[-1] + 1.0)
+    b = Binner(e)
+    counts, total, at_edge = b.sums(x, eq, float(x.min()), float(x.max()))
+    idx = np.searchsorted(e, x, side="right")
+    assert np.array_equal(counts, np.bincount(idx, minlength=len(e) + 1))
+    assert np.array_equal(total, np.bincount(idx, weights=x, minlength=len(e) + 1))
+    if eq:
+        on_edge = (idx > 0) & (b.anchors[idx] == x)
+        assert at_edge is not None
+        assert np.array_equal(at_edge, np.bincount(idx[on_edge], minlength=len(e) + 1))
+    else:
+        assert at_edge is None
+    assert np.array_equal(b(x), idx)  # the scratch buffers reused in between change nothing

@@ -4,15 +4,25 @@
 unparseable values, missing/new/retyped columns are all recorded in the counts and judged by
 :func:`mlops_glue.drift.verdict.evaluate`. Only I/O failures (:class:`SourceError`) and programmer
 errors raise. Counts are plain sums, so :meth:`WindowCounts.merge` is associative and commutative.
+
+How a batch is counted (what made it faster, bench/): the reader keeps :data:`READ_AHEAD` pieces coming
+in its own thread (pyarrow decodes without the GIL), the columns of :data:`IN_FLIGHT` pieces are counted
+in the pool's threads at once (no barrier at the end of each piece, where one thread used to wait for the
+other's last column), each column binned and summed by :meth:`Binner.sums
+<mlops_glue.drift.binning.Binner.sums>` in per-thread buffers. Every column's pieces are still counted in
+the file's order, so a batch's counts are the same bytes whatever the threads do.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlops_glue.drift import source as io_
+from mlops_glue.drift.binning import Binner
 from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.drift.profile import (
     ColumnProfile,
@@ -27,7 +38,7 @@ from mlops_glue.drift.profile import (
     bin_sums,
     category_keys,
     family_of,
-    numeric_values,
+    finite_values,
     square_sum,
 )
 
@@ -300,14 +311,37 @@ def _unf(x: float | str) -> float:
 # ------------------------------------------------------------------------------------------ counting
 
 
-class _Counter:
-    """Counts one source's pieces into fresh column counts, the columns of a piece in threads."""
+IN_FLIGHT = 2
+"""Parquet pieces being counted at once: the threads start on the next piece while the last columns of
+this one finish (no barrier per piece), and the reader keeps :data:`READ_AHEAD` more coming. CSV pieces
+(blocks joined to 32 MB) are counted one at a time, as before: the parse is the slower part there, and
+each one in flight is 32 MB more (one benchmark run peaked at 466 MB with two at 1,000,000 rows × 25
+columns; single runs 370-380 MB either way)."""
+READ_AHEAD = 2
 
-    def __init__(self, profile: Profile, pool: ColumnPool) -> None:
-        self.profile, self.pool = profile, pool
+
+class _Counter:
+    """Counts one source's pieces into fresh column counts, the columns of each piece in threads.
+
+    :meth:`add` hands the piece's columns to the pool and returns; up to :data:`IN_FLIGHT` pieces are
+    counted at once, so a column may have jobs of two pieces queued: each column's turn (a condition and
+    the number of its pieces counted) keeps them one after the other in the file's order, so the float
+    sums add up in the same order whatever the threads do (the counts are the same bytes run to run). The
+    pool takes jobs first in, first out, so the job a column waits for is already running: no deadlock.
+    :meth:`drain` waits for them all.
+    """
+
+    def __init__(self, profile: Profile, pool: ColumnPool, in_flight: int = IN_FLIGHT) -> None:
+        self.profile, self.pool, self.in_flight = profile, pool, in_flight
         self.window = WindowCounts.empty(profile)
         self.by_name = {c.name: c for c in profile.compared}
-        self.binners = profile.binners  # built here, before any thread reads them
+        self.turns = {c.name: threading.Condition() for c in profile.compared}
+        self.done = dict.fromkeys(self.turns, 0)  # pieces counted, per column
+        self.queued = dict.fromkeys(self.turns, 0)  # pieces handed to the pool, per column
+        self.inflight: collections.deque[list[Future[None]]] = collections.deque()
+        # built on first use, in the thread counting the column: in parallel, and while the next piece is
+        # read (1,000 binners take 0.14 s), in the column's turn
+        self.binners: dict[str, Binner] = {}
         self.index = {
             c.name: {_key(v, c): i for i, v in enumerate(c.categories or [])}
             for c in profile.compared
@@ -315,33 +349,59 @@ class _Counter:
         }
 
     def reset(self) -> None:
+        self.drain()
         self.window = WindowCounts.empty(self.profile)
+        self.done = dict.fromkeys(self.turns, 0)
+        self.queued = dict.fromkeys(self.turns, 0)
 
     def add(self, piece: io_.Piece) -> None:
         w = self.window
         w.rows += piece.rows
         table = piece.table
-        jobs = [
-            (counts, self.by_name[name], table.column(i))
-            for i, name in enumerate(table.schema.names)
-            if (counts := w.columns.get(name)) is not None
-        ]
-        self.pool.map(self._one, jobs)
+        jobs = []
+        for i, name in enumerate(table.schema.names):
+            counts = w.columns.get(name)
+            if counts is not None:
+                jobs.append((counts, self.by_name[name], table.column(i), self.queued[name]))
+                self.queued[name] += 1
+        self.inflight.append([self.pool.submit(self._one, job) for job in jobs])
+        while len(self.inflight) > self.in_flight - 1:
+            self._wait(self.inflight.popleft())
 
-    def _one(self, job: tuple[ColumnCounts, ColumnProfile, Any]) -> None:
-        counts, col, arr = job
-        if isinstance(counts, NumericCounts):
-            self._numeric(counts, col, arr)
-        else:
-            self._categorical(counts, col, arr)
+    def drain(self) -> None:
+        """Wait for every piece handed to :meth:`add` (errors raised here)."""
+        while self.inflight:
+            self._wait(self.inflight.popleft())
+
+    @staticmethod
+    def _wait(jobs: list[Future[None]]) -> None:
+        for job in jobs:
+            job.result()
+
+    def _one(self, job: tuple[ColumnCounts, ColumnProfile, Any, int]) -> None:
+        counts, col, arr, turn = job
+        cond = self.turns[col.name]
+        with cond:
+            cond.wait_for(lambda: self.done[col.name] == turn)
+            try:
+                if isinstance(counts, NumericCounts):
+                    self._numeric(counts, col, arr)
+                else:
+                    self._categorical(counts, col, arr)
+            finally:
+                self.done[col.name] += 1
+                cond.notify_all()
 
     def _numeric(self, out: NumericCounts, col: ColumnProfile, arr: Any) -> None:
-        x, nulls, nonfinite = numeric_values(arr)
+        x, nulls, nonfinite, lo, hi = finite_values(arr)
         out.nulls += nulls
         out.nonfinite += nonfinite
         if len(x) == 0:
             return
-        c, o, e = bin_sums(self.binners[col.name], x, out.at_edge is not None)
+        binner = self.binners.get(col.name)
+        if binner is None:
+            binner = self.binners[col.name] = Binner(col.bins.edges)
+        c, o, e = bin_sums(binner, x, out.at_edge is not None, lo, hi)
         out.counts += c
         out.offsets += o
         if out.at_edge is not None:
@@ -350,7 +410,7 @@ class _Counter:
         total = float(x.sum())
         out.s1 += total - n * m  # moments about the reference mean
         out.s2 += square_sum(x) - 2 * m * total + n * m * m
-        out.lo, out.hi = min(out.lo, float(x.min())), max(out.hi, float(x.max()))
+        out.lo, out.hi = min(out.lo, lo), max(out.hi, hi)
 
     def _categorical(self, out: CategoricalCounts, col: ColumnProfile, arr: Any) -> None:
         values, counts, nulls = category_keys(arr, col.family)
@@ -426,7 +486,7 @@ def count_batch(
     sid = source_id or src.uri
     stats = io_.ReadStats()
     with ColumnPool(threads) as pool:
-        counter = _Counter(profile, pool)
+        counter = _Counter(profile, pool, IN_FLIGHT if src.fmt == "parquet" else 1)
         try:
             if src.fmt == "parquet":
                 check = _count_parquet(profile, src, counter, progress)
@@ -442,6 +502,7 @@ def count_batch(
                         counter.reset()
                         continue
                     counter.add(io_.Piece(batch, batch.num_rows))
+            counter.drain()
         except io_.DataFormatError as exc:
             return replace(
                 WindowCounts.empty(profile), files=1, read_errors=1, errors=(f"{sid}: {exc}",), sources=(sid,)
@@ -476,6 +537,6 @@ def _count_parquet(
     wanted = [n for n in names if n in compared and n not in check["retyped"]]
     dictionary = [n for n in wanted if compared[n].kind == "categorical" and compared[n].family == "string"]
     with io_.ParquetReader(src, dictionary) as reader:
-        for piece in reader.pieces(reader.row_major(wanted), progress):
+        for piece in reader.pieces(reader.row_major(wanted), progress, ahead=READ_AHEAD):
             counter.add(piece)
     return check

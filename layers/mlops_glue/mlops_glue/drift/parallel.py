@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TypeVar
 
@@ -35,6 +35,18 @@ class ColumnPool:
         if self._pool is None:
             return [fn(x) for x in items]
         return list(self._pool.map(fn, items))
+
+    def submit(self, fn: Callable[[T], R], item: T) -> Future[R]:
+        """``fn(item)`` in a thread (in the caller's, done on return, when 1): results and errors from
+        :meth:`Future.result`."""
+        if self._pool is not None:
+            return self._pool.submit(fn, item)
+        done: Future[R] = Future()
+        try:
+            done.set_result(fn(item))
+        except BaseException as exc:  # handed to the caller by result(), as a thread's would be
+            done.set_exception(exc)
+        return done
 
     def __enter__(self) -> ColumnPool:
         return self

