@@ -20,8 +20,8 @@ from mlops_glue.drift import (
     count_batch,
     evaluate,
     load_profile,
-    render_html,
 )
+from mlops_glue.drift.report import render_html
 
 LOOSE = DriftSettings(min_rows=1)
 

@@ -110,7 +110,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from mlops_glue.drift import ProfileError, SourceError, count_batch, evaluate, load_profile, render_html
+    from mlops_glue.drift import ProfileError, SourceError, count_batch, evaluate, load_profile
     from mlops_glue.drift_config import DriftSettings
 
     try:
@@ -133,6 +133,8 @@ def _check(args: argparse.Namespace) -> int:
         assert window is not None
         result = evaluate(profile, window, settings)
         if args.html:
+            from mlops_glue.drift.report import render_html
+
             args.html.write_text(render_html(profile, window, result), encoding="utf-8")
     except (ProfileError, SourceError, OSError, ValueError) as exc:
         return _fail(exc)

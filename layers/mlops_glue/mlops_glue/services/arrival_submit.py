@@ -201,7 +201,8 @@ class Submission:
 
     def _report(self, model: str, entry: PendingWindow, profile: Any, counts: Any) -> tuple[str, str]:
         """Store the window's HTML drift report and presign it; a broken report never blocks the training."""
-        from mlops_glue.drift import evaluate, render_html
+        from mlops_glue.drift import evaluate
+        from mlops_glue.drift.report import render_html
 
         ctx = self.ctx
         uri = ctx.workspace.uri(ctx.workspace.reports_prefix, model, f"{entry.window_id}.html")
