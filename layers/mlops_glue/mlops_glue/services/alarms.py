@@ -142,28 +142,29 @@ class AlarmService:
         """One transition, once: claimed, decided, acted on, remembered, told."""
         did = emergency.decision_id_for(change)
         action = claim_key(did)
-        if _handled_before_claims(ALARMS.at(self.store, change.alarm_name).load(), change, did):
-            return self._duplicate(change, did)
+        state = ALARMS.at(self.store, change.alarm_name).load()  # read once: the rules decide on it
+        if _handled_before_claims(state, change, did):
+            return self._duplicate(change, did, state)
         if not claim(self.store, action, CLAIM_TTL, self._clock()):
-            return self._duplicate(change, did)
+            return self._duplicate(change, did, state)
         try:
-            result = self._handle(change, self._clock())
+            result = self._handle(change, self._clock(), state)
         except BaseException:
             release(self.store, action, "failed", self._clock())  # the retried delivery does it
             raise
         release(self.store, action, "done", self._clock())
         return result
 
-    def _handle(self, change: AlarmChange, now: datetime) -> Result:
+    def _handle(self, change: AlarmChange, now: datetime, state: AlarmState | None) -> Result:
         self.recorder.alarm(
             change, emergency.model_for_alarm(change, self.cfg, self.stage)[0], self.stage, now
         )
-        plan = self._decide(change, now)
+        plan = self._decide(change, now, state)
         submitted = None
         if plan.train:
             won, ledger = self._reserve(plan, now)
             if not won:  # another emergency took the slot meanwhile: decide again on the fresh ledger
-                plan = self._decide(change, now, ledger=ledger)
+                plan = self._decide(change, now, state, ledger=ledger)
         if plan.train:
             try:
                 submitted = self._submit_training(plan)
@@ -174,13 +175,15 @@ class AlarmService:
             plan.decision.summary(),
             extra={"decision_id": plan.decision.decision_id, "outcome": plan.decision.outcome.value},
         )
-        self._remember(change, plan)
-        posted = self._notify(plan, change) if plan.notice != "none" else None
+        remembered = self._remember(change, plan)
+        posted = self._notify(plan, change, remembered.alert) if plan.notice != "none" else None
         return Result(plan.decision, submitted=submitted, posted=posted)
 
-    def _decide(self, change: AlarmChange, now: datetime, *, ledger: Ledger | None = None) -> AlarmPlan:
-        """Load what the rules read (the alarm's state, the model's emergency ledger and latest data
-        window) and decide; ``ledger`` given: decide again on that one."""
+    def _decide(
+        self, change: AlarmChange, now: datetime, state: AlarmState | None, *, ledger: Ledger | None = None
+    ) -> AlarmPlan:
+        """Load what the rules read besides the alarm's ``state`` (the model's emergency ledger and latest
+        data window) and decide; ``ledger`` given: decide again on that one."""
         model, _ = emergency.model_for_alarm(change, self.cfg, self.stage)
         last = None
         if model is not None:
@@ -191,17 +194,17 @@ class AlarmService:
             self.cfg,
             stage=self.stage,
             now=now,
-            alarm_doc=ALARMS.at(self.store, change.alarm_name).load(),
+            alarm_doc=state,
             ledger=ledger,
             last_dataset=last,
         )
 
-    def _duplicate(self, change: AlarmChange, did: str) -> Result:
+    def _duplicate(self, change: AlarmChange, did: str, state: AlarmState | None) -> Result:
         """A transition handled (or being handled) by another delivery: nothing runs again."""
         decision = self.store.get_decision(did)
         logger.info("duplicate alarm delivery %s", change.identity, extra={"decision_id": did})
         if decision is None:  # its owner is still at it: say what it is deciding, act on nothing
-            decision = self._decide(change, self._clock()).decision
+            decision = self._decide(change, self._clock(), state).decision
         return Result(decision, duplicate=True)
 
     # -- act
@@ -269,8 +272,8 @@ class AlarmService:
 
     # -- remember and notify
 
-    def _remember(self, change: AlarmChange, plan: AlarmPlan) -> None:
-        """Keep the alarm's newest state (an older, late delivery never moves it back)."""
+    def _remember(self, change: AlarmChange, plan: AlarmPlan) -> AlarmState:
+        """Keep the alarm's newest state (an older, late delivery never moves it back); returns it."""
 
         def newest(doc: AlarmState | None) -> AlarmState:
             doc = doc or AlarmState(alarm=change.alarm_name)
@@ -279,11 +282,12 @@ class AlarmService:
                 doc.state, doc.timestamp = change.state, change.state_timestamp
             return doc
 
-        ALARMS.at(self.store, change.alarm_name).change(newest)
+        written = ALARMS.at(self.store, change.alarm_name).change(newest).after
+        assert written is not None  # ``newest`` always writes
+        return written
 
-    def _notify(self, plan: AlarmPlan, change: AlarmChange) -> Posted:
-        state = ALARMS.at(self.store, change.alarm_name).load()
-        alert = state.alert if state else None
+    def _notify(self, plan: AlarmPlan, change: AlarmChange, alert: Alert | None) -> Posted:
+        """Post the plan's notice; ``alert``: the alarm's open alert as just written (its thread)."""
         if emergency.collapses(alert, plan.notice):
             assert alert is not None
             return self._collapse(plan, change)

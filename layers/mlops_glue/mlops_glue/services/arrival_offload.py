@@ -31,9 +31,8 @@ from mlops_glue.adapters.s3 import ObjectMissingError
 from mlops_glue.adapters.slack import Message, escape
 from mlops_glue.config import ModelConfig
 from mlops_glue.documents import Offload, Offloads
-from mlops_glue.keys import OFFLOAD_SHARDS
 from mlops_glue.records import Decision, Kind, Outcome, make_decision_id
-from mlops_glue.repositories import OFFLOADS
+from mlops_glue.repositories import OFFLOADS, offloads_of
 from mlops_glue.services.arrival_context import ArrivalContext
 from mlops_glue.services.arrival_events import ObjectRef, data_format
 from mlops_glue.services.arrival_merge import ObjectResult
@@ -187,9 +186,7 @@ class Offloader:
 
     def _items(self, model: str) -> list[tuple[str, Offload]]:
         """Every offload of ``model`` with its shard."""
-        return [
-            (shard, item) for shard in OFFLOAD_SHARDS for item in _load(self.ctx.store, model, shard).items
-        ]
+        return [(_shard(item.oid), item) for item in offloads_of(self.ctx.store, model)]
 
     def _retry(self, model: str, model_cfg: ModelConfig, item: Offload, shard: str) -> None:
         """The workflow ended without counts: submit it again, or give up after ``MAX_ATTEMPTS``."""
