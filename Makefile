@@ -22,8 +22,9 @@ help: ## list the targets
 uv: ## install uv from PyPI when it is missing
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
-sync: uv ## install the locked environment (.venv)
+sync: uv ## install the locked environment (.venv) and build the drift engine's C kernel
 	@$(UV) sync --frozen --quiet
+	@$(RUN) python -m glue_local.build kernel
 
 demo: sync ## run the whole loop locally on embedded defaults
 	$(RUN) python -m glue_local.demo

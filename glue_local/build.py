@@ -4,6 +4,7 @@
     python -m glue_local.build requirements [--check]   # export (or check) the requirement files
     python -m glue_local.build layer ARTIFACTS_DIR       # sam's makefile build of GlueLayer calls this
     python -m glue_local.build all                       # everything, skipped when its inputs are unchanged
+    python -m glue_local.build kernel                    # the drift engine's C kernel, in the source tree
 
 * **Requirements** (``layers/mlops_glue/requirements.txt``, ``functions/s3_new_data/requirements.txt``)
   are ``uv export --hashes`` of the lock, pruned of what the artifact does not carry: boto3 and botocore
@@ -16,6 +17,11 @@
   hash-based ``.pyc`` that are never re-validated (the artifact is immutable) are what Python loads.
 * **The image**: ``functions/s3_new_data/Dockerfile`` copies ``.aws-sam/image/S3NewDataFunction`` (built
   here the same way), so the image holds exactly the tree the artifact tests import.
+* **The drift kernel** (``mlops_glue/drift/_bins.c``, one counting pass in plain C, no libc call): compiled
+  with ``$CC`` (default ``cc``) into the image tree, which then needs a Linux x86_64 build machine like
+  the function; on another one the image counts with numpy, and the build says so. ``kernel`` compiles it
+  into the source tree for the local tools and tests (``make sync`` runs it). The zip layer has no numpy
+  and does not carry it.
 
 ``all`` hashes its inputs (lock, template, function and layer sources) into ``.aws-sam/build.stamp`` and
 does nothing when they are unchanged, so ``make test`` pays for a build only after a change.
@@ -27,6 +33,7 @@ import argparse
 import compileall
 import hashlib
 import os
+import platform
 import py_compile
 import shutil
 import subprocess
@@ -136,8 +143,43 @@ def compile_tree(path: Path) -> None:
         raise SystemExit(f"compileall failed in {path}")
 
 
+KERNEL_SRC = PACKAGE / "drift" / "_bins.c"
+KERNEL_NAME = "_bins.x86_64.so"  # the function's architecture (template.yaml: x86_64); see drift/binning.py
+CFLAGS = ("-O3", "-fPIC", "-shared", "-Wall", "-Wextra")  # no -ffast-math: the bits must be IEEE's
+
+
+def compile_kernel(out: Path) -> str | None:
+    """Compile the drift kernel to ``out``; the reason when this machine cannot build it for Lambda."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        return f"this machine is {sys.platform} {platform.machine()}, the function linux x86_64"
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc}; set CC)"
+    tmp = out.with_name(out.name + ".tmp")
+    subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(KERNEL_SRC)], check=True)
+    tmp.replace(out)
+    return None
+
+
+def kernel() -> int:
+    """The kernel in the source tree (what the local tools, tests and benchmarks load), rebuilt when its
+    source is newer; on a machine that cannot build it, a notice, and the engine counts with numpy."""
+    out = PACKAGE / "drift" / KERNEL_NAME
+    if out.exists() and out.stat().st_mtime >= KERNEL_SRC.stat().st_mtime:
+        return 0
+    try:
+        why = compile_kernel(out)
+    except subprocess.CalledProcessError as exc:
+        why = f"{exc.cmd[0]} failed with exit status {exc.returncode}"
+    if why:
+        print(f"drift kernel not built: {why}. The drift engine counts with numpy (about 2x slower).")
+    return 0
+
+
 def copy_package(dest: Path) -> None:
-    shutil.copytree(PACKAGE, dest / "mlops_glue", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        PACKAGE, dest / "mlops_glue", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_bins.*.so")
+    )
 
 
 def layer(artifacts: Path) -> None:
@@ -156,6 +198,9 @@ def image(dest: Path) -> None:
         shutil.rmtree(dest)
     install(REQUIREMENTS[1].path, dest)
     copy_package(dest)
+    why = compile_kernel(dest / "mlops_glue" / "drift" / KERNEL_NAME)
+    if why:
+        print(f"build: the image's drift kernel is not built ({why}): the image counts with numpy.")
     shutil.copy2(ROOT / "functions" / "s3_new_data" / "app.py", dest / "app.py")
     compile_tree(dest)
 
@@ -292,7 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     lay.add_argument("artifacts", type=Path)
     a = sub.add_parser("all")
     a.add_argument("--force", action="store_true")
+    sub.add_parser("kernel")
     args = parser.parse_args(argv)
+    if args.command == "kernel":
+        return kernel()
     if args.command == "requirements":
         return requirements(args.check)
     if args.command == "layer":

@@ -7,6 +7,8 @@ artifact and the Lambda runtime's boto3. The end-to-end story runs on the same a
 from __future__ import annotations
 
 import json
+import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +112,44 @@ def test_the_registry_client_is_mlflows_rest_api_on_the_layers_requests(built: N
         )
         module, origin = out.stdout.split()
         assert module == "requests.sessions" and origin.startswith(str(layer))
+
+
+KERNEL_CHECK = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+import numpy as np
+from mlops_glue.drift import binning
+b = binning.Binner(np.linspace(0.0, 1.0, 101))
+x = np.random.default_rng(1).random(10_000)
+counts, total, eq = b.sums(x, True, float(x.min()), float(x.max()))
+print(json.dumps({"kernel": binning.KERNEL, "file": binning.__file__, "right": counts.tolist() ==
+    np.bincount(np.searchsorted(b.edges, x, side="right"), minlength=102).tolist()}))
+"""
+
+
+def test_the_image_counts_with_its_compiled_kernel(built: None) -> None:
+    """The image carries the drift kernel built for Lambda (x86-64, no glibc symbol newer than the
+    python3.11 runtime's 2.26; the kernel calls none) and loads it in a clean interpreter."""
+    drift = build.IMAGE_DIR / "S3NewDataFunction" / "mlops_glue" / "drift"
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("the image's kernel is built on a Linux x86_64 machine only (the build says so)")
+    so = drift / build.KERNEL_NAME
+    data = so.read_bytes()
+    assert data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 62  # EM_X86_64
+    needed = {tuple(map(int, v.split(b"."))) for v in re.findall(rb"GLIBC_(\d+\.\d+)", data)}
+    assert all(v <= (2, 26) for v in needed), needed
+    assert not list(build.BUILD_DIR.glob("*/python/mlops_glue/drift/_bins.*.so"))  # the zip layer: no numpy
+    paths = [str(p) for p in build.artifact_paths("S3NewDataFunction")]
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", KERNEL_CHECK, json.dumps(paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    got = json.loads(out.stdout)
+    assert got["kernel"] == "compiled" and got["right"], got
+    assert got["file"].startswith(str(build.IMAGE_DIR))
 
 
 def test_an_artifact_missing_a_dependency_fails_to_import(built: None, tmp_path: Path) -> None:

@@ -144,6 +144,23 @@ def test_file_objects_and_format_inference(profile: Profile, files: dict[str, Pa
         count_batch(profile, "/nonexistent/x.parquet")
 
 
+def test_a_profile_is_fingerprinted_by_its_document(profile: Profile) -> None:
+    """A loaded profile hashes the bytes it was read from (no re-serialization on every check): the same
+    fingerprint as the profile it was written from; another document (reformatted, or changed) another."""
+    import hashlib
+    import json
+
+    data = profile.to_json()
+    assert Profile.from_json(data).fingerprint == profile.fingerprint == hashlib.sha256(data).hexdigest()[:16]
+    assert Profile.from_json(data.decode()).fingerprint == profile.fingerprint
+    pretty = json.dumps(json.loads(data), indent=2)
+    assert Profile.from_json(pretty).fingerprint == hashlib.sha256(pretty.encode()).hexdigest()[:16]
+    loaded = Profile.from_json(data)
+    changed = loaded.model_copy(update={"rows": loaded.rows + 1})
+    assert changed.fingerprint == hashlib.sha256(changed.to_json()).hexdigest()[:16] != loaded.fingerprint
+    assert loaded.model_copy().fingerprint == loaded.fingerprint
+
+
 def test_profile_document_is_versioned_and_validated(profile: Profile, tmp_path: Path) -> None:
     data = profile.to_json()
     assert len(data) < 3_000_000

@@ -35,11 +35,10 @@ from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.drift.profile import (
     ColumnProfile,
     Profile,
-    bin_sums,
     category_keys,
     family_of,
-    finite_values,
-    square_sum,
+    offsets_of,
+    valid_floats,
 )
 
 _MAGIC = b"MGWC"
@@ -393,24 +392,23 @@ class _Counter:
                 cond.notify_all()
 
     def _numeric(self, out: NumericCounts, col: ColumnProfile, arr: Any) -> None:
-        x, nulls, nonfinite, lo, hi = finite_values(arr)
+        x, nulls = valid_floats(arr)
         out.nulls += nulls
-        out.nonfinite += nonfinite
         if len(x) == 0:
             return
         binner = self.binners.get(col.name)
         if binner is None:
             binner = self.binners[col.name] = Binner(col.bins.edges)
-        c, o, e = bin_sums(binner, x, out.at_edge is not None, lo, hi)
-        out.counts += c
-        out.offsets += o
-        if out.at_edge is not None:
-            out.at_edge += e
-        m, n = col.mean or 0.0, len(x)
-        total = float(x.sum())
-        out.s1 += total - n * m  # moments about the reference mean
-        out.s2 += square_sum(x) - 2 * m * total + n * m * m
-        out.lo, out.hi = min(out.lo, lo), max(out.hi, hi)
+        s = binner.summarize(x, out.at_edge is not None, col.mean or 0.0)  # moments about the reference mean
+        out.nulls += s.nan  # NaN counts as missing
+        out.nonfinite += s.inf
+        out.counts += s.counts
+        out.offsets += offsets_of(binner, s)
+        if out.at_edge is not None and s.at_edge is not None:
+            out.at_edge += s.at_edge
+        out.s1 += s.s1
+        out.s2 += s.s2
+        out.lo, out.hi = min(out.lo, s.lo), max(out.hi, s.hi)
 
     def _categorical(self, out: CategoricalCounts, col: ColumnProfile, arr: Any) -> None:
         values, counts, nulls = category_keys(arr, col.family)

@@ -26,11 +26,11 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pyarrow as pa
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
 from mlops_glue.drift import source as io_
-from mlops_glue.drift.binning import Binner
+from mlops_glue.drift.binning import Binner, Summary
 from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.texts import validation_text
 
@@ -184,6 +184,7 @@ class Profile(_Doc):
     bins: int = Field(ge=10)
     category_cap: int = Field(ge=1)
     columns: list[ColumnProfile]
+    _document: bytes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique(self) -> Profile:
@@ -240,14 +241,29 @@ class Profile(_Doc):
                 f"unsupported profile version {raw.get('version')!r} (expected {PROFILE_VERSION})"
             )
         try:
-            return cls.model_validate(raw)
+            profile = cls.model_validate(raw)
         except ValidationError as exc:
             raise ProfileError(f"invalid profile at {validation_text(exc, 1)}") from exc
+        profile._document = data.encode() if isinstance(data, str) else data
+        return profile
 
     @cached_property
     def fingerprint(self) -> str:
-        """Identifies the profile in window counts (windows of different profiles never merge)."""
-        return hashlib.sha256(self.to_json()).hexdigest()[:16]
+        """Identifies the profile in window counts (windows of different profiles never merge): the
+        SHA-256 of its document. A loaded profile hashes the bytes it was read from (what ``to_json``
+        wrote, for every profile the glue builds; a wide profile's re-serialization cost 0.15 s a check);
+        a profile built in this process hashes ``to_json()``."""
+        document = self._document if self._document is not None else self.to_json()
+        return hashlib.sha256(document).hexdigest()[:16]
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Profile:
+        """A copy; one with changes is another document, so it forgets the bytes and cached values."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._document = None
+            for name in ("fingerprint", "binners"):
+                copy.__dict__.pop(name, None)
+        return copy
 
     @cached_property
     def binners(self) -> dict[str, Binner]:
@@ -375,9 +391,16 @@ def bin_sums(
     return counts, offsets, eq
 
 
-def square_sum(x: np.ndarray[Any, Any]) -> float:
-    """Sum of squares without BLAS (``x @ x`` spins BLAS threads; slow on a busy machine)."""
-    return float(np.einsum("i,i->", x, x))
+def valid_floats(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
+    """A numeric column's non-null values as float64 (NaN and infinities kept), and its count of nulls."""
+    a = _float64(arr)
+    return _valid(a, "f"), a.null_count
+
+
+def offsets_of(binner: Binner, s: Summary) -> np.ndarray[Any, Any]:
+    """Per-bin sums of (value - the bin's anchor): sum(v - anchor) = sum(v) - count * anchor."""
+    out: np.ndarray[Any, Any] = s.total - s.counts * binner.anchors
+    return out
 
 
 class _Pass1:
@@ -504,20 +527,20 @@ class _Pass2Numeric:
         self.expected: np.ndarray[Any, Any] | None = None  # per-bin shares the pass-1 sample predicted
 
     def add(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        x, nulls, nonfinite, lo, hi = finite_values(arr)
+        x, nulls = valid_floats(arr)
         self.nulls += nulls
-        self.nonfinite += nonfinite
         if len(x) == 0:
             return
-        c, o, e = bin_sums(self.binner, x, self.eq is not None, lo, hi)
-        self.counts += c
-        self.offsets += o
-        if self.eq is not None:
-            self.eq += e
-        d = x - self.shift
-        self.s1 += float(d.sum())
-        self.s2 += square_sum(d)
-        self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
+        s = self.binner.summarize(x, self.eq is not None, self.shift)
+        self.nulls += s.nan  # NaN counts as missing, as in the check
+        self.nonfinite += s.inf
+        self.counts += s.counts
+        self.offsets += offsets_of(self.binner, s)
+        if self.eq is not None and s.at_edge is not None:
+            self.eq += s.at_edge
+        self.s1 += s.s1
+        self.s2 += s.s2
+        self.lo, self.hi = min(self.lo, s.lo), max(self.hi, s.hi)
 
     def edges_fit(self) -> bool:
         """Whether the edges placed from a part of the file fit the whole of it.

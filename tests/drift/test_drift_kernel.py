@@ -1,0 +1,174 @@
+"""The compiled counting kernel (``drift/_bins.c``) against the numpy path: the same bits, on every path.
+
+The kernel is built by ``make sync`` (``python -m glue_local.build kernel``) where a C compiler is; the
+image's copy is checked in ``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mlops_glue.drift import binning
+from mlops_glue.drift.binning import Binner
+
+ROOT = Path(__file__).resolve().parents[2]
+
+needs_kernel = pytest.mark.skipif(
+    binning._kernel is None,
+    reason="no compiled kernel here (no C compiler, or MLOPS_GLUE_DRIFT_KERNEL=numpy)",
+)
+
+
+def _both(b: Binner, x: np.ndarray[Any, Any], eq: bool, shift: float = 0.0) -> tuple[Any, Any]:
+    kernel = b.summarize(x, eq, shift)
+    saved, binning._kernel = binning._kernel, None
+    try:
+        with np.errstate(
+            over="ignore", invalid="ignore"
+        ):  # the grid of |x| near 1e308 overflows, then clamps
+            plain = b.summarize(x, eq, shift)
+    finally:
+        binning._kernel = saved
+    return kernel, plain
+
+
+def _same(a: binning.Summary, b: binning.Summary) -> None:
+    for u, v in zip(a[:3], b[:3], strict=True):  # counts, per-bin sums, counts at the edges
+        if u is None or v is None:
+            assert u is None and v is None
+        else:
+            assert u.dtype == v.dtype and u.tobytes() == v.tobytes()  # the same bits, not merely close
+    assert (a.lo, a.hi, a.nan, a.inf) == (b.lo, b.hi, b.nan, b.inf)
+    # the moments: summed in order by the kernel, pairwise by numpy
+    with np.errstate(over="ignore"):  # values near 1e308: the scale itself may be inf, as the sums are
+        scale = max(1.0, float(np.sum(np.abs(a.total))), abs(b.s2))
+    assert a.s1 == pytest.approx(b.s1, rel=1e-9, abs=1e-9 * scale)
+    assert a.s2 == pytest.approx(b.s2, rel=1e-9, abs=1e-12)
+
+
+def test_the_kernel_is_built_where_a_compiler_is() -> None:
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler on this machine: the numpy path counts")
+    if os.environ.get("MLOPS_GLUE_DRIFT_KERNEL") == "numpy":
+        pytest.skip("turned off for this run")
+    assert binning.KERNEL_FILE.exists(), "make sync builds it (python -m glue_local.build kernel)"
+    assert binning.KERNEL == "compiled"
+
+
+@needs_kernel
+@settings(max_examples=80, deadline=None)
+@given(
+    edges=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=300, unique=True),
+    values=st.lists(st.floats(-1e150, 1e150, allow_nan=False), min_size=1, max_size=400),
+    crowd=st.sampled_from(["no", "some", "search"]),
+    near=st.booleans(),
+    eq=st.booleans(),
+    odd=st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), max_size=5),
+    shift=st.floats(-1e3, 1e3),
+)
+def test_kernel_counts_and_sums_are_the_numpy_paths_bits(
+    edges: list[float], values: list[float], crowd: str, near: bool, eq: bool, odd: list[float], shift: float
+) -> None:
+    e = np.sort(np.asarray(edges))
+    if crowd == "some":  # a few edges share a cell: more than one compare pass
+        e = np.unique(np.concatenate([e, e[:1] + np.array([1e-7, 2e-7, 3e-7])]))
+    elif crowd == "search":  # most edges in a tiny range: the table gives up, a binary search counts
+        e = np.unique(np.concatenate([e[:2], np.linspace(0, 1e-9, 50)]))
+    x = np.asarray(values + e.tolist() + [float(np.nextafter(v, -np.inf)) for v in e])
+    if near:
+        x = np.clip(x, e[0] - 1.0, e[-1] + 1.0)
+    finite = x
+    x = np.concatenate([x, odd])
+    b = Binner(e)
+    kernel, plain = _both(b, x, eq, shift)
+    _same(kernel, plain)
+    idx = np.searchsorted(e, finite, side="right")  # and both are searchsorted's, over the finite values
+    assert np.array_equal(kernel.counts, np.bincount(idx, minlength=len(e) + 1))
+    assert (kernel.nan, kernel.inf) == (sum(np.isnan(odd)), sum(np.isinf(odd)))
+
+
+@needs_kernel
+def test_kernel_paths_the_tests_above_rarely_draw() -> None:
+    rng = np.random.default_rng(3)
+    wide = np.unique(rng.normal(size=70_000))  # more than 65,535 edges: a 32-bit table
+    b = Binner(wide)
+    assert b._lut is not None and b._lut.dtype == np.int32
+    x = np.concatenate([rng.normal(size=50_000), wide[::7], [-1e308, 1e308]])
+    _same(*_both(b, x, True))
+    heavy = Binner(np.unique(np.concatenate([[-1.0, 1.0], np.linspace(0, 1e-12, 400)])))
+    assert heavy._lut is None  # the binary search
+    _same(*_both(heavy, np.linspace(-2, 2, 10_001), True))
+    single = Binner(np.array([0.5]))
+    _same(*_both(single, np.array([0.0, 0.5, 1.0]), True))
+    only_odd = _both(b, np.array([np.nan, np.inf, -np.inf, np.nan]), True)
+    _same(*only_odd)
+    assert only_odd[0][3:] == (np.inf, -np.inf, 0.0, 0.0, 2, 2)
+    assert int(only_odd[0].counts.sum()) == 0
+
+
+@needs_kernel
+def test_window_counts_are_the_same_bytes_with_either_engine(tmp_path: Path) -> None:
+    """A whole check, kernel and numpy in separate processes (the switch is read at import): the same
+    counts, per-bin offsets and ranges, byte for byte, and the same verdicts; the moments to rounding."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from mlops_glue.drift import build_profile
+
+    rng = np.random.default_rng(5)
+    n = 30_000
+    table = pa.table(
+        {
+            "a": np.round(rng.normal(size=n), 3),
+            "b": pa.array(np.where(rng.random(n) < 0.1, None, rng.lognormal(size=n)), pa.float64()),
+            "c": rng.choice(["x", "y", "z"], n),
+            "d": rng.integers(0, 1000, n).astype(float),
+        }
+    )
+    pq.write_table(table, tmp_path / "ref.parquet", row_group_size=7_000)
+    cur = table.set_column(0, "a", pa.array(np.round(rng.normal(0.2, 1, n), 3)))
+    pq.write_table(cur, tmp_path / "cur.parquet", row_group_size=5_000)
+    (tmp_path / "profile.json").write_bytes(build_profile(str(tmp_path / "ref.parquet")).to_json())
+    script = (
+        "import sys, json\n"
+        "from mlops_glue.drift import count_batch, evaluate, load_profile\n"
+        "from mlops_glue.drift import binning\n"
+        "from mlops_glue.drift_config import DriftSettings\n"
+        "p = load_profile(sys.argv[1])\n"
+        "c = count_batch(p, sys.argv[2])\n"
+        "cols = {n: {'counts': v.counts.tolist(), 'offsets': v.offsets.tolist(), 'lo': v.lo, 'hi': v.hi,\n"
+        "  'nulls': v.nulls, 's1': v.s1, 's2': v.s2} for n, v in c.columns.items() if hasattr(v, 'offsets')}\n"
+        "r = evaluate(p, c, DriftSettings(min_rows=1))\n"
+        "print(json.dumps({'kernel': binning.KERNEL, 'cols': cols, 'drifted': sorted(r.drifted_columns)}))\n"
+    )
+    out = {}
+    for engine in ("compiled", "numpy"):
+        env = {**os.environ, "MLOPS_GLUE_DRIFT_KERNEL": "" if engine == "compiled" else "numpy"}
+        run = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "profile.json"), str(tmp_path / "cur.parquet")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        got = json.loads(run.stdout)
+        assert got["kernel"] == engine
+        out[engine] = got
+    a, b = out["compiled"], out["numpy"]
+    assert a["drifted"] == b["drifted"] == ["a"]
+    assert a["cols"].keys() == b["cols"].keys() == {"a", "b", "d"}
+    for name, col in a["cols"].items():
+        other = b["cols"][name]
+        for key in ("counts", "offsets", "lo", "hi", "nulls"):
+            assert col[key] == other[key], (name, key)
+        assert col["s1"] == pytest.approx(other["s1"], rel=1e-9, abs=1e-6)
+        assert col["s2"] == pytest.approx(other["s2"], rel=1e-9)
