@@ -18,6 +18,7 @@ import gc
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property
@@ -256,7 +257,7 @@ class Profile(_Doc):
         document = self._document if self._document is not None else self.to_json()
         return hashlib.sha256(document).hexdigest()[:16]
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Profile:
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Profile:
         """A copy; one with changes is another document, so it forgets the bytes and cached values."""
         copy = super().model_copy(update=update, deep=deep)
         if update:
