@@ -13,7 +13,7 @@
  */
 #include <stdint.h>
 
-#define MG_BINS_VERSION 2
+#define MG_BINS_VERSION 3
 
 int64_t mg_bins_version(void) { return MG_BINS_VERSION; }
 
@@ -78,19 +78,21 @@ typedef struct {
     }
 
 /* x: n values (nulls already dropped). padded: k edges, then +inf. lut16 or lut32 (one of them, cells + 1
- * entries) or neither (binary search). anchors: k + 1 (bin i's left edge; e0 for bin 0). counts,
- * totals and eq (NULL: not wanted): k + 1 each, added to. scratch: (k + 1) * sizeof(mg_acc) bytes.
- * stats: in and out, [min, max, sum of (v - shift), sum of its squares]; nonfinite: out, [NaN, inf]. */
+ * entries) or neither (binary search). anchors: k + 1 (bin i's left edge; e0 for bin 0).
+ * Added to the caller's arrays of k + 1: counts, offsets (the sums of value - the bin's anchor, as
+ * sum - count * anchor, the numpy path's formula) and eq (counts at the left edge; NULL: not wanted).
+ * scratch: (k + 1) * sizeof(mg_acc) bytes. stats, in and out: [min, max, sum of (v - shift), sum of its
+ * squares]; nonfinite, added to: [NaN, inf]. */
 void mg_count(const double *x, int64_t n, const double *padded, int64_t k, const uint16_t *lut16,
               const int32_t *lut32, int64_t cells, double lo, double inv, int64_t passes,
-              const double *anchors, double shift, int64_t *counts, double *totals, int64_t *eq,
+              const double *anchors, double shift, int64_t *counts, double *offsets, int64_t *eq,
               void *scratch, double *stats, int64_t *nonfinite) {
     const double fcells = (double)cells;
     mg_acc *acc = (mg_acc *)scratch;
     for (int64_t j = 0; j <= k; j++) {
-        acc[j].total = totals[j];
-        acc[j].count = counts[j];
-        acc[j].eq = eq ? eq[j] : 0;
+        acc[j].total = 0.0;
+        acc[j].count = 0;
+        acc[j].eq = 0;
         acc[j].anchor = anchors[j];
     }
     double mn = stats[0], mx = stats[1], s1 = stats[2], s2 = stats[3];
@@ -103,14 +105,14 @@ void mg_count(const double *x, int64_t n, const double *padded, int64_t k, const
         MG_COUNT(int64_t b = mg_search(padded, k, v);)
     }
     for (int64_t j = 0; j <= k; j++) {
-        totals[j] = acc[j].total;
-        counts[j] = acc[j].count;
-        if (eq) eq[j] = acc[j].eq;
+        counts[j] += acc[j].count;
+        offsets[j] += acc[j].total - (double)acc[j].count * acc[j].anchor;
+        if (eq) eq[j] += acc[j].eq;
     }
     stats[0] = mn;
     stats[1] = mx;
     stats[2] = s1;
     stats[3] = s2;
-    nonfinite[0] = nan;
-    nonfinite[1] = inf;
+    nonfinite[0] += nan;
+    nonfinite[1] += inf;
 }

@@ -18,8 +18,8 @@ minimum and maximum). :meth:`Binner.sums` counts a column in 1.5 passes fewer th
 counts and the counts at the left edges from one ``np.bincount`` over a combined index (2 x bin +
 on-edge). Together: ~14 ns per value down to ~9 ns (bench/, ``bench/wide.py``).
 
-:meth:`Binner.summarize` is what the engine calls for a column piece: the bins' counts and sums, and the
-piece's range, moments and non-finite values. Where the compiled kernel is built (``_bins.c``; ``make
+:meth:`Binner.accumulate` is what the engine calls for a column piece: it adds the piece to the
+column's per-bin counts and sums, and gives its range, moments and non-finite values. Where the compiled kernel is built (``_bins.c``; ``make
 sync`` and the data-arrival image build it) that is one pass in C instead of about fourteen numpy passes:
 1,000 columns, in-thread, ~10 ns per value down to ~4 (bench/). Its bins, per-bin sums and range are the
 numpy path's bits; its moments agree to rounding (summed in order, where numpy sums pairwise;
@@ -48,7 +48,7 @@ _SAFE = float(1 << 52)  # |cell| below this converts to intp exactly: no clamp n
 
 _local = threading.local()
 
-KERNEL_VERSION = 2
+KERNEL_VERSION = 3
 KERNEL_FILE = Path(__file__).with_name(f"_bins.{platform.machine()}.so")
 """Not an importable name (``_bins.so`` would be taken for an extension module)."""
 
@@ -87,22 +87,22 @@ def _scratch(n: int) -> tuple[Array, Array, Array]:
     return _local.f[:n], _local.i[:n], _local.m[:n]
 
 
-def _acc_scratch(k1: int) -> Array:
-    """This thread's buffer for the kernel's per-bin accumulators (32 bytes a bin)."""
-    buf: Array | None = getattr(_local, "acc", None)
-    if buf is None or len(buf) < 32 * k1:
-        buf = _local.acc = np.empty(32 * max(k1, 1024), np.uint8)
-    return buf
+def _kernel_buffers(k1: int) -> tuple[Array, Array, int]:
+    """This thread's small buffers for one kernel call: range and moments, non-finite counts, and the
+    address of the per-bin accumulators (32 bytes a bin)."""
+    acc: Array | None = getattr(_local, "acc", None)
+    if acc is None or len(acc) < 32 * k1:
+        acc = _local.acc = np.empty(32 * max(k1, 1024), np.uint8)
+        _local.acc_at = acc.ctypes.data
+        _local.stats, _local.nonfinite = np.empty(4), np.empty(2, np.int64)
+    return _local.stats, _local.nonfinite, _local.acc_at
 
 
-class Summary(NamedTuple):
-    """One column piece: per-bin counts, sums and counts at the left edge (None: not asked), and over its
-    finite values the minimum and maximum (inf and -inf when none) and the sums of ``value - shift`` and
-    of its square; ``nan`` and ``inf``, the values left out."""
+class Moments(NamedTuple):
+    """What :meth:`Binner.accumulate` returns besides the bins: over the finite values the minimum and
+    maximum (with those passed in), the sums of ``value - shift`` and of its square; ``nan`` and ``inf``,
+    the values left out."""
 
-    counts: Array
-    total: Array
-    at_edge: Array | None
     lo: float
     hi: float
     s1: float
@@ -138,6 +138,7 @@ class Binner:
         self._lut: Array | None = None
         self._padded = np.concatenate([self.edges, [np.inf]])
         self._lo, self._inv, self._cells = 0.0, 0.0, 0
+        self._kargs: tuple[Any, ...] | None = None  # the kernel's constant arguments, once
         self.passes = 0
         if self.k < 2 or not np.all(np.isfinite(self.edges)):
             return
@@ -220,53 +221,81 @@ class Binner:
         both = np.bincount(idx, minlength=2 * k1).reshape(k1, 2)
         return both.sum(axis=1), total, np.ascontiguousarray(both[:, 1])
 
-    def summarize(self, x: Array, with_eq: bool, shift: float = 0.0) -> Summary:
-        """The :class:`Summary` of ``x`` (float64 values, nulls dropped; NaN and infinities are counted
-        apart): one pass of the compiled kernel, or the numpy passes."""
+    def accumulate(
+        self,
+        x: Array,
+        shift: float,
+        counts: Array,
+        offsets: Array,
+        at_edge: Array | None,
+        lo: float = math.inf,
+        hi: float = -math.inf,
+    ) -> Moments:
+        """Add a column piece to the caller's per-bin ``counts`` (int64), ``offsets`` (float64: the sums
+        of value - the bin's anchor) and ``at_edge`` (int64, or None); ``x``: float64 values, nulls
+        dropped, NaN and infinities counted apart. One call of the compiled kernel (its constants and
+        buffers prepared once: ~10 us a call), or the numpy passes."""
         if _kernel is not None and self.k > 0:
-            return self._kernel_summary(np.ascontiguousarray(x, dtype=np.float64), with_eq, shift)
-        k1 = self.k + 1
+            return self._kernel_accumulate(x, shift, counts, offsets, at_edge, lo, hi)
         nan = inf = 0
-        lo, hi = (float(x.min()), float(x.max())) if len(x) else (math.inf, -math.inf)
-        if len(x) and not (math.isfinite(lo) and math.isfinite(hi)):
-            finite = np.isfinite(x)
-            nan = int(np.isnan(x).sum())
-            inf = len(x) - nan - int(finite.sum())
-            x = x[finite]
-            lo, hi = (float(x.min()), float(x.max())) if len(x) else (math.inf, -math.inf)
+        if len(x):
+            lo_x, hi_x = float(x.min()), float(x.max())
+            if not (math.isfinite(lo_x) and math.isfinite(hi_x)):
+                finite = np.isfinite(x)
+                nan = int(np.isnan(x).sum())
+                inf = len(x) - nan - int(finite.sum())
+                x = x[finite]
+                lo_x, hi_x = (float(x.min()), float(x.max())) if len(x) else (math.inf, -math.inf)
         if len(x) == 0:
-            eq0 = np.zeros(k1, np.int64) if with_eq else None
-            return Summary(np.zeros(k1, np.int64), np.zeros(k1), eq0, lo, hi, 0.0, 0.0, nan, inf)
-        counts, total, eq = self.sums(x, with_eq, lo, hi)
+            return Moments(lo, hi, 0.0, 0.0, nan, inf)
+        c, total, eq = self.sums(x, at_edge is not None, lo_x, hi_x)
+        counts += c
+        offsets += total - c * self.anchors  # sum(v - anchor) = sum(v) - count * anchor
+        if at_edge is not None and eq is not None:
+            at_edge += eq
         d = x - shift
-        return Summary(counts, total, eq, lo, hi, float(d.sum()), square_sum(d), nan, inf)
+        return Moments(min(lo, lo_x), max(hi, hi_x), float(d.sum()), square_sum(d), nan, inf)
 
-    def _kernel_summary(self, x: Array, with_eq: bool, shift: float) -> Summary:
-        k1 = self.k + 1
-        counts, total = np.zeros(k1, np.int64), np.zeros(k1)
-        eq = np.zeros(k1, np.int64) if with_eq else None
-        stats = np.array([math.inf, -math.inf, 0.0, 0.0])
-        nonfinite = np.zeros(2, np.int64)
-        lut = self._lut
+    def _kernel_accumulate(
+        self,
+        x: Array,
+        shift: float,
+        counts: Array,
+        offsets: Array,
+        at_edge: Array | None,
+        lo: float,
+        hi: float,
+    ) -> Moments:
+        if self._kargs is None:
+            lut = self._lut
+            self._kargs = (
+                self._padded.ctypes.data,
+                self.k,
+                lut.ctypes.data if lut is not None and lut.dtype == np.uint16 else None,
+                lut.ctypes.data if lut is not None and lut.dtype == np.int32 else None,
+                self._cells,
+                self._lo,
+                self._inv,
+                self.passes,
+                self.anchors.ctypes.data,
+            )
+        assert counts.dtype == np.int64 and offsets.dtype == np.float64 and len(counts) == self.k + 1
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        stats, nonfinite, scratch = _kernel_buffers(self.k + 1)
+        stats[:] = (lo, hi, 0.0, 0.0)
+        nonfinite[:] = 0
         _kernel(
             x.ctypes.data,
             len(x),
-            self._padded.ctypes.data,
-            self.k,
-            lut.ctypes.data if lut is not None and lut.dtype == np.uint16 else None,
-            lut.ctypes.data if lut is not None and lut.dtype == np.int32 else None,
-            self._cells,
-            self._lo,
-            self._inv,
-            self.passes,
-            self.anchors.ctypes.data,
+            *self._kargs,
             shift,
             counts.ctypes.data,
-            total.ctypes.data,
-            eq.ctypes.data if eq is not None else None,
-            _acc_scratch(k1).ctypes.data,
+            offsets.ctypes.data,
+            at_edge.ctypes.data if at_edge is not None else None,
+            scratch,
             stats.ctypes.data,
             nonfinite.ctypes.data,
         )
         lo, hi, s1, s2 = stats.tolist()
-        return Summary(counts, total, eq, lo, hi, s1, s2, int(nonfinite[0]), int(nonfinite[1]))
+        nan, inf = nonfinite.tolist()
+        return Moments(lo, hi, s1, s2, nan, inf)

@@ -37,7 +37,6 @@ from mlops_glue.drift.profile import (
     Profile,
     category_keys,
     family_of,
-    offsets_of,
     valid_floats,
 )
 
@@ -399,16 +398,13 @@ class _Counter:
         binner = self.binners.get(col.name)
         if binner is None:
             binner = self.binners[col.name] = Binner(col.bins.edges)
-        s = binner.summarize(x, out.at_edge is not None, col.mean or 0.0)  # moments about the reference mean
-        out.nulls += s.nan  # NaN counts as missing
-        out.nonfinite += s.inf
-        out.counts += s.counts
-        out.offsets += offsets_of(binner, s)
-        if out.at_edge is not None and s.at_edge is not None:
-            out.at_edge += s.at_edge
-        out.s1 += s.s1
-        out.s2 += s.s2
-        out.lo, out.hi = min(out.lo, s.lo), max(out.hi, s.hi)
+        # moments about the reference mean
+        m = binner.accumulate(x, col.mean or 0.0, out.counts, out.offsets, out.at_edge, out.lo, out.hi)
+        out.nulls += m.nan  # NaN counts as missing
+        out.nonfinite += m.inf
+        out.s1 += m.s1
+        out.s2 += m.s2
+        out.lo, out.hi = m.lo, m.hi
 
     def _categorical(self, out: CategoricalCounts, col: ColumnProfile, arr: Any) -> None:
         values, counts, nulls = category_keys(arr, col.family)

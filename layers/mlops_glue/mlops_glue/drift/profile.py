@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
 from mlops_glue.drift import source as io_
-from mlops_glue.drift.binning import Binner, Summary
+from mlops_glue.drift.binning import Binner
 from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.texts import validation_text
 
@@ -398,12 +398,6 @@ def valid_floats(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any],
     return _valid(a, "f"), a.null_count
 
 
-def offsets_of(binner: Binner, s: Summary) -> np.ndarray[Any, Any]:
-    """Per-bin sums of (value - the bin's anchor): sum(v - anchor) = sum(v) - count * anchor."""
-    out: np.ndarray[Any, Any] = s.total - s.counts * binner.anchors
-    return out
-
-
 class _Pass1:
     """First pass over one column: type, a small distinct set and a uniform sample of its values.
 
@@ -532,16 +526,12 @@ class _Pass2Numeric:
         self.nulls += nulls
         if len(x) == 0:
             return
-        s = self.binner.summarize(x, self.eq is not None, self.shift)
-        self.nulls += s.nan  # NaN counts as missing, as in the check
-        self.nonfinite += s.inf
-        self.counts += s.counts
-        self.offsets += offsets_of(self.binner, s)
-        if self.eq is not None and s.at_edge is not None:
-            self.eq += s.at_edge
-        self.s1 += s.s1
-        self.s2 += s.s2
-        self.lo, self.hi = min(self.lo, s.lo), max(self.hi, s.hi)
+        m = self.binner.accumulate(x, self.shift, self.counts, self.offsets, self.eq, self.lo, self.hi)
+        self.nulls += m.nan  # NaN counts as missing, as in the check
+        self.nonfinite += m.inf
+        self.s1 += m.s1
+        self.s2 += m.s2
+        self.lo, self.hi = m.lo, m.hi
 
     def edges_fit(self) -> bool:
         """Whether the edges placed from a part of the file fit the whole of it.
