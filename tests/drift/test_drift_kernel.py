@@ -192,3 +192,25 @@ def test_window_counts_are_the_same_bytes_with_either_engine(tmp_path: Path) -> 
             assert col[key] == other[key], (name, key)
         assert col["s1"] == pytest.approx(other["s1"], rel=1e-9, abs=1e-6)
         assert col["s2"] == pytest.approx(other["s2"], rel=1e-9)
+
+
+@needs_kernel
+def test_the_kernel_writes_only_into_arrays_of_its_shape() -> None:
+    """C writes k + 1 values into each array it is given: anything else is refused before the call."""
+    b = Binner(np.linspace(0.0, 1.0, 11))
+    x = np.concatenate([b.edges, [0.05, 0.55]])
+    good = np.zeros(12, np.int64), np.zeros(12), np.zeros(12, np.int64)
+    for bad in (
+        (np.zeros(12, np.int32), good[1], None),  # narrower counts
+        (good[0], np.zeros(11), None),  # too short
+        (good[0], np.zeros(24)[::2], None),  # not contiguous
+        (good[0], good[1], np.zeros(12)),  # float counts at the edges
+    ):
+        with pytest.raises(ValueError, match="must be a writable contiguous"):
+            b.accumulate(x, 0.0, *bad)
+    frozen = np.zeros(12, np.int64)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="counts must be"):
+        b.accumulate(x, 0.0, frozen, good[1], None)
+    b.accumulate(x, 0.0, *good)
+    assert int(good[0].sum()) == 13 and int(good[2].sum()) == 11  # each edge is its bin's left edge

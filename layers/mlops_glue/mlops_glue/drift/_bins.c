@@ -6,10 +6,11 @@
  * by numpy: they agree to rounding (tests/drift/test_drift_kernel.py).
  *
  * Plain C with no libc call and no Python API: loaded with ctypes (which releases the GIL for the call,
- * so the counting threads run at once) and built by `make kernel` / glue_local.build for the image.
+ * so the counting threads run at once), built by `make sync` (python -m glue_local.build kernel) and by
+ * `make build` into the image.
  * Written by hand because no library on PyPI bins into arbitrary sorted edges with per-bin sums in one
- * pass (numpy, pyarrow.compute, boost-histogram and fast-histogram were looked at: README, "The drift
- * engine").
+ * pass (numpy's searchsorted and boost-histogram's variable axis search per value, fast-histogram has
+ * uniform bins only, numba compiles with LLVM at each cold start: README, "The drift engine").
  */
 #include <stdint.h>
 
