@@ -214,3 +214,9 @@ def test_the_kernel_writes_only_into_arrays_of_its_shape() -> None:
         b.accumulate(x, 0.0, frozen, good[1], None)
     b.accumulate(x, 0.0, *good)
     assert int(good[0].sum()) == 13 and int(good[2].sum()) == 11  # each edge is its bin's left edge
+    # values of any layout and float type are read as they are, never past their end
+    strided = np.repeat(x, 2)[::2]
+    for values in (strided, x.astype(np.float32), x.reshape(13, 1)):
+        c, o = np.zeros(12, np.int64), np.zeros(12)
+        b.accumulate(values, 0.0, c, o, None)
+        assert int(c.sum()) == 13

@@ -291,7 +291,7 @@ class Binner:
                 raise ValueError(
                     f"{name} must be a writable contiguous {np.dtype(dtype)} array of {k1} values"
                 )
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)  # the kernel reads len(x) doubles
         stats, nonfinite, scratch = _kernel_buffers(self.k + 1)
         stats[:] = (lo, hi, 0.0, 0.0)
         nonfinite[:] = 0
