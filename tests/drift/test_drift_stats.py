@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlops_glue.drift import stats
 from mlops_glue.drift.binning import Binner
-from mlops_glue.drift.profile import _edges, bin_sums
+from mlops_glue.drift.profile import _edges
 from scipy import stats as sps
 from scipy.spatial import distance
 
@@ -18,7 +18,10 @@ from scipy.spatial import distance
 def binned(
     x: np.ndarray[Any, Any], edges: np.ndarray[Any, Any], eq: bool = False
 ) -> tuple[stats.Binned, Any]:
-    counts, offsets, at_edge = bin_sums(Binner(edges), x, eq)
+    b = Binner(edges)
+    counts, offsets = np.zeros(b.k + 1, np.int64), np.zeros(b.k + 1)
+    at_edge = np.zeros(b.k + 1, np.int64) if eq else None
+    b.accumulate(x, 0.0, counts, offsets, at_edge)
     return stats.Binned(counts, offsets, float(x.min()), float(x.max())), at_edge
 
 

@@ -351,47 +351,6 @@ def float_view(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], i
     return values_view(arr), arr.null_count
 
 
-def numeric_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int]:
-    """Finite float64 values of a numeric column, and its counts of nulls (null or NaN) and infinities."""
-    x, nulls, nonfinite, _, _ = finite_values(arr)
-    return x, nulls, nonfinite
-
-
-def finite_values(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int, int, float, float]:
-    """:func:`numeric_values` and the smallest and largest finite value (inf and -inf when none).
-
-    The minimum and maximum come first: both finite means no NaN (it propagates) and no infinity, so
-    the usual column needs no ``isfinite`` pass, and its range lets :meth:`Binner.index` skip a clamp.
-    Nulls are dropped by the validity bitmap (one compress), not filled with NaN and filtered out.
-    """
-    a = _float64(arr)
-    nulls = a.null_count
-    x = _valid(a, "f")
-    if len(x) == 0:
-        return x, nulls, 0, math.inf, -math.inf
-    lo, hi = float(x.min()), float(x.max())
-    if math.isfinite(lo) and math.isfinite(hi):
-        return x, nulls, 0, lo, hi
-    finite = np.isfinite(x)
-    nan = int(np.isnan(x).sum())
-    kept = int(finite.sum())
-    x = x[finite]
-    if kept == 0:
-        return x, nulls + nan, len(finite) - nan, math.inf, -math.inf
-    return x, nulls + nan, len(finite) - nan - kept, float(x.min()), float(x.max())
-
-
-def bin_sums(
-    binner: Binner, x: np.ndarray[Any, Any], with_eq: bool, lo: float | None = None, hi: float | None = None
-) -> tuple[Any, Any, Any]:
-    """Per-bin counts, offset sums (value - bin anchor) and, if asked, counts at the left edge
-    (``lo``/``hi``: the values' minimum and maximum when the caller has them, see :meth:`Binner.index`)."""
-    counts, total, eq = binner.sums(x, with_eq, lo, hi)
-    # sum(v - anchor) = sum(v) - count * anchor: one weighted count instead of a gather and a subtraction
-    offsets = total - counts * binner.anchors
-    return counts, offsets, eq
-
-
 def valid_floats(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray[Any, Any], int]:
     """A numeric column's non-null values as float64 (NaN and infinities kept), and its count of nulls."""
     a = _float64(arr)
