@@ -161,6 +161,18 @@ def test_a_profile_is_fingerprinted_by_its_document(profile: Profile) -> None:
     assert loaded.model_copy().fingerprint == loaded.fingerprint
 
 
+def test_a_profile_keeps_its_binners_across_batches(profile: Profile, files: dict[str, Path]) -> None:
+    """A warm function counting a second object of the same profile builds no binner again; a changed
+    copy of the profile (other edges, maybe) starts without any."""
+    a = count_batch(profile, str(files["same"]))
+    built = dict(profile._binners)
+    assert built.keys() == {c.name for c in profile.compared if c.kind == "numeric"}
+    b = count_batch(profile, str(files["same"]))
+    assert all(profile._binners[name] is binner for name, binner in built.items())
+    assert a.to_bytes() == b.to_bytes()
+    assert profile.model_copy(update={"rows": profile.rows + 1})._binners == {}
+
+
 def test_profile_document_is_versioned_and_validated(profile: Profile, tmp_path: Path) -> None:
     data = profile.to_json()
     assert len(data) < 3_000_000

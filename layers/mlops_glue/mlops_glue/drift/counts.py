@@ -8,9 +8,10 @@ errors raise. Counts are plain sums, so :meth:`WindowCounts.merge` is associativ
 How a batch is counted (what made it faster, bench/): the reader keeps :data:`READ_AHEAD` pieces coming
 in its own thread (pyarrow decodes without the GIL), the columns of :data:`IN_FLIGHT` pieces are counted
 in the pool's threads at once (no barrier at the end of each piece, where one thread used to wait for the
-other's last column), each column binned and summed by :meth:`Binner.sums
-<mlops_glue.drift.binning.Binner.sums>` in per-thread buffers. Every column's pieces are still counted in
-the file's order, so a batch's counts are the same bytes whatever the threads do.
+other's last column), each column piece added to the column's counts by :meth:`Binner.accumulate
+<mlops_glue.drift.binning.Binner.accumulate>` (one pass of the compiled kernel, or numpy's). Every
+column's pieces are still counted in the file's order, so a batch's counts are the same bytes whatever
+the threads do.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import numpy as np
 import pyarrow as pa
 
 from mlops_glue.drift import source as io_
-from mlops_glue.drift.binning import Binner
 from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.drift.profile import (
     ColumnProfile,
@@ -337,9 +337,6 @@ class _Counter:
         self.done = dict.fromkeys(self.turns, 0)  # pieces counted, per column
         self.queued = dict.fromkeys(self.turns, 0)  # pieces handed to the pool, per column
         self.inflight: collections.deque[list[Future[None]]] = collections.deque()
-        # built on first use, in the thread counting the column: in parallel, and while the next piece is
-        # read (1,000 binners take 0.14 s), in the column's turn
-        self.binners: dict[str, Binner] = {}
         self.index = {
             c.name: {_key(v, c): i for i, v in enumerate(c.categories or [])}
             for c in profile.compared
@@ -395,11 +392,10 @@ class _Counter:
         out.nulls += nulls
         if len(x) == 0:
             return
-        binner = self.binners.get(col.name)
-        if binner is None:
-            binner = self.binners[col.name] = Binner(col.bins.edges)
         # moments about the reference mean
-        m = binner.accumulate(x, col.mean or 0.0, out.counts, out.offsets, out.at_edge, out.lo, out.hi)
+        m = self.profile.binner(col).accumulate(
+            x, col.mean or 0.0, out.counts, out.offsets, out.at_edge, out.lo, out.hi
+        )
         out.nulls += m.nan  # NaN counts as missing
         out.nonfinite += m.inf
         out.s1 += m.s1

