@@ -52,6 +52,23 @@ def run_on_the_cluster(argo: ArgoStandin, workflow: dict[str, Any], *, phase: st
     return rc
 
 
+def offload_failing_every_attempt(
+    deployed: dict[str, Any], argo: ArgoStandin, lambda_context: Any, key: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An object at ``key`` sent to the cluster, whose count workflow then fails (no counts) at each of
+    its 3 attempts, the sweep running after each: the object and the sweep event."""
+    count_in(deployed, "argo")
+    s3, app = deployed["s3"], deployed["app"]
+    obj = put(s3, key, parquet_bytes(make_table(400, seed=3)))
+    assert app.handler(sqs_event([obj]), lambda_context) == {"batchItemFailures": []}
+    sweep = load_event("scheduler_sweep.json")
+    for attempt in (1, 2, 3):
+        [wf] = [w for w in count_workflows(argo) if w["metadata"]["name"].endswith(f"-{attempt}")]
+        wf["status"]["phase"] = "Failed"  # the pod died: no counts
+        app.handler(sweep, lambda_context)
+    return obj, sweep
+
+
 def test_an_object_counted_on_the_cluster_lands_in_the_window_once(
     deployed: dict[str, Any],
     argo: ArgoStandin,
@@ -137,15 +154,8 @@ def test_auto_sends_only_what_one_invocation_cannot_count_and_says_why(
 def test_a_count_workflow_that_keeps_failing_is_retried_then_said_with_the_command_that_sends_it_again(
     deployed: dict[str, Any], argo: ArgoStandin, slack: SlackStandin, lambda_context: Any
 ) -> None:
-    count_in(deployed, "argo")
-    s3, app = deployed["s3"], deployed["app"]
-    obj = put(s3, f"{PREFIX}big.parquet", parquet_bytes(make_table(400, seed=3)))
-    assert app.handler(sqs_event([obj]), lambda_context) == {"batchItemFailures": []}
-    sweep = load_event("scheduler_sweep.json")
-    for attempt in (1, 2, 3):
-        [wf] = [w for w in count_workflows(argo) if w["metadata"]["name"].endswith(f"-{attempt}")]
-        wf["status"]["phase"] = "Failed"  # the pod died: no counts
-        app.handler(sweep, lambda_context)
+    obj, sweep = offload_failing_every_attempt(deployed, argo, lambda_context, f"{PREFIX}big.parquet")
+    app = deployed["app"]
     assert sorted(w["metadata"]["name"][-1] for w in count_workflows(argo)) == ["1", "2", "3"]
     failed = [d for d in runtime.state_store().decisions_for(MODEL) if d.outcome.value == "failed"]
     assert len(failed) == 1 and "ended without counts 3 times" in failed[0].reasons[0]

@@ -183,12 +183,18 @@ def test_path_tricks_are_rejected(env: Env, bare_repo: Path, model: str, version
     assert d.outcome is Outcome.REJECTED and bare_log(bare_repo) == before
 
 
-def test_unsafe_values_edit_fails_with_the_reason(env: Env, bare_repo: Path, tmp_path: Path) -> None:
+def anchor_the_model_block(bare_repo: Path, tmp_path: Path) -> None:
+    """Push a staging values file whose model block is a YAML anchor another key aliases: an edit of it
+    cannot be made safely."""
     work = tmp_path / "h"
     git(tmp_path, "clone", "--quiet", str(bare_repo), str(work))
     (work / STAGING).write_text("model: &m {version: 1}\nother: *m\n")
     git(work, "commit", "--quiet", "-am", "anchor the model block")
     git(work, "push", "--quiet", "origin", "main")
+
+
+def test_unsafe_values_edit_fails_with_the_reason(env: Env, bare_repo: Path, tmp_path: Path) -> None:
+    anchor_the_model_block(bare_repo, tmp_path)
     env.version("2", {"val_auc": 0.9, "latency_ms": 20})
     d = env.service.promote("fraud-detection", "2", "staging", reason="x", inputs=["x"])
     assert d.outcome is Outcome.FAILED and "refusing the edit" in d.reasons[-1]
@@ -372,11 +378,7 @@ def test_process_answers_a_final_failure_without_raising(env: Env, bare_repo: Pa
     """A target that cannot be edited safely fails for good: a result, not a retry (nothing reads a flag)."""
     from mlops_glue.webhooks import Delivery
 
-    work = tmp_path / "h"
-    git(tmp_path, "clone", "--quiet", str(bare_repo), str(work))
-    (work / STAGING).write_text("model: &m {version: 1}\nother: *m\n")
-    git(work, "commit", "--quiet", "-am", "anchor the model block")
-    git(work, "push", "--quiet", "origin", "main")
+    anchor_the_model_block(bare_repo, tmp_path)
     env.version("2", {"val_auc": 0.9, "latency_ms": 20})
 
     result = env.service.process(created_event("2"), Delivery("dlv-2", 0, b"{}"))

@@ -34,7 +34,12 @@ from mlops_glue.services.alarms import AlarmService
 from glue_local.standins import ArgoStandin, SlackStandin
 from tests.alarms.conftest import Clock, event
 from tests.conftest import load_event
-from tests.data_arrival.test_arrival_offload import count_in, count_workflows, run_on_the_cluster
+from tests.data_arrival.test_arrival_offload import (
+    count_in,
+    count_workflows,
+    offload_failing_every_attempt,
+    run_on_the_cluster,
+)
 
 QUALITY = "mlops-glue-dev-fraud-detection-quality"
 
@@ -140,15 +145,7 @@ def test_the_command_said_for_an_object_not_counted_is_a_valid_copy_object_call(
     import botocore.session
     from botocore import xform_name
 
-    count_in(deployed, "argo")
-    s3, app = deployed["s3"], deployed["app"]
-    obj = put(s3, f"{PREFIX}big part #1?%.parquet", parquet_bytes(make_table(400, seed=3)))
-    assert app.handler(sqs_event([obj]), lambda_context) == {"batchItemFailures": []}
-    sweep = load_event("scheduler_sweep.json")
-    for attempt in (1, 2, 3):
-        [wf] = [w for w in count_workflows(argo) if w["metadata"]["name"].endswith(f"-{attempt}")]
-        wf["status"]["phase"] = "Failed"
-        app.handler(sweep, lambda_context)
+    obj, _ = offload_failing_every_attempt(deployed, argo, lambda_context, f"{PREFIX}big part #1?%.parquet")
     [notice] = [m for m in slack.messages if "could not be counted on the cluster" in m.text]
     command = notice.text.split("`")[1]
     for raw, plain in (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")):
