@@ -123,9 +123,10 @@ import numpy as np
 from mlops_glue.drift import binning
 b = binning.Binner(np.linspace(0.0, 1.0, 101))
 x = np.random.default_rng(1).random(10_000)
-counts, total, eq = b.sums(x, True, float(x.min()), float(x.max()))
-print(json.dumps({"kernel": binning.KERNEL, "file": binning.__file__, "right": counts.tolist() ==
-    np.bincount(np.searchsorted(b.edges, x, side="right"), minlength=102).tolist()}))
+counts, offsets = np.zeros(102, np.int64), np.zeros(102)
+b.accumulate(x, 0.5, counts, offsets, None)
+print(json.dumps({"kernel": binning.KERNEL, "avx2": binning.KERNEL_AVX2, "file": binning.__file__,
+    "right": counts.tolist() == np.bincount(np.searchsorted(b.edges, x, side="right"), minlength=102).tolist()}))
 """
 
 
@@ -153,6 +154,7 @@ def test_the_image_counts_with_its_compiled_kernel(built: None) -> None:
     )
     got = json.loads(out.stdout)
     assert got["kernel"] == "compiled" and got["right"], got
+    assert got["avx2"] is (" avx2" in Path("/proc/cpuinfo").read_text()), got  # blocks where the CPU has it
     assert got["file"].startswith(str(build.IMAGE_DIR))
 
 

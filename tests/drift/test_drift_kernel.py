@@ -136,6 +136,79 @@ def test_kernel_paths_the_tests_above_rarely_draw() -> None:
     assert int(only_odd[0].counts.sum()) == 0
 
 
+def _cpu_has_avx2() -> bool:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@needs_kernel
+def test_the_kernel_counts_in_avx2_blocks_where_the_cpu_has_avx2() -> None:
+    wanted = os.environ.get("MLOPS_GLUE_DRIFT_KERNEL") != "scalar"
+    assert binning.KERNEL_AVX2 is (_cpu_has_avx2() and wanted)
+
+
+@needs_kernel
+@pytest.mark.skipif(not binning.KERNEL_AVX2, reason="the kernel counts one value at a time on this CPU")
+@pytest.mark.parametrize("eq", [False, True])
+@pytest.mark.parametrize("table", ["16-bit, one pass", "16-bit, crowded", "32-bit"])
+def test_avx2_blocks_are_the_scalar_loops_bits(table: str, eq: bool) -> None:
+    """Blocks of 256 values in AVX2 steps against one value at a time and against numpy: the same counts,
+    sums and range, whatever blocks hold NaN or infinities, with a tail of n % 256."""
+    import ctypes
+
+    rng = np.random.default_rng(11)
+    if table == "32-bit":
+        edges = np.unique(rng.normal(size=70_000))
+    else:
+        edges = np.unique(np.round(np.quantile(rng.normal(size=50_000) * 3, np.linspace(0, 1, 1000)), 3))
+        if table == "16-bit, crowded":
+            edges = np.unique(np.concatenate([edges, edges[5] + np.array([1e-9, 2e-9, 3e-9])]))
+    b = Binner(edges)
+    assert b._lut is not None and (b._lut.dtype == np.int32) == (table == "32-bit")
+    assert (b.passes > 1) == (table != "16-bit, one pass")
+    x = np.concatenate([rng.normal(size=30_000) * 4, edges[::3], np.nextafter(edges[::5], 0)])
+    x = np.round(x, 3)  # values on the edges, for the counts at the left edges
+    rng.shuffle(x)
+    x[[7, 300, 301, 9_000]] = [np.nan, np.inf, -np.inf, np.nan]  # three blocks that take the scalar loop
+    x = np.concatenate([x, [1e6, -1e6, np.nan]])  # and a tail (huge values would make the moments' scale inf)
+    assert len(x) % 256 and len(x) > 30_000
+    lib = ctypes.CDLL(str(binning.KERNEL_FILE))  # the loaded library: its switch is the engine's
+    lib.mg_use_avx2.restype = ctypes.c_int64
+    blocks, plain = _both(b, x, eq, shift=1.0)
+    try:
+        assert lib.mg_use_avx2(0) == 0
+        scalar = _add(b, x, eq, 1.0)
+    finally:
+        assert lib.mg_use_avx2(1) == 1
+    _same(blocks, plain)
+    _same(blocks, scalar)
+    assert (blocks.moments.nan, blocks.moments.inf) == (3, 2)
+    assert blocks.moments.s2 < 1e14  # a finite scale: _same compared the moments to 1e-9
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler here")
+def test_a_kernel_of_another_version_is_refused_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One left from an old build: the engine counts with numpy, and says so."""
+    src = (ROOT / "layers/mlops_glue/mlops_glue/drift/_bins.c").read_text()
+    old = tmp_path / "old.c"
+    old.write_text(
+        src.replace(f"#define MG_BINS_VERSION {binning.KERNEL_VERSION}", "#define MG_BINS_VERSION 3")
+    )
+    lib = tmp_path / "_bins.so"
+    subprocess.run(
+        [os.environ.get("CC", "cc"), "-O1", "-fPIC", "-shared", "-o", str(lib), str(old)], check=True
+    )
+    monkeypatch.setattr(binning, "KERNEL_FILE", lib)
+    monkeypatch.delenv("MLOPS_GLUE_DRIFT_KERNEL", raising=False)
+    with caplog.at_level("WARNING", logger="mlops_glue.drift.binning"):
+        assert binning._load_kernel() == (None, False)
+    assert f"is version 3, this engine needs {binning.KERNEL_VERSION}: counting with numpy" in caplog.text
+
+
 @needs_kernel
 def test_window_counts_are_the_same_bytes_with_either_engine(tmp_path: Path) -> None:
     """A whole check, kernel and numpy in separate processes (the switch is read at import): the same

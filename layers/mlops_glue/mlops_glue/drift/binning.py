@@ -30,6 +30,7 @@ turns it off; :data:`KERNEL` says which one counts.
 from __future__ import annotations
 
 import ctypes
+import logging
 import math
 import os
 import platform
@@ -48,27 +49,43 @@ _SAFE = float(1 << 52)  # |cell| below this converts to intp exactly: no clamp n
 
 _local = threading.local()
 
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 KERNEL_FILE = Path(__file__).with_name(f"_bins.{platform.machine()}.so")
 """Not an importable name (``_bins.so`` would be taken for an extension module)."""
 
+_log = logging.getLogger(__name__)
 
-def _load_kernel() -> Any:
-    """``mg_count`` from the compiled kernel, or None: not built here, turned off, or of another version."""
-    if os.environ.get("MLOPS_GLUE_DRIFT_KERNEL", "") == "numpy" or not KERNEL_FILE.exists():
-        return None
+
+def _load_kernel() -> tuple[Any, bool]:
+    """``mg_count`` from the compiled kernel (or None: not built here, turned off, or of another version),
+    and whether it counts in AVX2 blocks."""
+    choice = os.environ.get("MLOPS_GLUE_DRIFT_KERNEL", "")
+    if choice == "numpy" or not KERNEL_FILE.exists():
+        return None, False
     lib = ctypes.CDLL(str(KERNEL_FILE))  # ctypes releases the GIL for each call: the threads count at once
     lib.mg_bins_version.restype = ctypes.c_int64
-    if lib.mg_bins_version() != KERNEL_VERSION:
-        return None
+    version = lib.mg_bins_version()
+    if version != KERNEL_VERSION:
+        _log.warning(
+            "drift kernel %s is version %s, this engine needs %s: counting with numpy (make sync rebuilds it)",
+            KERNEL_FILE.name,
+            version,
+            KERNEL_VERSION,
+        )
+        return None, False
+    lib.mg_use_avx2.restype = ctypes.c_int64
+    lib.mg_use_avx2.argtypes = [ctypes.c_int64]
+    avx2 = bool(lib.mg_use_avx2(choice != "scalar"))
     fn = lib.mg_count
     p, i, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
     fn.argtypes = [p, i, p, i, p, p, i, d, d, i, p, d, p, p, p, p, p, p]
     fn.restype = None
-    return fn
+    return fn, avx2
 
 
-_kernel = _load_kernel()
+_kernel, KERNEL_AVX2 = _load_kernel()
+"""``KERNEL_AVX2``: the kernel counts in blocks of four-value AVX2 steps (the CPU has AVX2, and
+``MLOPS_GLUE_DRIFT_KERNEL`` is not ``scalar``), the same bins and sums as one value at a time."""
 KERNEL = "compiled" if _kernel is not None else "numpy"
 """Which one counts: ``compiled`` (one pass in C) or ``numpy`` (vector passes)."""
 
