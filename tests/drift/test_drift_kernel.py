@@ -205,8 +205,33 @@ def test_a_kernel_of_another_version_is_refused_with_a_warning(
     monkeypatch.setattr(binning, "KERNEL_FILE", lib)
     monkeypatch.delenv("MLOPS_GLUE_DRIFT_KERNEL", raising=False)
     with caplog.at_level("WARNING", logger="mlops_glue.drift.binning"):
-        assert binning._load_kernel() == (None, False)
+        assert binning._load_kernel() == (None, None, False)
     assert f"is version 3, this engine needs {binning.KERNEL_VERSION}: counting with numpy" in caplog.text
+
+
+@needs_kernel
+def test_category_codes_are_counted_as_bincount_counts_them() -> None:
+    rng = np.random.default_rng(2)
+    for k, n in ((1, 10), (8, 65_536), (1_000, 100_003)):
+        codes = rng.integers(0, k, n).astype(np.int32)
+        want = np.bincount(codes, minlength=k)
+        for piece in (codes, codes[::3], codes[:0]):  # contiguous, strided, empty
+            got = binning.count_codes(piece, k)
+            assert got.dtype == np.int64 and np.array_equal(got, np.bincount(piece, minlength=k))
+        saved, binning._codes = binning._codes, None  # the numpy path gives the same
+        try:
+            assert np.array_equal(binning.count_codes(codes, k), want)
+        finally:
+            binning._codes = saved
+    for bad in (np.array([0, 3], np.int32), np.array([-1, 0], np.int32)):  # outside a dictionary of 3
+        with pytest.raises(ValueError, match="outside the dictionary of 3"):
+            binning.count_codes(bad, 3)
+        saved, binning._codes = binning._codes, None
+        try:
+            with pytest.raises(ValueError, match="outside the dictionary of 3"):
+                binning.count_codes(bad, 3)
+        finally:
+            binning._codes = saved
 
 
 @needs_kernel

@@ -20,10 +20,45 @@
  */
 #include <stdint.h>
 
-#define MG_BINS_VERSION 4
+#define MG_BINS_VERSION 5
 #define MG_BLOCK 256
 
 int64_t mg_bins_version(void) { return MG_BINS_VERSION; }
+
+/* A categorical column piece: counts[c] += 1 for each of the n codes (dictionary indices) c in [0, k);
+ * returns how many were outside it (none, in a valid Arrow array). A few categories repeat often, so a
+ * dictionary of up to MG_LANES_K codes is counted in four interleaved tables (no store waits on the one
+ * before it to the same counter), added up at the end. np.bincount costs about 2 ns a code and holds the
+ * GIL; this, well under 1 and released. */
+#define MG_LANES_K 1024
+int64_t mg_count_codes(const int32_t *codes, int64_t n, int64_t *counts, int64_t k) {
+    int64_t outside = 0, i = 0;
+    if (k <= MG_LANES_K) {
+        int64_t lane[4][MG_LANES_K];
+        for (int l = 0; l < 4; l++)
+            for (int64_t c = 0; c < k; c++) lane[l][c] = 0;
+        for (; i + 4 <= n; i += 4) {
+            for (int l = 0; l < 4; l++) {
+                int32_t c = codes[i + l];
+                if (c >= 0 && c < k) {
+                    lane[l][c] += 1;
+                } else {
+                    outside += 1;
+                }
+            }
+        }
+        for (int64_t c = 0; c < k; c++) counts[c] += (lane[0][c] + lane[1][c]) + (lane[2][c] + lane[3][c]);
+    }
+    for (; i < n; i++) {
+        int32_t c = codes[i];
+        if (c >= 0 && c < k) {
+            counts[c] += 1;
+        } else {
+            outside += 1;
+        }
+    }
+    return outside;
+}
 
 typedef struct {
     double total;

@@ -21,10 +21,11 @@ on-edge). Together: ~14 ns per value down to ~9 ns (bench/, ``bench/wide.py``).
 :meth:`Binner.accumulate` is what the engine calls for a column piece: it adds the piece to the
 column's per-bin counts and sums, and gives its range, moments and non-finite values. Where the compiled
 kernel is built (``_bins.c``; ``make sync`` and the data-arrival image build it) that is one pass in C
-instead of about fourteen numpy passes: 1,000 columns, in-thread, ~10 ns per value down to ~4 (bench/).
+instead of about fourteen numpy passes, in AVX2 blocks where the CPU has them (``bench/kernel.py``).
 Its bins, per-bin sums and range are the numpy path's bits; its moments agree to rounding (summed in
-order, where numpy sums pairwise; ``tests/drift/test_drift_kernel.py``). ``MLOPS_GLUE_DRIFT_KERNEL=numpy``
-turns it off; :data:`KERNEL` says which one counts.
+order, or in four lanes, where numpy sums pairwise; ``tests/drift/test_drift_kernel.py``).
+``MLOPS_GLUE_DRIFT_KERNEL=numpy`` turns it off, ``=scalar`` its AVX2 blocks; :data:`KERNEL` and
+:data:`KERNEL_AVX2` say which one counts.
 """
 
 from __future__ import annotations
@@ -49,19 +50,19 @@ _SAFE = float(1 << 52)  # |cell| below this converts to intp exactly: no clamp n
 
 _local = threading.local()
 
-KERNEL_VERSION = 4
+KERNEL_VERSION = 5
 KERNEL_FILE = Path(__file__).with_name(f"_bins.{platform.machine()}.so")
 """Not an importable name (``_bins.so`` would be taken for an extension module)."""
 
 _log = logging.getLogger(__name__)
 
 
-def _load_kernel() -> tuple[Any, bool]:
-    """``mg_count`` from the compiled kernel (or None: not built here, turned off, or of another version),
-    and whether it counts in AVX2 blocks."""
+def _load_kernel() -> tuple[Any, Any, bool]:
+    """``mg_count`` and ``mg_count_codes`` from the compiled kernel (or None: not built here, turned off,
+    or of another version), and whether it counts in AVX2 blocks."""
     choice = os.environ.get("MLOPS_GLUE_DRIFT_KERNEL", "")
     if choice == "numpy" or not KERNEL_FILE.exists():
-        return None, False
+        return None, None, False
     lib = ctypes.CDLL(str(KERNEL_FILE))  # ctypes releases the GIL for each call: the threads count at once
     lib.mg_bins_version.restype = ctypes.c_int64
     version = lib.mg_bins_version()
@@ -72,7 +73,7 @@ def _load_kernel() -> tuple[Any, bool]:
             version,
             KERNEL_VERSION,
         )
-        return None, False
+        return None, None, False
     lib.mg_use_avx2.restype = ctypes.c_int64
     lib.mg_use_avx2.argtypes = [ctypes.c_int64]
     avx2 = bool(lib.mg_use_avx2(choice != "scalar"))
@@ -80,14 +81,32 @@ def _load_kernel() -> tuple[Any, bool]:
     p, i, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
     fn.argtypes = [p, i, p, i, p, p, i, d, d, i, p, d, p, p, p, p, p, p]
     fn.restype = None
-    return fn, avx2
+    codes = lib.mg_count_codes
+    codes.argtypes, codes.restype = [p, i, p, i], i
+    return fn, codes, avx2
 
 
-_kernel, KERNEL_AVX2 = _load_kernel()
+_kernel, _codes, KERNEL_AVX2 = _load_kernel()
 """``KERNEL_AVX2``: the kernel counts in blocks of four-value AVX2 steps (the CPU has AVX2, and
 ``MLOPS_GLUE_DRIFT_KERNEL`` is not ``scalar``), the same bins and sums as one value at a time."""
 KERNEL = "compiled" if _kernel is not None else "numpy"
 """Which one counts: ``compiled`` (one pass in C) or ``numpy`` (vector passes)."""
+
+
+def count_codes(codes: Array, k: int) -> Array:
+    """How many times each of the codes 0..k-1 occurs (a categorical piece's dictionary indices, int32 as
+    Arrow reads them): one pass of the kernel without the GIL, where ``np.bincount`` (the fallback, and
+    for other integer types) costs 2-3 ns a code and holds it. ValueError for a code outside 0..k-1."""
+    if _codes is None or codes.dtype != np.int32:
+        if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= k):
+            raise ValueError(f"dictionary indices outside the dictionary of {k}")
+        return np.bincount(codes.astype(np.int64), minlength=k)
+    codes = np.ascontiguousarray(codes)
+    counts = np.zeros(k, np.int64)
+    outside = _codes(codes.ctypes.data, len(codes), counts.ctypes.data, k)
+    if outside:
+        raise ValueError(f"{outside} dictionary indices outside the dictionary of {k}")
+    return counts
 
 
 def _scratch(n: int) -> tuple[Array, Array, Array]:

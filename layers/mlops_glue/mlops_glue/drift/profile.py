@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
 from mlops_glue.drift import source as io_
-from mlops_glue.drift.binning import Binner
+from mlops_glue.drift.binning import Binner, count_codes
 from mlops_glue.drift.parallel import ColumnPool
 from mlops_glue.texts import validation_text
 
@@ -548,8 +548,7 @@ def category_keys(
     nulls = arr.null_count
     # pure Arrow until the small results (see values_view on why not Array.to_numpy)
     if pa.types.is_dictionary(arr.type):
-        idx = valid_ints(arr.indices)
-        counts = np.bincount(idx.astype(np.int64), minlength=len(arr.dictionary))
+        counts = count_codes(valid_ints(arr.indices), len(arr.dictionary))
         values = arr.dictionary
     else:
         import pyarrow.compute as pc  # here, not at import (see float_view)
