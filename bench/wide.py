@@ -6,7 +6,9 @@ same columns (its ratio to our check measured on the same files, not extrapolate
 fresh process (``drift_bench.py``); results are kept per case in ``bench/out/wide.json`` with the load
 average around each run, so cases measured at different times render into one table
 (``bench/out/wide.md``). A step and the raw read it is compared with run in turn (read, check, read,
-check...), so their ratio rests on the same load even on a shared machine. Data goes to ``--data`` (default ``/tmp/bench-wide``); ``--clean`` deletes it.
+check...), so their ratio rests on the same load even on a shared machine; before each run the step's
+files are read once into the page cache (this VM's memory balloon evicts it, and a step that found its
+data on disk lost to one that found it in memory). Data goes to ``--data`` (default ``/tmp/bench-wide``); ``--clean`` deletes it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     def step(key: str, repeats: int, *a: str, want: list[str] | None = None) -> dict[str, Any]:
         print(f"{key}...", flush=True)
         before = _load()
-        m = measure(repeats, *a)
+        m = measure(repeats, *a, warm=True)
         flagged(m, a[0], want)
         _keep(results, key, m, before)
         return m
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         """Two steps in turn (a, b, a, b...): their ratio then rests on the same load."""
         print(f"{keys[0]} and {keys[1]}, in turn...", flush=True)
         before = _load()
-        ma, mb = measure_pair(repeats, a, b)
+        ma, mb = measure_pair(repeats, a, b, warm=True)
         flagged(mb, b[0])
         _keep(results, keys[0], ma, before)
         _keep(results, keys[1], mb, before)
@@ -202,8 +205,31 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"{m['seconds']:.1f} s | {m['rss_mb']:.0f} MB | {ratio} | {flagged} | "
             f"{m['load'][0]:.1f} / {m['load'][1]:.1f} | {m['when']} |"
         )
+    lines += _pair_ratios(results)
     lines += _speedups(results)
     return "\n".join(lines) + "\n"
+
+
+def _pair_ratios(results: dict[str, Any]) -> list[str]:
+    """Each step run in turn with its raw read: the ratio of every pair, so the spread is shown too."""
+    out = [""]
+    for key, m in results.items():
+        case, name = key.split("/", 1)
+        floor = results.get(f"{case}/{FLOOR.get(name, '')}")
+        if (
+            not floor
+            or name == "read"
+            or len(m.get("runs", [])) < 2
+            or len(floor.get("runs", [])) != len(m["runs"])
+        ):
+            continue
+        ratios = sorted(b / a for a, b in zip(floor["runs"], m["runs"], strict=True))
+        out.append(
+            f"- {key}: ratio to the raw read, pair by pair (in turn): "
+            + ", ".join(f"{r:.2f}×" for r in ratios)
+            + f" (median {statistics.median(ratios):.2f}×)"
+        )
+    return out
 
 
 def _speedups(results: dict[str, Any]) -> list[str]:
