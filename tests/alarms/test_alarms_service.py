@@ -396,3 +396,44 @@ def test_a_delivery_that_died_holding_its_claim_is_taken_over_and_finds_its_work
     assert not r.duplicate and r.decision.outcome is Outcome.ACTED and len(submitter.submissions) == 1
     [again] = make_service().handle_event(ev)
     assert again.duplicate and len(notifier.messages) == 1
+
+
+def test_a_late_retry_after_newer_states_keeps_the_acted_decision_and_finishes_its_alert(
+    make_service: Callable[..., AlarmService],
+    submitter: MemorySubmitter,
+    notifier: MemoryNotifier,
+    store: MemoryStateStore,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The attempt that trained fails after recording its decision (the alarm's state could not be
+    written); the alarm recovers; then Lambda retries the ALARM event. Deciding again would find it stale
+    and record IGNORED over ACTED: the decision stands, nothing trains twice, and the alert is sent."""
+    svc = make_service()
+    alarm = event("quality_alarm", "eventbridge")
+    did = emergency_decision_id(changes_from_event(alarm)[0])
+
+    def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("DynamoDB unreachable")
+
+    with monkeypatch.context() as m:
+        m.setattr(svc, "_remember", store_down)
+        with pytest.raises(ConnectionError):
+            svc.handle_event(alarm)
+    stored = store.get_decision(did)
+    assert stored is not None and stored.outcome is Outcome.ACTED and len(submitter.submissions) == 1
+    assert not notifier.messages
+
+    clock.at("2026-11-23T10:25:04.733+00:00")
+    svc.handle_event(event("quality_ok", "eventbridge"))  # a newer state is seen first
+    [retry] = svc.handle_event(alarm)
+
+    assert retry.duplicate and retry.decision.outcome is Outcome.ACTED
+    kept = store.get_decision(did)
+    assert kept is not None and kept.outcome is Outcome.ACTED and "stale" not in " ".join(kept.reasons)
+    assert len(submitter.submissions) == 1
+    assert [
+        ":rotating_light:" in m.text and "emergency retraining started" in m.text for m in alerts(notifier)
+    ] == [True]
+    [again] = svc.handle_event(alarm)  # and a further redelivery posts nothing more
+    assert again.duplicate and len(alerts(notifier)) == 1

@@ -159,6 +159,9 @@ class AlarmService:
         self.recorder.alarm(
             change, emergency.model_for_alarm(change, self.cfg, self.stage)[0], self.stage, now
         )
+        prior = self.store.get_decision(emergency.decision_id_for(change))
+        if prior is not None and prior.outcome is Outcome.ACTED:
+            return self._finish_acted(change, prior)
         plan = self._decide(change, now, state)
         submitted = None
         if plan.train:
@@ -178,6 +181,22 @@ class AlarmService:
         remembered = self._remember(change, plan)
         posted = self._notify(plan, change, remembered.alert) if plan.notice != "none" else None
         return Result(plan.decision, submitted=submitted, posted=posted)
+
+    def _finish_acted(self, change: AlarmChange, prior: Decision) -> Result:
+        """A retry of a transition an earlier attempt trained for, then failed after recording (a late
+        retry may come after newer states of the alarm): its ACTED decision stands, where deciding again
+        would record "stale" or "debounced" over it, and nothing trains again. What that attempt may not
+        have finished is done: the alarm's state, and the alert unless the alarm already holds it."""
+        logger.warning(
+            "retry of an emergency already started: its decision stands",
+            extra={"decision_id": prior.decision_id, "alarm": change.alarm_name},
+        )
+        plan = AlarmPlan(prior, notice="alert")
+        remembered = self._remember(change, plan)
+        posted = None
+        if remembered.alert is None or remembered.alert.decision_id != prior.decision_id:
+            posted = self._notify(plan, change, remembered.alert)
+        return Result(prior, duplicate=True, posted=posted)
 
     def _decide(
         self, change: AlarmChange, now: datetime, state: AlarmState | None, *, ledger: Ledger | None = None
