@@ -186,6 +186,10 @@ def test_avx2_blocks_are_the_scalar_loops_bits(table: str, eq: bool) -> None:
     _same(blocks, scalar)
     assert (blocks.moments.nan, blocks.moments.inf) == (3, 2)
     assert blocks.moments.s2 < 1e14  # a finite scale: _same compared the moments to 1e-9
+    huge = x.copy()
+    huge[[1000, 1001, 600]] = [1e300, -1e300, 1.7e308]  # in AVX2 blocks: the grid overflows, then clamps
+    blocks, plain = _both(b, huge, eq, shift=1.0)
+    _same(blocks, plain)  # the bins, sums and range (the moments' scale is inf here)
 
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler here")
