@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE))
 from run import OUT, measure, measure_pair, run_step  # noqa: E402  (bench/ is not a package)
 
 RESULTS = OUT / "wide.json"
-CASES = ("main", "csv", "threads", "evidently", "big")
+CASES = ("main", "csv", "threads", "cores", "evidently", "big")
 
 
 def _load() -> float:
@@ -42,6 +42,12 @@ def _keep(results: dict[str, Any], key: str, m: dict[str, Any], before: float) -
     m["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results[key] = m
     RESULTS.write_text(json.dumps(results, indent=1), encoding="utf-8")
+
+
+def _flag(m: dict[str, Any], step: str, want: list[str]) -> None:
+    """Whether a check (or Evidently) flagged the columns it should have."""
+    if "flagged" in m and step.split(":")[0] in ("check", "evidently"):
+        m["same_as_expected"] = m["flagged"] == want
 
 
 def _expected(columns: int) -> list[str]:
@@ -78,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             run_step("gen-wide", str(path), str(rows), str(c), str(seed), "drift" if drift else "same")
 
     def flagged(m: dict[str, Any], step: str, want: list[str] | None = None) -> None:
-        if "flagged" in m and step in ("check", "evidently"):
-            m["same_as_expected"] = m["flagged"] == (expected if want is None else want)
+        _flag(m, step, expected if want is None else want)
 
     def step(key: str, repeats: int, *a: str, want: list[str] | None = None) -> dict[str, Any]:
         print(f"{key}...", flush=True)
@@ -117,14 +122,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if "main" in only or "csv" in only:
         suite(n, "main", csv="csv" in only)
-    if "threads" in only:  # every core against one, in turn
+
+    def against_one(case: str, tag: str, suffix: str, *extra: str) -> None:
+        """In turn: a counting thread per core against one thread (``threads``), or the process on every
+        core against the process pinned to one core (``cores``)."""
+        if case not in only:
+            return
         ref, cur, _ = files(n)
-        prof = d / f"profile-{n}x{c}.json"
-        keys = ("threads/check-all", "threads/check-1")
-        pair(keys, args.repeats, ("check", str(prof), str(cur)), ("check", str(prof), str(cur), "1"))
-        keys = ("threads/profile-all", "threads/profile-1")
-        one, every = str(d / "profile-1thread.json"), str(d / "profile-threads.json")
-        pair(keys, args.repeats, ("profile", str(ref), every), ("profile", str(ref), one, "1"))
+        prof = str(d / f"profile-{n}x{c}.json")
+        keys = (f"{case}/check-all", f"{case}/check-{tag}")
+        pair(keys, args.repeats, ("check", prof, str(cur)), (f"check{suffix}", prof, str(cur), *extra))
+        one, every = str(d / f"profile-{case}-one.json"), str(d / f"profile-{case}-all.json")
+        keys = (f"{case}/profile-all", f"{case}/profile-{tag}")
+        pair(keys, args.repeats, ("profile", str(ref), every), (f"profile{suffix}", str(ref), one, *extra))
+
+    against_one("threads", "1", "", "1")
+    against_one("cores", "one-core", ":1core")
     if "evidently" in only:
         e = args.evidently_rows
         ref, cur, _ = files(e)
@@ -160,9 +173,11 @@ LABELS = {
     "check": "our check (Parquet, prebuilt profile)",
     "read-csv": "raw read (CSV, the same blocks)",
     "check-csv": "our check (CSV, prebuilt profile)",
-    "check-all": "our check, a thread per core (Parquet; in turn with 1 thread)",
+    "check-all": "our check, a thread per core (Parquet; in turn with 1 thread / 1 core)",
+    "check-one-core": "our check, the process pinned to one core (Parquet)",
+    "profile-one-core": "our profile build, the process pinned to one core",
     "check-1": "our check, 1 thread (Parquet)",
-    "profile-all": "our profile build, a thread per core (in turn with 1 thread)",
+    "profile-all": "our profile build, a thread per core (in turn with 1 thread / 1 core)",
     "profile-1": "our profile build, 1 thread (Parquet)",
     "evidently": "Evidently 0.7 DataDriftPreset",
 }
@@ -241,22 +256,26 @@ def _pair_ratios(results: dict[str, Any]) -> list[str]:
 
 
 def _speedups(results: dict[str, Any]) -> list[str]:
-    """Speedup of a thread per core over 1 on this machine (the runs in turn, pair by pair), and Amdahl's
-    prediction for Lambda's 6 vCPUs."""
+    """The speedups, pair by pair in turn: our counting threads (a thread per core against one), and the
+    whole process on this machine's cores against one core, with Amdahl's prediction for Lambda's 6 vCPUs
+    from the parallel share that one implies."""
     out = [""]
-    for name in ("check", "profile"):
-        one, every = results.get(f"threads/{name}-1"), results.get(f"threads/{name}-all")
-        if not (one and every):
-            continue
-        pairs = _ratios(every, one)
-        s2 = statistics.median(pairs) if pairs else one["seconds"] / every["seconds"]
-        f = min(1.0, max(0.0, 2.0 * (1.0 - 1.0 / s2)))
-        s6 = 1.0 / ((1.0 - f) + f / 6.0)
-        out.append(
-            f"- {name}: a counting thread per core (2) against 1, in turn: {s2:.2f}× the speed (median of the "
-            f"pairs; parallel share {f:.2f}); "
-            f"predicted on 6 vCPUs: {s6:.2f}× ({one['seconds']:.1f} s → {one['seconds'] / s6:.1f} s)"
-        )
+    for case, what, one_key in (
+        ("threads", "a counting thread per core (2) against 1", "1"),
+        ("cores", "the whole process on 2 cores against 1 (pinned)", "one-core"),
+    ):
+        for name in ("check", "profile"):
+            one, every = results.get(f"{case}/{name}-{one_key}"), results.get(f"{case}/{name}-all")
+            if not (one and every):
+                continue
+            pairs = _ratios(every, one)
+            s2 = statistics.median(pairs) if pairs else one["seconds"] / every["seconds"]
+            f = min(1.0, max(0.0, 2.0 * (1.0 - 1.0 / s2)))
+            s6 = 1.0 / ((1.0 - f) + f / 6.0)
+            out.append(
+                f"- {name}, {what}, in turn: {s2:.2f}× the speed (median of the pairs; parallel share "
+                f"{f:.2f}); predicted on 6 vCPUs: {s6:.2f}× ({one['seconds']:.1f} s → {one['seconds'] / s6:.1f} s)"
+            )
     return out
 
 
