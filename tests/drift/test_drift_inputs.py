@@ -267,3 +267,24 @@ def test_html_report_is_self_contained(profile: Profile, files: dict[str, Path])
     order = [page.index(f"<td>{c.name}</td>") for c in result.columns]
     assert order == sorted(order)  # the table follows the drift ranking
     json.dumps(result.to_dict(), allow_nan=False)  # JSON-safe
+
+
+def test_values_near_the_float64_limit_are_binned_and_their_unjudged_score_is_said(tmp_path: Path) -> None:
+    """A column whose values include ±1e308: the grid's span overflows (the binner searches instead of
+    crashing the profile build), and the distances overflow to NaN: a message says the column was not
+    judged, never a silent 'no drift'."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    huge = rng.choice(np.r_[np.linspace(-5, 5, 98), -1e308, 1e308], 5000)
+    pq.write_table(pa.table({"x": huge, "y": rng.normal(size=5000)}), tmp_path / "huge.parquet")
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = build_profile(str(tmp_path / "huge.parquet"))
+        counts = count_batch(p, str(tmp_path / "huge.parquet"))
+        result = evaluate(p, counts, DriftSettings(min_rows=1))
+    x = counts.columns["x"]
+    assert x.n == 5000 and (x.lo, x.hi) == (-1e308, 1e308)
+    assert (
+        "x: its wasserstein score is not a number (values this large overflow it): not judged"
+        in result.messages
+    )

@@ -322,3 +322,78 @@ def test_the_kernel_writes_only_into_arrays_of_its_shape() -> None:
         c, o = np.zeros(12, np.int64), np.zeros(12)
         b.accumulate(values, 0.0, c, o, None)
         assert int(c.sum()) == 13
+
+
+# ------------------------------------------------------------------ hostile inputs (found by review)
+
+
+def test_a_copied_or_pickled_binner_counts_with_its_own_arrays() -> None:
+    """The kernel's cached arguments are the addresses of the binner's arrays: a copy must not keep them
+    (it read the original's freed memory)."""
+    import copy
+    import gc
+    import pickle
+
+    x = np.linspace(0, 1, 1000)
+    want = np.bincount(np.searchsorted(np.linspace(0, 1, 2001), x, side="right"), minlength=2002)
+    b = Binner(np.linspace(0, 1, 2001))
+    b.accumulate(x[:1], 0.0, np.zeros(2002, np.int64), np.zeros(2002), None)  # its arguments cached
+    for other in (copy.deepcopy(b), pickle.loads(pickle.dumps(b))):  # noqa: S301 (our own bytes)
+        counts = np.zeros(2002, np.int64)
+        other.accumulate(x, 0.0, counts, np.zeros(2002), None)
+        assert np.array_equal(counts, want)
+    twin = copy.deepcopy(b)
+    del b
+    gc.collect()
+    counts = np.zeros(2002, np.int64)
+    twin.accumulate(x, 0.0, counts, np.zeros(2002), None)
+    assert np.array_equal(counts, want)
+
+
+def test_edges_whose_span_overflows_and_no_edges_at_all_still_count() -> None:
+    wide = Binner(np.array([-9e307, 0.0, 9e307]))  # hi - lo is inf: no grid, the binary search
+    assert wide._lut is None
+    x = np.array([-9e307, -5e307, -1.0, 0.0, 5e307, 9e307])  # on, between and beside the edges
+    kernel, plain = _both(wide, x, True)
+    _same(kernel, plain)
+    assert (
+        kernel.counts.tolist()
+        == np.bincount(np.searchsorted(wide.edges, x, side="right"), minlength=4).tolist()
+    )
+    none = Binner(np.array([]))  # a hand-made profile's column without edges: one bin
+    kernel, plain = _both(none, np.array([1.0, 2.0, np.nan]), False)
+    _same(kernel, plain)
+    assert kernel.counts.tolist() == [2] and kernel.offsets.tolist() == [3.0]
+
+
+def test_other_float_types_and_layouts_are_binned_as_float64() -> None:
+    """numpy's passes computed a float32 piece in float32 (wrong bins near edges); both engines now read
+    float64, whatever the type, shape or alignment of the values."""
+    lo = 1e6 + 0.03
+    e = np.unique(np.r_[lo, lo + 5, lo + np.random.default_rng(3).uniform(0, 5, 30)])
+    b = Binner(e)
+    x32 = np.arange(1e6 - 1, 1e6 + 7, 0.0625).astype(np.float32)
+    want = np.bincount(np.searchsorted(e, x32.astype(np.float64), side="right"), minlength=len(e) + 1)
+    kernel, plain = _both(b, x32, False)
+    _same(kernel, plain)
+    assert np.array_equal(kernel.counts, want)
+    raw = np.zeros(len(x32) * 8 + 1, np.uint8)
+    misaligned = raw[1:].view(np.float64)  # offset by one byte
+    misaligned[:] = x32
+    assert not misaligned.flags.aligned
+    for values in (misaligned, x32.astype(np.float64).reshape(-1, 4)):
+        kernel, plain = _both(b, values, False)
+        _same(kernel, plain)
+        assert np.array_equal(kernel.counts, want)
+    if binning._kernel is not None:  # C writes aligned int64s: misaligned counts are refused
+        counts = np.zeros(len(e) * 8 + 9, np.uint8)[1:].view(np.int64)
+        with pytest.raises(ValueError, match="counts must be"):
+            b.accumulate(x32, 0.0, counts, np.zeros(len(e) + 1), None)
+
+
+def test_category_codes_of_any_shape_and_only_integers() -> None:
+    grid = (np.arange(12, dtype=np.int32) % 3).reshape(4, 3)
+    assert binning.count_codes(grid, 3).tolist() == [4, 4, 4]
+    assert binning.count_codes(grid.astype(np.int64), 3).tolist() == [4, 4, 4]
+    with pytest.raises(TypeError, match="dictionary indices are integers"):
+        binning.count_codes(np.array([0.0, 1.5, 2.0]), 3)

@@ -22,7 +22,8 @@ on-edge). Together: ~14 ns per value down to ~9 ns (bench/, ``bench/wide.py``).
 column's per-bin counts and sums, and gives its range, moments and non-finite values. Where the compiled
 kernel is built (``_bins.c``; ``make sync`` and the data-arrival image build it) that is one pass in C
 instead of about fourteen numpy passes, in AVX2 blocks where the CPU has them (``bench/kernel.py``).
-Its bins, per-bin sums and range are the numpy path's bits; its moments agree to rounding (summed in
+Its bins and per-bin sums are the numpy path's bits, its range the same values (a zero's sign may
+differ: the lanes are merged in another order); its moments agree to rounding (summed in
 order, or in four lanes, where numpy sums pairwise; ``tests/drift/test_drift_kernel.py``).
 ``MLOPS_GLUE_DRIFT_KERNEL=numpy`` turns it off, ``=scalar`` its AVX2 blocks; :data:`KERNEL` and
 :data:`KERNEL_AVX2` say which one counts.
@@ -97,11 +98,14 @@ def count_codes(codes: Array, k: int) -> Array:
     """How many times each of the codes 0..k-1 occurs (a categorical piece's dictionary indices, int32 as
     Arrow reads them): one pass of the kernel without the GIL, where ``np.bincount`` (the fallback, and
     for other integer types) costs 2-3 ns a code and holds it. ValueError for a code outside 0..k-1."""
+    if codes.dtype.kind not in "iu":
+        raise TypeError(f"dictionary indices are integers, not {codes.dtype}")
+    codes = codes.reshape(-1)
     if _codes is None or codes.dtype != np.int32:
         if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= k):
             raise ValueError(f"dictionary indices outside the dictionary of {k}")
         return np.bincount(codes.astype(np.int64), minlength=k)
-    codes = np.ascontiguousarray(codes)
+    codes = np.require(codes, np.int32, ["C", "A"])  # the kernel reads len(codes) aligned int32s
     counts = np.zeros(k, np.int64)
     outside = _codes(codes.ctypes.data, len(codes), counts.ctypes.data, k)
     if outside:
@@ -170,7 +174,8 @@ class Binner:
     def __init__(self, edges: Array) -> None:
         self.edges = np.ascontiguousarray(edges, dtype=np.float64)
         self.k = len(self.edges)
-        self.anchors = np.concatenate([self.edges[:1], self.edges])  # bin i's anchor: e0, e0, e1, ...
+        # bin i's anchor: e0, e0, e1, ... (without edges, the one bin's sums are about 0)
+        self.anchors = np.concatenate([self.edges[:1], self.edges]) if self.k else np.zeros(1)
         self._lut: Array | None = None
         self._padded = np.concatenate([self.edges, [np.inf]])
         self._lo, self._inv, self._cells = 0.0, 0.0, 0
@@ -183,7 +188,7 @@ class Binner:
         for factor in FACTORS:
             cells = factor * self.k
             inv = cells / (hi - lo)
-            if not np.isfinite(inv):
+            if not (np.isfinite(inv) and inv > 0):  # a span of edges that overflows: the binary search
                 return
             edge_cells = self._cell_of(self.edges, lo, inv, cells)
             passes = int(np.bincount(edge_cells).max())
@@ -206,6 +211,11 @@ class Binner:
         np.cumsum(per_cell[:-1], out=lut[1:])
         self._lut = lut
         self.passes = passes
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or a pickle rebuilds the kernel's arguments: they are the addresses of this object's
+        arrays, which a copy does not share (the kernel would read freed memory)."""
+        return {**self.__dict__, "_kargs": None}
 
     @staticmethod
     def _cell_of(x: Array, lo: float, inv: float, cells: int) -> Array:
@@ -271,6 +281,8 @@ class Binner:
         of value - the bin's anchor) and ``at_edge`` (int64, or None); ``x``: float64 values, nulls
         dropped, NaN and infinities counted apart. One call of the compiled kernel (its constants and
         buffers prepared once: ~16-23 us of Python a call, against ~45 before), or the numpy passes."""
+        # one aligned, contiguous float64 run (numpy's passes would compute a float32 piece in float32)
+        x = np.require(np.asarray(x, dtype=np.float64).reshape(-1), np.float64, ["C", "A"])
         if _kernel is not None and self.k > 0:
             return self._kernel_accumulate(x, shift, counts, offsets, at_edge, lo, hi)
         nan = inf = 0
@@ -322,12 +334,16 @@ class Binner:
             ("at_edge", at_edge, np.int64),
         ):
             if arr is not None and not (
-                arr.dtype == dtype and arr.shape == (k1,) and arr.flags.c_contiguous and arr.flags.writeable
+                arr.dtype == dtype
+                and arr.shape == (k1,)
+                and arr.flags.c_contiguous
+                and arr.flags.aligned
+                and arr.flags.writeable
             ):
                 raise ValueError(
                     f"{name} must be a writable contiguous {np.dtype(dtype)} array of {k1} values"
                 )
-        x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)  # the kernel reads len(x) doubles
+        x = np.require(np.asarray(x, dtype=np.float64).reshape(-1), np.float64, ["C", "A"])  # len(x) doubles
         stats, nonfinite, scratch = _kernel_buffers(self.k + 1)
         stats[:] = (lo, hi, 0.0, 0.0)
         nonfinite[:] = 0

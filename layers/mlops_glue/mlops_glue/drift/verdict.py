@@ -181,6 +181,10 @@ def _numeric(col: ColumnProfile, c: NumericCounts, settings: DriftSettings, note
         score = stats.js_distance(np.add.reduceat(ref_counts, groups), np.add.reduceat(c.counts, groups))
         diag["jensenshannon"] = score
         drifted = score >= threshold
+    if math.isnan(score):  # values near the float64 limit overflow the distances: say so, never "no drift"
+        notes.append(
+            f"{col.name}: its {method} score is not a number (values this large overflow it): not judged"
+        )
     return ColumnResult(col.name, "numeric", method, score, threshold, bool(drifted), bool(near), bound, diag)
 
 
