@@ -218,7 +218,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         if "same_as_expected" in m:
             good = "none: the reference against itself" if case == "big" else "the known tenth"
             flagged = f"{m['flagged_n']} ({good if m['same_as_expected'] else 'NOT as expected'})"
-        rows = {"main": args.rows, "threads": args.rows, "big": args.big_rows}.get(
+        rows = {"main": args.rows, "threads": args.rows, "cores": args.rows, "big": args.big_rows}.get(
             case, int(case.split("-")[-1]) if case.startswith("evidently-") else 0
         )
         lines.append(
