@@ -22,7 +22,7 @@ from mlops_glue import runtime
 from mlops_glue.adapters.argo import MemorySubmitter
 from mlops_glue.adapters.slack import MemoryNotifier
 from mlops_glue.adapters.state import MemoryStateStore
-from mlops_glue.claims import claim, release
+from mlops_glue.claims import claim, claim_status, release
 from mlops_glue.decisions.emergency import alarm_key
 from mlops_glue.decisions.emergency import decision_id_for as emergency_decision_id
 from mlops_glue.drift import build_profile
@@ -63,6 +63,25 @@ def test_a_stale_owner_releasing_failed_does_not_reopen_a_claim_its_successor_fi
     release(s, key, "done", t0 + ttl + timedelta(seconds=5))  # B did it
     release(s, key, "failed", t0 + ttl + timedelta(seconds=6))  # A comes back and fails
     assert not claim(s, key, ttl, t0 + ttl + timedelta(seconds=7)), "a done action is done again"
+
+
+def test_a_stale_owner_releasing_failed_does_not_end_its_successors_claim_in_progress() -> None:
+    """A holds the claim, stalls past the TTL; B takes it over and is still at work. A then fails and
+    releases "failed" with its token: B's claim stays in progress, so no third delivery starts the
+    action beside B; B's own release ends it."""
+    s = MemoryStateStore()
+    key = claim_key("d-2")
+    ttl = timedelta(minutes=2)
+    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    a = claim(s, key, ttl, t0)
+    b = claim(s, key, ttl, t0 + ttl + timedelta(seconds=1))  # B takes over the abandoned claim
+    assert a and b and a != b
+    assert not release(s, key, "failed", t0 + ttl + timedelta(seconds=5), a)  # A comes back and fails
+    assert claim_status(s, key) == "in_progress"
+    assert claim(s, key, ttl, t0 + ttl + timedelta(seconds=6)) is None, "a third delivery started beside B"
+    assert release(s, key, "done", t0 + ttl + timedelta(seconds=9), b)
+    assert claim_status(s, key) == "done"
+    assert release(s, key, "failed", t0 + ttl + timedelta(seconds=10)) is False  # done stays done
 
 
 # ------------------------------------------------------------------------------------------ alarms

@@ -105,6 +105,7 @@ class Claim(Document):
 
     status: ClaimStatus
     at: str  # ISO 8601; read only while in progress (a done claim is final, whatever it says)
+    owner: str | None = None  # the token of whoever holds it in progress (claims.claim)
 
     @model_validator(mode="after")
     def _aware_while_in_progress(self) -> Claim:

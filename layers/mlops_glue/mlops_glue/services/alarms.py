@@ -145,14 +145,15 @@ class AlarmService:
         state = ALARMS.at(self.store, change.alarm_name).load()  # read once: the rules decide on it
         if _handled_before_claims(state, change, did):
             return self._duplicate(change, did, state)
-        if not claim(self.store, action, CLAIM_TTL, self._clock()):
+        owner = claim(self.store, action, CLAIM_TTL, self._clock())
+        if owner is None:
             return self._duplicate(change, did, state)
         try:
             result = self._handle(change, self._clock(), state)
         except BaseException:
-            release(self.store, action, "failed", self._clock())  # the retried delivery does it
+            release(self.store, action, "failed", self._clock(), owner)  # the retried delivery does it
             raise
-        release(self.store, action, "done", self._clock())
+        release(self.store, action, "done", self._clock(), owner)
         return result
 
     def _handle(self, change: AlarmChange, now: datetime, state: AlarmState | None) -> Result:

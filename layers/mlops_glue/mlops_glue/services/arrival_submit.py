@@ -54,6 +54,7 @@ class Submission:
     def __init__(self, ctx: ArrivalContext, claim_ttl: timedelta = timedelta(minutes=3)) -> None:
         self.ctx = ctx
         self.claim_ttl = claim_ttl
+        self._owners: dict[str, str] = {}  # decision id -> the token of the claim this driver holds
 
     def drive(self, model: str) -> list[Submitted]:
         """Submit every pending (closed) window of ``model``; DriveError when any submission failed."""
@@ -102,8 +103,10 @@ class Submission:
 
     def _claim(self, model: str, entry: PendingWindow) -> PendingWindow | None:
         """Claim one pending entry so concurrent drivers do not repeat the work; count the attempt."""
-        if not claim(self.ctx.store, claim_key(entry.decision_id), self.claim_ttl, self.ctx.clock()):
+        owner = claim(self.ctx.store, claim_key(entry.decision_id), self.claim_ttl, self.ctx.clock())
+        if owner is None:
             return None
+        self._owners[entry.decision_id] = owner
 
         def attempt(e: PendingWindow) -> PendingWindow:
             e.attempts += 1
@@ -112,7 +115,8 @@ class Submission:
         return self._change_pending(model, entry.window_id, attempt)
 
     def _release(self, entry: PendingWindow, status: ClaimStatus) -> None:
-        release(self.ctx.store, claim_key(entry.decision_id), status, self.ctx.clock())
+        owner = self._owners.pop(entry.decision_id, None)
+        release(self.ctx.store, claim_key(entry.decision_id), status, self.ctx.clock(), owner)
 
     def _change_pending(
         self, model: str, window_id: str, fn: Callable[[PendingWindow], PendingWindow | None]

@@ -117,6 +117,7 @@ class FeedbackService:
         promoter: Promoter | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._owners: dict[str, str] = {}  # decision id -> the token of the claim held for it
         self.config = config
         self.store = store
         self.repo = repo
@@ -235,13 +236,17 @@ class FeedbackService:
         A claim on the state store rather than Powertools idempotency: the identity here is the action
         (shared by two triggers) and it must outlive the idempotency window.
         """
-        return claim(self.store, self._claim_key(decision_id), CLAIM_TTL, self.now())
+        owner = claim(self.store, self._claim_key(decision_id), CLAIM_TTL, self.now())
+        if owner is not None:
+            self._owners[decision_id] = owner
+        return owner is not None
 
     def _claim_status(self, decision_id: str) -> str | None:
         return claim_status(self.store, self._claim_key(decision_id))
 
     def _release(self, decision_id: str, status: ClaimStatus) -> None:
-        release(self.store, self._claim_key(decision_id), status, self.now())
+        owner = self._owners.pop(decision_id, None)
+        release(self.store, self._claim_key(decision_id), status, self.now(), owner)
 
     # ------------------------------------------------------------------ act
     def _run(
