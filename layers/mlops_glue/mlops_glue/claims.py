@@ -4,9 +4,9 @@
 ``keys.claim_key(action id)``) unless it is ``done``, or ``in_progress`` and younger than ``ttl`` (an older
 one was abandoned — a Lambda that timed out — and is taken over), and returns the new owner's token.
 ``release(store, key, status, now, owner)`` ends it: ``done`` for good, ``failed`` open to the next
-delivery. With the token, an owner that lost its claim to a takeover cannot end its successor's. Used by every flow where an action must
-happen once: the Argo CD feedback's action, the alarm flow's handling of one transition, the submission
-of one closed data window.
+delivery. With the token, an owner that lost its claim to a takeover cannot end its successor's. Used
+by every flow where an action must happen once: the Argo CD feedback's action, the alarm flow's handling
+of one transition, the submission of one closed data window.
 """
 
 from __future__ import annotations

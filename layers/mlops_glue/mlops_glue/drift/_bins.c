@@ -29,7 +29,7 @@ int64_t mg_bins_version(void) { return MG_BINS_VERSION; }
  * returns how many were outside it (none, in a valid Arrow array). A few categories repeat often, so a
  * dictionary of up to MG_LANES_K codes is counted in four interleaved tables (no store waits on the one
  * before it to the same counter), added up at the end. np.bincount costs about 2 ns a code and holds the
- * GIL; this, well under 1 and released. */
+ * GIL; this, about 1 with the ctypes call (0.65-1.2 ns measured) and released. */
 #define MG_LANES_K 1024
 int64_t mg_count_codes(const int32_t *codes, int64_t n, int64_t *counts, int64_t k) {
     int64_t outside = 0, i = 0;

@@ -314,6 +314,7 @@ class Binner:
         lo: float,
         hi: float,
     ) -> Moments:
+        """:meth:`accumulate` in C; ``x`` as it prepared it: one aligned, contiguous float64 run."""
         if self._kargs is None:
             lut = self._lut
             self._kargs = (
@@ -343,7 +344,6 @@ class Binner:
                 raise ValueError(
                     f"{name} must be a writable contiguous {np.dtype(dtype)} array of {k1} values"
                 )
-        x = np.require(np.asarray(x, dtype=np.float64).reshape(-1), np.float64, ["C", "A"])  # len(x) doubles
         stats, nonfinite, scratch = _kernel_buffers(self.k + 1)
         stats[:] = (lo, hi, 0.0, 0.0)
         nonfinite[:] = 0
