@@ -193,8 +193,16 @@ def test_profile_document_is_versioned_and_validated(profile: Profile, tmp_path:
     raw = json.loads(data)
     with pytest.raises(ProfileError, match="version"):
         Profile.from_json(json.dumps({**raw, "version": 99}))
-    raw["columns"][1]["counts"][3] += 1
+    counts = raw["columns"][1]["counts"]
+    counts[3] += 1
     with pytest.raises(ProfileError, match="do not add up"):
+        Profile.from_json(json.dumps(raw))
+    counts[3] -= 1
+    counts[4], counts[5] = -5, counts[5] + counts[4] + 5  # still adds up, with one bin at -5
+    with pytest.raises(ProfileError, match="must not be negative"):
+        Profile.from_json(json.dumps(raw))
+    counts[4], counts[5] = 10**30, -(10**30)  # beyond int64: an error, not an OverflowError
+    with pytest.raises(ProfileError, match="too large"):
         Profile.from_json(json.dumps(raw))
     with pytest.raises(ProfileError, match="not valid JSON"):
         Profile.from_json(b"{oops")

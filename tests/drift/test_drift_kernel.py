@@ -6,6 +6,7 @@ image's copy is checked in ``tests/artifacts/``.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -213,6 +214,39 @@ def test_a_kernel_of_another_version_is_refused_with_a_warning(
     assert f"is version 3, this engine needs {binning.KERNEL_VERSION}: counting with numpy" in caplog.text
 
 
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler here")
+def test_a_piece_longer_than_a_chunk_is_counted_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-bin table holds 32-bit counts, so a piece of more than MG_CHUNK values (2^30 in the
+    build) is counted a chunk at a time; here a kernel built with chunks of 1,000 values counts 10,007."""
+    lib = tmp_path / "_bins.so"
+    src = ROOT / "layers/mlops_glue/mlops_glue/drift/_bins.c"
+    cc = os.environ.get("CC", "cc")
+    subprocess.run([cc, "-O1", "-fPIC", "-shared", "-DMG_CHUNK=1000", "-o", str(lib), str(src)], check=True)
+    monkeypatch.setattr(binning, "KERNEL_FILE", lib)
+    monkeypatch.delenv("MLOPS_GLUE_DRIFT_KERNEL", raising=False)
+    chunked = binning._load_kernel()[0]
+    assert chunked is not None
+    rng = np.random.default_rng(7)
+    b = Binner(np.unique(np.round(rng.normal(size=200), 2)))
+    x = np.round(rng.normal(size=10_007), 2)  # many values on an edge
+    x[[5, 2_500, 9_999]] = [np.nan, np.inf, -np.inf]
+    monkeypatch.setattr(binning, "_kernel", chunked)
+    parts, plain = _both(b, x, eq=True, shift=0.5)
+    assert parts.counts.tobytes() == plain.counts.tobytes()
+    assert parts.at_edge is not None and plain.at_edge is not None
+    assert parts.at_edge.tobytes() == plain.at_edge.tobytes()
+    np.testing.assert_allclose(parts.offsets, plain.offsets, rtol=1e-12, atol=1e-9)  # added up in parts
+    assert (parts.moments.lo, parts.moments.hi, parts.moments.nan, parts.moments.inf) == (
+        plain.moments.lo,
+        plain.moments.hi,
+        1,
+        2,
+    )
+    assert parts.moments.s2 == pytest.approx(plain.moments.s2, rel=1e-12)
+
+
 @needs_kernel
 def test_category_codes_are_counted_as_bincount_counts_them() -> None:
     rng = np.random.default_rng(2)
@@ -316,6 +350,23 @@ def test_the_kernel_writes_only_into_arrays_of_its_shape() -> None:
         b.accumulate(x, 0.0, frozen, good[1], None)
     b.accumulate(x, 0.0, *good)
     assert int(good[0].sum()) == 13 and int(good[2].sum()) == 11  # each edge is its bin's left edge
+    # checked arrays are then known by identity: another column's (or window's) arrays are checked in
+    # turn, a known array cannot move to another address, and the binner keeps none of them alive
+    other = np.zeros(12, np.int64), np.zeros(12), None
+    for _ in range(2):
+        b.accumulate(x, 0.0, *good)
+        b.accumulate(x[:3], 0.0, *other)
+    assert int(good[0].sum()) == 39 and int(good[2].sum()) == 33 and int(other[0].sum()) == 6
+    grown = np.zeros(12, np.int64)
+    b.accumulate(x, 0.0, grown, good[1], None)
+    with pytest.raises(ValueError, match="cannot resize"):  # to a new, larger buffer: numpy refuses
+        grown.resize(24, refcheck=False)
+    b.accumulate(x, 0.0, *other)
+    assert b._outs is not None
+    seen = b._outs[0]
+    del other
+    gc.collect()
+    assert seen() is None
     # values of any layout and float type are read as they are, never past their end
     strided = np.repeat(x, 2)[::2]
     for values in (strided, x.astype(np.float32), x.reshape(13, 1)):

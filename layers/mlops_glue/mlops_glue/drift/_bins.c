@@ -20,7 +20,7 @@
  */
 #include <stdint.h>
 
-#define MG_BINS_VERSION 5
+#define MG_BINS_VERSION 6
 #define MG_BLOCK 256
 
 int64_t mg_bins_version(void) { return MG_BINS_VERSION; }
@@ -62,13 +62,16 @@ int64_t mg_count_codes(const int32_t *codes, int64_t n, int64_t *counts, int64_t
 
 typedef struct {
     double total;
-    int64_t count;
-    int64_t eq;
-    double anchor;
-} mg_acc; /* a bin's sums and its left edge on one cache line: one line touched per value, not four */
+    int32_t count; /* a call counts at most MG_CHUNK values at a time: no overflow */
+    int32_t eq;
+} mg_acc; /* a bin's sums in 16 bytes: the per-bin table of 1,001 bins stays in 16 KB of L1 */
+#ifndef MG_CHUNK
+#define MG_CHUNK ((int64_t)1 << 30) /* -DMG_CHUNK=...: a test builds one of a few blocks */
+#endif
 
 typedef struct {
     const double *padded; /* the k edges, then +inf */
+    const double *anchors; /* bin i's left edge (e0 for bin 0) */
     int64_t k;
     const uint16_t *lut16; /* one of the two tables (cells + 1 entries), or neither: the binary search */
     const int32_t *lut32;
@@ -132,14 +135,14 @@ static inline int64_t mg_search(const double *edges, int64_t k, double v) {
     }
 #define MG_COUNT(BIN)                                                 \
     if (a->eq) {                                                      \
-        MG_LOOP(BIN, acc[b].eq += acc[b].anchor == v;)                \
+        MG_LOOP(BIN, acc[b].eq += anchors[b] == v;)                \
     } else {                                                          \
         MG_LOOP(BIN, )                                                \
     }
 
 /* n values, one at a time, into acc and m. */
 static void mg_scalar(const double *x, int64_t n, const mg_args *a, mg_acc *acc, mg_moments *m) {
-    const double *padded = a->padded;
+    const double *padded = a->padded, *anchors = a->anchors;
     const double lo = a->lo, inv = a->inv, fcells = a->fcells, shift = a->shift;
     const int64_t passes = a->passes;
     double mn = m->mn, mx = m->mx, s1 = m->s1, s2 = m->s2;
@@ -193,13 +196,20 @@ __attribute__((target("avx2"))) static int mg_cells(const double *x, const mg_ar
     return 1;
 }
 
-/* Step two: the table, the passes (the first one unrolled) and the per-bin sums, value by value. */
+/* Step two, value by value: each value's bin from the table and the passes (the first one unrolled),
+ * written over its cell, then the per-bin sums in order. Two loops: the first only loads, so the values'
+ * lookups overlap; 6-7 % less time a value than one loop doing both (bench/kernel.py). */
 #define MG_SCATTER(LUT, EQ)                                           \
     for (int64_t q = 0; q < MG_BLOCK; q++) {                          \
         double v = x[q];                                              \
-        int64_t b = (int64_t)(LUT)[cell[q]];                          \
+        int32_t b = (int32_t)(LUT)[cell[q]];                          \
         b += padded[b] <= v;                                          \
         for (int64_t p = 1; p < passes; p++) b += padded[b] <= v;     \
+        cell[q] = b;                                                  \
+    }                                                                 \
+    for (int64_t q = 0; q < MG_BLOCK; q++) {                          \
+        double v = x[q];                                              \
+        int64_t b = cell[q];                                          \
         acc[b].count += 1;                                            \
         acc[b].total += v;                                            \
         EQ                                                            \
@@ -208,7 +218,7 @@ __attribute__((target("avx2"))) static int mg_cells(const double *x, const mg_ar
 /* Whole blocks of n; returns how many values it took (the rest: the scalar loop). */
 __attribute__((target("avx2"))) static int64_t mg_blocks(const double *x, int64_t n, const mg_args *a,
                                                          mg_acc *acc, mg_moments *m) {
-    const double *padded = a->padded;
+    const double *padded = a->padded, *anchors = a->anchors;
     const int64_t passes = a->passes;
     __m256d st[4] = {_mm256_set1_pd(m->mn), _mm256_set1_pd(m->mx), _mm256_setzero_pd(),
                      _mm256_setzero_pd()};
@@ -219,12 +229,12 @@ __attribute__((target("avx2"))) static int64_t mg_blocks(const double *x, int64_
             mg_scalar(x, MG_BLOCK, a, acc, m);
         } else if (a->lut16) {
             if (a->eq) {
-                MG_SCATTER(a->lut16, acc[b].eq += acc[b].anchor == v;)
+                MG_SCATTER(a->lut16, acc[b].eq += anchors[b] == v;)
             } else {
                 MG_SCATTER(a->lut16, )
             }
         } else if (a->eq) {
-            MG_SCATTER(a->lut32, acc[b].eq += acc[b].anchor == v;)
+            MG_SCATTER(a->lut32, acc[b].eq += anchors[b] == v;)
         } else {
             MG_SCATTER(a->lut32, )
         }
@@ -254,35 +264,44 @@ int64_t mg_use_avx2(int64_t on) {
  * Added to the caller's arrays of k + 1: counts, offsets (the sums of value - the bin's anchor, as
  * sum - count * anchor, the numpy path's formula) and eq (counts at the left edge; NULL: not wanted).
  * scratch: (k + 1) * sizeof(mg_acc) bytes. stats, in and out: [min, max, sum of (v - shift), sum of its
- * squares]; nonfinite, added to: [NaN, inf]. */
+ * squares]; nonfinite, added to: [NaN, inf]. A piece of more than MG_CHUNK values (8 GiB) is counted
+ * MG_CHUNK at a time, so its per-bin sums are added up in parts (numpy's bits up to that size). */
 void mg_count(const double *x, int64_t n, const double *padded, int64_t k, const uint16_t *lut16,
               const int32_t *lut32, int64_t cells, double lo, double inv, int64_t passes,
               const double *anchors, double shift, int64_t *counts, double *offsets, int64_t *eq,
               void *scratch, double *stats, int64_t *nonfinite) {
-    const mg_args a = {padded, k, lut16, lut32, cells, (double)cells, lo, inv, passes, shift, eq != 0};
+    const mg_args a = {padded, anchors, k,   lut16, lut32, cells, (double)cells, lo,
+                       inv,    passes,  shift, eq != 0};
     mg_acc *acc = (mg_acc *)scratch;
-    for (int64_t j = 0; j <= k; j++) {
-        acc[j].total = 0.0;
-        acc[j].count = 0;
-        acc[j].eq = 0;
-        acc[j].anchor = anchors[j];
-    }
     mg_moments m = {stats[0], stats[1], stats[2], stats[3], 0, 0};
 #ifdef MG_AVX2
     if (mg_avx2 < 0) mg_use_avx2(1);
     /* cells below 2^31: the 32-bit cell of the vector conversion */
-    if (mg_avx2 > 0 && (lut16 || lut32) && passes >= 1 && cells < INT32_MAX) {
-        int64_t done = mg_blocks(x, n, &a, acc, &m);
-        x += done;
-        n -= done;
-    }
+    const int blocks = mg_avx2 > 0 && (lut16 || lut32) && passes >= 1 && cells < INT32_MAX;
 #endif
-    mg_scalar(x, n, &a, acc, &m);
-    for (int64_t j = 0; j <= k; j++) {
-        counts[j] += acc[j].count;
-        offsets[j] += acc[j].total - (double)acc[j].count * acc[j].anchor;
-        if (eq) eq[j] += acc[j].eq;
-    }
+    do {
+        int64_t part = n < MG_CHUNK ? n : MG_CHUNK;
+        n -= part;
+        for (int64_t j = 0; j <= k; j++) {
+            acc[j].total = 0.0;
+            acc[j].count = 0;
+            acc[j].eq = 0;
+        }
+#ifdef MG_AVX2
+        if (blocks) {
+            int64_t done = mg_blocks(x, part, &a, acc, &m);
+            x += done;
+            part -= done;
+        }
+#endif
+        mg_scalar(x, part, &a, acc, &m);
+        x += part;
+        for (int64_t j = 0; j <= k; j++) {
+            counts[j] += acc[j].count;
+            offsets[j] += acc[j].total - (double)acc[j].count * anchors[j];
+            if (eq) eq[j] += acc[j].eq;
+        }
+    } while (n > 0);
     stats[0] = m.mn;
     stats[1] = m.mx;
     stats[2] = m.s1;

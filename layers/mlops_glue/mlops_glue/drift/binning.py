@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,7 +52,7 @@ _SAFE = float(1 << 52)  # |cell| below this converts to intp exactly: no clamp n
 
 _local = threading.local()
 
-KERNEL_VERSION = 5
+KERNEL_VERSION = 6
 KERNEL_FILE = Path(__file__).with_name(f"_bins.{platform.machine()}.so")
 """Not an importable name (``_bins.so`` would be taken for an extension module)."""
 
@@ -127,15 +128,29 @@ def _scratch(n: int) -> tuple[Array, Array, Array]:
     return _local.f[:n], _local.i[:n], _local.m[:n]
 
 
-def _kernel_buffers(k1: int) -> tuple[Array, Array, int]:
-    """This thread's small buffers for one kernel call: range and moments, non-finite counts, and the
-    address of the per-bin accumulators (32 bytes a bin)."""
-    acc: Array | None = getattr(_local, "acc", None)
-    if acc is None or len(acc) < 32 * k1:
-        acc = _local.acc = np.empty(32 * max(k1, 1024), np.uint8)
-        _local.acc_at = acc.ctypes.data
-        _local.stats, _local.nonfinite = np.empty(4), np.empty(2, np.int64)
-    return _local.stats, _local.nonfinite, _local.acc_at
+class _Buffers(NamedTuple):
+    """One thread's small buffers for the kernel's calls, and their addresses (``.ctypes.data`` costs a
+    microsecond each time)."""
+
+    stats: Array  # range and moments, in and out
+    nonfinite: Array  # NaN and infinities, added to
+    stats_at: int
+    nonfinite_at: int
+    acc_at: int  # the per-bin accumulators, 16 bytes a bin
+    bins: int
+    acc: Array
+
+
+def _kernel_buffers(k1: int) -> _Buffers:
+    """This thread's buffers for a kernel call over ``k1`` bins."""
+    kb: _Buffers | None = getattr(_local, "kb", None)
+    if kb is None or kb.bins < k1:
+        bins = max(k1, 1024)
+        acc, stats, nonfinite = np.empty(16 * bins, np.uint8), np.empty(4), np.empty(2, np.int64)
+        kb = _local.kb = _Buffers(
+            stats, nonfinite, stats.ctypes.data, nonfinite.ctypes.data, acc.ctypes.data, bins, acc
+        )
+    return kb
 
 
 class Moments(NamedTuple):
@@ -180,6 +195,7 @@ class Binner:
         self._padded = np.concatenate([self.edges, [np.inf]])
         self._lo, self._inv, self._cells = 0.0, 0.0, 0
         self._kargs: tuple[Any, ...] | None = None  # the kernel's constant arguments, once
+        self._outs: tuple[Any, ...] | None = None  # the last output arrays checked (weakly), their addresses
         self.passes = 0
         if self.k < 2 or not np.all(np.isfinite(self.edges)):
             return
@@ -215,7 +231,7 @@ class Binner:
     def __getstate__(self) -> dict[str, Any]:
         """A copy or a pickle rebuilds the kernel's arguments: they are the addresses of this object's
         arrays, which a copy does not share (the kernel would read freed memory)."""
-        return {**self.__dict__, "_kargs": None}
+        return {**self.__dict__, "_kargs": None, "_outs": None}
 
     @staticmethod
     def _cell_of(x: Array, lo: float, inv: float, cells: int) -> Array:
@@ -328,7 +344,32 @@ class Binner:
                 self.passes,
                 self.anchors.ctypes.data,
             )
-        k1 = self.k + 1  # the kernel writes k + 1 values into each: never into anything else
+        outs = self._outs
+        if outs is None or not _known(outs, counts, offsets, at_edge):
+            outs = self._outs = self._check_outputs(counts, offsets, at_edge)
+        kb = _kernel_buffers(self.k + 1)
+        stats, nonfinite = kb.stats, kb.nonfinite
+        stats[:] = (lo, hi, 0.0, 0.0)
+        nonfinite[:] = 0
+        _kernel(
+            x.ctypes.data,
+            len(x),
+            *self._kargs,
+            shift,
+            *outs[3],
+            kb.acc_at,
+            kb.stats_at,
+            kb.nonfinite_at,
+        )
+        lo, hi, s1, s2 = stats.tolist()
+        nan, inf = nonfinite.tolist()
+        return Moments(lo, hi, s1, s2, nan, inf)
+
+    def _check_outputs(self, counts: Array, offsets: Array, at_edge: Array | None) -> tuple[Any, ...]:
+        """The kernel writes k + 1 values into each output: never into anything else. Checked once for
+        a column's arrays, which then are known by weak reference (a warm function keeps no window
+        alive through its binners) with their addresses."""
+        k1 = self.k + 1
         for name, arr, dtype in (
             ("counts", counts, np.int64),
             ("offsets", offsets, np.float64),
@@ -344,21 +385,14 @@ class Binner:
                 raise ValueError(
                     f"{name} must be a writable contiguous {np.dtype(dtype)} array of {k1} values"
                 )
-        stats, nonfinite, scratch = _kernel_buffers(self.k + 1)
-        stats[:] = (lo, hi, 0.0, 0.0)
-        nonfinite[:] = 0
-        _kernel(
-            x.ctypes.data,
-            len(x),
-            *self._kargs,
-            shift,
-            counts.ctypes.data,
-            offsets.ctypes.data,
-            at_edge.ctypes.data if at_edge is not None else None,
-            scratch,
-            stats.ctypes.data,
-            nonfinite.ctypes.data,
-        )
-        lo, hi, s1, s2 = stats.tolist()
-        nan, inf = nonfinite.tolist()
-        return Moments(lo, hi, s1, s2, nan, inf)
+        eq = weakref.ref(at_edge) if at_edge is not None else None
+        at = (counts.ctypes.data, offsets.ctypes.data, at_edge.ctypes.data if at_edge is not None else None)
+        return (weakref.ref(counts), weakref.ref(offsets), eq, at)
+
+
+def _known(outs: tuple[Any, ...], counts: Array, offsets: Array, at_edge: Array | None) -> bool:
+    """The output arrays are the ones last checked. Their addresses cannot have moved: numpy refuses
+    to resize an array in place while a weak reference to it exists."""
+    if outs[0]() is not counts or outs[1]() is not offsets:
+        return False
+    return outs[2] is None if at_edge is None else outs[2] is not None and outs[2]() is at_edge

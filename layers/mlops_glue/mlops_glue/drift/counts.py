@@ -520,13 +520,13 @@ def _count_parquet(
     """Count a Parquet source row group by row group, each in column batches; its schema check."""
     compared = {c.name: c for c in profile.compared}
     with io_.ParquetReader(src, []) as probe:
-        schema = probe.file.schema_arrow
+        schema, footer = probe.file.schema_arrow, probe.file.metadata
     names = list(schema.names)
     _no_duplicates(names)
     check = _schema_check(profile, names, {n: schema.field(n).type for n in names})
     wanted = [n for n in names if n in compared and n not in check["retyped"]]
     dictionary = [n for n in wanted if compared[n].kind == "categorical" and compared[n].family == "string"]
-    with io_.ParquetReader(src, dictionary) as reader:
+    with io_.ParquetReader(src, dictionary, metadata=footer) as reader:
         for piece in reader.pieces(reader.row_major(wanted), progress, ahead=READ_AHEAD):
             counter.add(piece)
     return check

@@ -138,13 +138,17 @@ class ColumnProfile(_Doc):
                 raise ValueError(f"column {self.name!r}: counts/offsets must have len(edges) + 1 entries")
             if self.at_edge is not None and len(self.at_edge) != len(self.counts):
                 raise ValueError(f"column {self.name!r}: at_edge must have len(edges) + 1 entries")
-            edges = np.asarray(self.edges, dtype=np.float64)  # vectorised: a wide profile has 10^6 edges
+            bins = self._arrays()  # vectorised: a wide profile has 10^6 edges
+            edges = bins.edges
             if not np.all(edges[1:] > edges[:-1]):
                 raise ValueError(f"column {self.name!r}: edges must be strictly increasing")
             if not np.all(np.isfinite(edges)):
                 raise ValueError(f"column {self.name!r}: edges must be finite")
-            if sum(self.counts) != self.count:
+            if np.any(bins.counts < 0):
+                raise ValueError(f"column {self.name!r}: bin counts must not be negative")
+            if int(bins.counts.sum()) != self.count:
                 raise ValueError(f"column {self.name!r}: bin counts do not add up to count")
+            self.__dict__["bins"] = bins  # what `bins` would convert again: kept, as cached_property keeps it
         if self.kind == "categorical":
             if self.categories is None or self.category_counts is None:
                 raise ValueError(f"categorical column {self.name!r} needs categories and counts")
@@ -156,14 +160,20 @@ class ColumnProfile(_Doc):
 
     @cached_property
     def bins(self) -> RefBins:
-        """The numeric bins as numpy arrays, converted once (the check's binner and verdict share them;
-        a wide profile's lists hold millions of values)."""
-        return RefBins(
-            np.asarray(self.edges or [], dtype=np.float64),
-            np.asarray(self.counts or [], dtype=np.int64),
-            np.asarray(self.offsets or [], dtype=np.float64),
-            np.asarray(self.at_edge, dtype=np.int64) if self.at_edge is not None else None,
-        )
+        """The numeric bins as numpy arrays, converted once, by the validation (the check's binner and
+        verdict share them; a wide profile's lists hold millions of values)."""
+        return self._arrays()
+
+    def _arrays(self) -> RefBins:
+        try:
+            return RefBins(
+                np.asarray(self.edges or [], dtype=np.float64),
+                np.asarray(self.counts or [], dtype=np.int64),
+                np.asarray(self.offsets or [], dtype=np.float64),
+                np.asarray(self.at_edge, dtype=np.int64) if self.at_edge is not None else None,
+            )
+        except OverflowError:  # a count beyond int64
+            raise ValueError(f"column {self.name!r}: a bin count is too large") from None
 
     @property
     def exact_tests(self) -> bool:
@@ -782,7 +792,8 @@ class _Build:
         string_cats = [
             n for n in names if self.kinds[n] == "categorical" and self.first[n].family == "string"
         ]
-        with io_.ParquetReader(reader.source, string_cats, reader.budget) as dict_reader:
+        footer = reader.file.metadata
+        with io_.ParquetReader(reader.source, string_cats, reader.budget, footer) as dict_reader:
             for piece in dict_reader.pieces(dict_reader.row_major(names), progress):
                 self._count(piece)
 

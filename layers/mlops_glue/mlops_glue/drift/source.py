@@ -451,7 +451,10 @@ class ParquetReader:
     bytes whatever the width. Data problems raise :class:`DataFormatError`.
     """
 
-    def __init__(self, src: Source, dictionary: list[str], budget: int | None = None) -> None:
+    def __init__(
+        self, src: Source, dictionary: list[str], budget: int | None = None, metadata: Any = None
+    ) -> None:
+        """``metadata``: the footer another reader of the same source parsed (40 ms at 1,000 columns)."""
         self.source = src
         # A local file is opened by pyarrow itself. Through a Python file object (S3, a caller's stream)
         # columns are decoded in this thread: pyarrow 20 reading column subsets of a Python file with
@@ -465,7 +468,7 @@ class ParquetReader:
                 raise
             raise SourceError(f"cannot open {src.uri}: {exc}") from exc
         try:
-            self.file = pq.ParquetFile(self._fh, read_dictionary=dictionary)
+            self.file = pq.ParquetFile(self._fh, read_dictionary=dictionary, metadata=metadata)
         except (pa.ArrowInvalid, OSError) as exc:
             self._fh.close()
             if isinstance(exc, SourceError):
