@@ -3,6 +3,7 @@ inputs (empty and all-null columns, NaN/inf, huge cardinality, ordered reference
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlops_glue.config import DriftSettings
 from mlops_glue.drift import Profile, build_profile, count_batch, evaluate, profile, source, synth
+from mlops_glue.drift import counts as counts_mod
 from mlops_glue.drift.counts import NumericCounts, WindowCounts
 from scipy import stats as sps
 
@@ -61,6 +63,39 @@ def test_column_batches_and_threads_change_no_count(
     batched = count_batch(p, wide["cur"], threads=3)
     same_counts(whole, batched)
     assert columns_of(build_profile(wide["ref"], threads=3)) == columns_of(p)
+
+
+def test_a_column_that_fails_to_count_fails_the_batch_without_a_hang(
+    wide: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Columns are counted in runs, a run per thread: a column that raises on its second piece still
+    lets the rest of its run, and every later piece, take their turns; the batch raises its error."""
+    p = build_profile(wide["ref"])
+    calls = {"n": 0}
+    real = counts_mod._Counter._numeric
+
+    def flaky(self: Any, out: Any, col: Any, arr: Any) -> None:
+        if col.name == "n0003":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("disk went away in n0003")
+        real(self, out, col, arr)
+
+    monkeypatch.setattr(counts_mod._Counter, "_numeric", flaky)
+    # one piece per row group, so two pieces in flight hold the same columns: a skipped turn would hang
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            count_batch(p, wide["cur"], threads=2)
+        except BaseException as exc:  # the outcome the test reads
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=300)  # a hang fails here, it never blocks the suite
+    assert not worker.is_alive(), "count_batch hung after a column failed"
+    assert "disk went away in n0003" in str(outcome.get("error"))
 
 
 def test_a_column_batch_holds_at_most_the_budget() -> None:

@@ -359,7 +359,11 @@ class _Counter:
             if counts is not None:
                 jobs.append((counts, self.by_name[name], table.column(i), self.queued[name]))
                 self.queued[name] += 1
-        self.inflight.append([self.pool.submit(self._one, job) for job in jobs])
+        # a run of columns per thread, not a job per column: a job handed to the pool and waited for is
+        # about 10 us of Python under the GIL, 16,000 times in a 1,000-column file of 16 row groups
+        parts = min(self.pool.threads, len(jobs))
+        runs = [jobs[j * len(jobs) // parts : (j + 1) * len(jobs) // parts] for j in range(parts)]
+        self.inflight.append([self.pool.submit(self._run, run) for run in runs])
         while len(self.inflight) > self.in_flight - 1:
             self._wait(self.inflight.popleft())
 
@@ -372,6 +376,18 @@ class _Counter:
     def _wait(jobs: list[Future[None]]) -> None:
         for job in jobs:
             job.result()
+
+    def _run(self, jobs: list[tuple[ColumnCounts, ColumnProfile, Any, int]]) -> None:
+        """Columns of a piece one after the other; every one of them takes its turn even after one
+        failed (a column's later pieces wait for it), then the first error is raised."""
+        error: BaseException | None = None
+        for job in jobs:
+            try:
+                self._one(job)
+            except BaseException as exc:  # raised below, once the run's turns are all taken
+                error = error or exc
+        if error is not None:
+            raise error
 
     def _one(self, job: tuple[ColumnCounts, ColumnProfile, Any, int]) -> None:
         counts, col, arr, turn = job
