@@ -7,8 +7,9 @@ errors raise. Counts are plain sums, so :meth:`WindowCounts.merge` is associativ
 
 How a batch is counted (what made it faster, bench/): the reader keeps :data:`READ_AHEAD` pieces coming
 in its own thread (pyarrow decodes without the GIL), the columns of :data:`IN_FLIGHT` pieces are counted
-in the pool's threads at once (no barrier at the end of each piece, where one thread used to wait for the
-other's last column), each column piece added to the column's counts by :meth:`Binner.accumulate
+in the pool's threads at once, a run of columns per thread (no barrier at the end of each piece, where
+one thread used to wait for the other's last column: :class:`~mlops_glue.drift.parallel.InOrder`), each
+column piece added to the column's counts by :meth:`Binner.accumulate
 <mlops_glue.drift.binning.Binner.accumulate>` (one pass of the compiled kernel, or numpy's). Every
 column's pieces are still counted in the file's order, so a batch's counts are the same bytes whatever
 the threads do.
@@ -16,14 +17,11 @@ the threads do.
 
 from __future__ import annotations
 
-import collections
 import json
 import math
 import struct
-import threading
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlops_glue.drift import source as io_
-from mlops_glue.drift.parallel import ColumnPool
+from mlops_glue.drift.parallel import ColumnPool, InOrder
 from mlops_glue.drift.profile import (
     ColumnProfile,
     Profile,
@@ -319,24 +317,14 @@ READ_AHEAD = 2
 
 
 class _Counter:
-    """Counts one source's pieces into fresh column counts, the columns of each piece in threads.
-
-    :meth:`add` hands the piece's columns to the pool and returns; up to :data:`IN_FLIGHT` pieces are
-    counted at once, so a column may have jobs of two pieces queued: each column's turn (a condition and
-    the number of its pieces counted) keeps them one after the other in the file's order, so the float
-    sums add up in the same order whatever the threads do (the counts are the same bytes run to run). The
-    pool takes jobs first in, first out, so the job a column waits for is already running: no deadlock.
-    :meth:`drain` waits for them all.
-    """
+    """Counts one source's pieces into fresh column counts, the columns of each piece in threads, each
+    column's pieces in the file's order (:class:`~mlops_glue.drift.parallel.InOrder`)."""
 
     def __init__(self, profile: Profile, pool: ColumnPool, in_flight: int = IN_FLIGHT) -> None:
-        self.profile, self.pool, self.in_flight = profile, pool, in_flight
+        self.profile = profile
         self.window = WindowCounts.empty(profile)
         self.by_name = {c.name: c for c in profile.compared}
-        self.turns = {c.name: threading.Condition() for c in profile.compared}
-        self.done = dict.fromkeys(self.turns, 0)  # pieces counted, per column
-        self.queued = dict.fromkeys(self.turns, 0)  # pieces handed to the pool, per column
-        self.inflight: collections.deque[list[Future[None]]] = collections.deque()
+        self.order = InOrder(pool, self._count, in_flight)
         self.index = {
             c.name: {_key(v, c): i for i, v in enumerate(c.categories or [])}
             for c in profile.compared
@@ -344,64 +332,26 @@ class _Counter:
         }
 
     def reset(self) -> None:
-        self.drain()
+        self.order.reset()
         self.window = WindowCounts.empty(self.profile)
-        self.done = dict.fromkeys(self.turns, 0)
-        self.queued = dict.fromkeys(self.turns, 0)
 
     def add(self, piece: io_.Piece) -> None:
         w = self.window
         w.rows += piece.rows
         table = piece.table
-        jobs = []
-        for i, name in enumerate(table.schema.names):
-            counts = w.columns.get(name)
-            if counts is not None:
-                jobs.append((counts, self.by_name[name], table.column(i), self.queued[name]))
-                self.queued[name] += 1
-        # a run of columns per thread, not a job per column: a job handed to the pool and waited for is
-        # about 10 us of Python under the GIL, 16,000 times in a 1,000-column file of 16 row groups
-        parts = min(self.pool.threads, len(jobs))
-        runs = [jobs[j * len(jobs) // parts : (j + 1) * len(jobs) // parts] for j in range(parts)]
-        self.inflight.append([self.pool.submit(self._run, run) for run in runs])
-        while len(self.inflight) > self.in_flight - 1:
-            self._wait(self.inflight.popleft())
+        cols = w.columns
+        self.order.add([(n, table.column(i)) for i, n in enumerate(table.schema.names) if n in cols])
 
     def drain(self) -> None:
         """Wait for every piece handed to :meth:`add` (errors raised here)."""
-        while self.inflight:
-            self._wait(self.inflight.popleft())
+        self.order.drain()
 
-    @staticmethod
-    def _wait(jobs: list[Future[None]]) -> None:
-        for job in jobs:
-            job.result()
-
-    def _run(self, jobs: list[tuple[ColumnCounts, ColumnProfile, Any, int]]) -> None:
-        """Columns of a piece one after the other; every one of them takes its turn even after one
-        failed (a column's later pieces wait for it), then the first error is raised."""
-        error: BaseException | None = None
-        for job in jobs:
-            try:
-                self._one(job)
-            except BaseException as exc:  # raised below, once the run's turns are all taken
-                error = error or exc
-        if error is not None:
-            raise error
-
-    def _one(self, job: tuple[ColumnCounts, ColumnProfile, Any, int]) -> None:
-        counts, col, arr, turn = job
-        cond = self.turns[col.name]
-        with cond:
-            cond.wait_for(lambda: self.done[col.name] == turn)
-            try:
-                if isinstance(counts, NumericCounts):
-                    self._numeric(counts, col, arr)
-                else:
-                    self._categorical(counts, col, arr)
-            finally:
-                self.done[col.name] += 1
-                cond.notify_all()
+    def _count(self, name: str, arr: Any) -> None:
+        counts = self.window.columns[name]
+        if isinstance(counts, NumericCounts):
+            self._numeric(counts, self.by_name[name], arr)
+        else:
+            self._categorical(counts, self.by_name[name], arr)
 
     def _numeric(self, out: NumericCounts, col: ColumnProfile, arr: Any) -> None:
         x, nulls = valid_floats(arr)

@@ -6,11 +6,13 @@ requests. Each column's counts are its own arrays, so threads never share a muta
 
 from __future__ import annotations
 
+import collections
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,3 +58,71 @@ class ColumnPool:
     ) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class InOrder:
+    """The columns of pieces counted in a pool's threads, each column's pieces one after the other in the
+    order they were added (so float sums add up in the same order whatever the threads do: the same
+    bytes run to run), up to ``in_flight`` pieces at once (no barrier at the end of each piece).
+
+    A piece's columns go to the pool in one run per thread, not a job per column: a job handed to the
+    pool and waited for costs about 10 us of Python under the GIL, 16,000 times in a 1,000-column file
+    of 16 row groups. Each column's turn (a condition and the number of its pieces counted) keeps its
+    pieces in order; the pool takes runs first in, first out, so the run a column waits for is already
+    running: no deadlock. A column that raises still takes its turn, and so do the rest of its run, and
+    the first error is raised by :meth:`add` or :meth:`drain`.
+    """
+
+    def __init__(self, pool: ColumnPool, count: Callable[[str, Any], None], in_flight: int = 2) -> None:
+        self.pool, self.count, self.in_flight = pool, count, max(1, in_flight)
+        self.turns: dict[str, threading.Condition] = {}
+        self.done: dict[str, int] = {}  # pieces counted, per column
+        self.queued: dict[str, int] = {}  # pieces handed to the pool, per column
+        self.inflight: collections.deque[list[Future[None]]] = collections.deque()
+
+    def add(self, columns: list[tuple[str, Any]]) -> None:
+        """Count ``columns`` ((name, values) each) of one piece; waits while ``in_flight`` pieces are."""
+        jobs = []
+        for name, values in columns:
+            if name not in self.turns:
+                self.turns[name], self.done[name], self.queued[name] = threading.Condition(), 0, 0
+            jobs.append((name, values, self.queued[name]))
+            self.queued[name] += 1
+        parts = min(self.pool.threads, len(jobs))
+        runs = [jobs[j * len(jobs) // parts : (j + 1) * len(jobs) // parts] for j in range(parts)]
+        self.inflight.append([self.pool.submit(self._run, run) for run in runs])
+        while len(self.inflight) > self.in_flight - 1:
+            self._wait(self.inflight.popleft())
+
+    def drain(self) -> None:
+        """Wait for every piece added (errors raised here)."""
+        while self.inflight:
+            self._wait(self.inflight.popleft())
+
+    def reset(self) -> None:
+        """Drain, then start the columns' turns over (a restarted read)."""
+        self.drain()
+        self.turns.clear()
+        self.done.clear()
+        self.queued.clear()
+
+    @staticmethod
+    def _wait(runs: list[Future[None]]) -> None:
+        for run in runs:
+            run.result()
+
+    def _run(self, jobs: list[tuple[str, Any, int]]) -> None:
+        error: BaseException | None = None
+        for name, values, turn in jobs:
+            cond = self.turns[name]
+            with cond:
+                cond.wait_for(lambda: self.done[name] == turn)  # noqa: B023 - called here, in this turn
+                try:
+                    self.count(name, values)
+                except BaseException as exc:  # raised below, once the run's turns are all taken
+                    error = error or exc
+                finally:
+                    self.done[name] += 1
+                    cond.notify_all()
+        if error is not None:
+            raise error
