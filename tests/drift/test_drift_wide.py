@@ -104,6 +104,23 @@ def test_a_column_batch_holds_at_most_the_budget() -> None:
     assert source.column_batches(sizes, [], 20) == [[]]  # still one (empty) read: the rows count
 
 
+def test_a_column_batch_of_dictionary_encoded_columns_holds_at_most_the_budget(tmp_path: Path) -> None:
+    """Low-cardinality numbers (counts, ratings) are dictionary-encoded: 6 bits a value on disk, 64 once
+    read. The batches are cut by what the columns take once read, not by their encoded size."""
+    rng = np.random.default_rng(3)
+    rows, budget = 20_000, 1 << 20
+    table = pa.table({f"k{j:02d}": rng.integers(0, 50, rows).astype(np.float64) for j in range(40)})
+    path = tmp_path / "counts.parquet"
+    pq.write_table(table, path, row_group_size=rows)
+    meta = pq.ParquetFile(path).metadata
+    assert sum(meta.row_group(0).column(j).total_uncompressed_size for j in range(40)) < budget  # encoded
+    with source.ParquetReader(source.open_source(path), [], budget) as reader:
+        plan = reader.row_major(table.column_names)
+        read = [piece.table for piece in reader.pieces(plan)]
+    assert len(read) > 1 and sum(t.num_columns for t in read) == 40
+    assert all(t.nbytes <= budget for t in read), [t.nbytes for t in read]
+
+
 def test_pieces_count_each_row_group_once(wide: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(source, "COLUMN_BATCH_BYTES", 4096)
     src = source.open_source(wide["cur"])

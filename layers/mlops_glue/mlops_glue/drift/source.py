@@ -416,15 +416,26 @@ def coalesce(batches: Iterable[Any], columns: int) -> Iterator[Any]:
         yield pa.Table.from_batches(pending)
 
 
+_WIDTH = {"BOOLEAN": 1, "INT32": 4, "FLOAT": 4, "INT64": 8, "DOUBLE": 8, "INT96": 12, "BYTE_ARRAY": 4}
+"""Bytes a value of each Parquet physical type takes once read (at least; BYTE_ARRAY: its offset or
+dictionary index, the characters are in the uncompressed size)."""
+
+
 def _column_sizes(meta: Any, row_group: int, wanted: set[str]) -> dict[str, int]:
-    """Uncompressed bytes of each top-level column in one row group (nested columns add their leaves)."""
+    """Bytes each top-level column of one row group takes once read (nested columns add their leaves).
+
+    The larger of the chunk's uncompressed size and its values times their width: a dictionary-encoded
+    chunk's uncompressed size is its dictionary and the packed indices (a float64 column of 60 distinct
+    values: 6 bits a value, not 64), so column batches cut by it alone held 10x their budget.
+    """
     rg = meta.row_group(row_group)
     sizes: dict[str, int] = {}
     for j in range(rg.num_columns):
         chunk = rg.column(j)
         path = chunk.path_in_schema
         top = path if path in wanted else path.split(".", 1)[0]
-        sizes[top] = sizes.get(top, 0) + chunk.total_uncompressed_size
+        width = _WIDTH.get(chunk.physical_type) or meta.schema.column(j).length or 1  # FIXED_LEN_BYTE_ARRAY
+        sizes[top] = sizes.get(top, 0) + max(chunk.total_uncompressed_size, chunk.num_values * width)
     return sizes
 
 
