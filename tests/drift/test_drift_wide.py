@@ -98,6 +98,37 @@ def test_a_column_that_fails_to_count_fails_the_batch_without_a_hang(
     assert "disk went away in n0003" in str(outcome.get("error"))
 
 
+def test_a_column_that_fails_in_the_second_pass_fails_the_build_without_a_hang(
+    wide: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The profile build's second pass counts two pieces at once in runs per thread, as the check does:
+    a column that raises on one of its pieces lets every other turn complete, and the build raises."""
+    calls = {"n": 0}
+    real = profile._Pass2Numeric.add
+
+    def flaky(self: Any, arr: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise RuntimeError("disk went away in pass 2")
+        real(self, arr)
+
+    monkeypatch.setattr(profile._Pass2Numeric, "add", flaky)
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            build_profile(wide["ref"], threads=2)
+        except BaseException as exc:  # the outcome the test reads
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=300)  # a hang fails here, it never blocks the suite
+    assert not worker.is_alive(), "build_profile hung after a column failed"
+    assert "disk went away in pass 2" in str(outcome.get("error"))
+    assert calls["n"] > 7  # the other columns and pieces were still counted after the failure
+
+
 def test_a_column_batch_holds_at_most_the_budget() -> None:
     sizes = {"a": 10, "b": 10, "c": 25, "d": 1}
     assert source.column_batches(sizes, ["a", "b", "c", "d"], 20) == [["a", "b"], ["c"], ["d"]]
