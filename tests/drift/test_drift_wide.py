@@ -35,6 +35,23 @@ def same_counts(a: WindowCounts, b: WindowCounts) -> None:
             assert (x.nulls, x.nonfinite, x.lo, x.hi) == (y.nulls, y.nonfinite, y.lo, y.hi), name
 
 
+def error_without_a_hang(fn: Any, what: str) -> BaseException | None:
+    """What ``fn()`` raised, run in a thread: a hang fails the test here, it never blocks the suite."""
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # the outcome the test reads
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), f"{what} hung after a column failed"
+    return outcome.get("error")
+
+
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("wide")
@@ -83,19 +100,8 @@ def test_a_column_that_fails_to_count_fails_the_batch_without_a_hang(
 
     monkeypatch.setattr(counts_mod._Counter, "_numeric", flaky)
     # one piece per row group, so two pieces in flight hold the same columns: a skipped turn would hang
-    outcome: dict[str, BaseException] = {}
-
-    def run() -> None:
-        try:
-            count_batch(p, wide["cur"], threads=2)
-        except BaseException as exc:  # the outcome the test reads
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout=300)  # a hang fails here, it never blocks the suite
-    assert not worker.is_alive(), "count_batch hung after a column failed"
-    assert "disk went away in n0003" in str(outcome.get("error"))
+    error = error_without_a_hang(lambda: count_batch(p, wide["cur"], threads=2), "count_batch")
+    assert "disk went away in n0003" in str(error)
 
 
 def test_a_column_that_fails_in_the_second_pass_fails_the_build_without_a_hang(
@@ -113,19 +119,8 @@ def test_a_column_that_fails_in_the_second_pass_fails_the_build_without_a_hang(
         real(self, arr)
 
     monkeypatch.setattr(profile._Pass2Numeric, "add", flaky)
-    outcome: dict[str, BaseException] = {}
-
-    def run() -> None:
-        try:
-            build_profile(wide["ref"], threads=2)
-        except BaseException as exc:  # the outcome the test reads
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout=300)  # a hang fails here, it never blocks the suite
-    assert not worker.is_alive(), "build_profile hung after a column failed"
-    assert "disk went away in pass 2" in str(outcome.get("error"))
+    error = error_without_a_hang(lambda: build_profile(wide["ref"], threads=2), "build_profile")
+    assert "disk went away in pass 2" in str(error)
     assert calls["n"] > 7  # the other columns and pieces were still counted after the failure
 
 
