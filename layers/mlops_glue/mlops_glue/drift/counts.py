@@ -5,9 +5,10 @@ unparseable values, missing/new/retyped columns are all recorded in the counts a
 :func:`mlops_glue.drift.verdict.evaluate`. Only I/O failures (:class:`SourceError`) and programmer
 errors raise. Counts are plain sums, so :meth:`WindowCounts.merge` is associative and commutative.
 
-How a batch is counted (what made it faster, bench/): the reader keeps :data:`READ_AHEAD` pieces coming
-in its own thread (pyarrow decodes without the GIL), the columns of :data:`IN_FLIGHT` pieces are counted
-in the pool's threads at once, a run of columns per thread (no barrier at the end of each piece, where
+How a batch is counted (what made it faster, bench/): the reader keeps
+:data:`~mlops_glue.drift.parallel.READ_AHEAD` pieces coming in its own thread (pyarrow decodes without
+the GIL), the columns of :data:`~mlops_glue.drift.parallel.IN_FLIGHT` pieces are counted in the pool's
+threads at once, a run of columns per thread (no barrier at the end of each piece, where
 one thread used to wait for the other's last column: :class:`~mlops_glue.drift.parallel.InOrder`), each
 column piece added to the column's counts by :meth:`Binner.accumulate
 <mlops_glue.drift.binning.Binner.accumulate>` (one pass of the compiled kernel, or numpy's). Every
@@ -29,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlops_glue.drift import source as io_
-from mlops_glue.drift.parallel import ColumnPool, InOrder
+from mlops_glue.drift.parallel import IN_FLIGHT, READ_AHEAD, ColumnPool, InOrder
 from mlops_glue.drift.profile import (
     ColumnProfile,
     Profile,
@@ -307,13 +308,10 @@ def _unf(x: float | str) -> float:
 # ------------------------------------------------------------------------------------------ counting
 
 
-IN_FLIGHT = 2
-"""Parquet pieces being counted at once: the threads start on the next piece while the last columns of
-this one finish (no barrier per piece), and the reader keeps :data:`READ_AHEAD` more coming. CSV pieces
-(blocks joined to 32 MB) are counted one at a time, as before: the parse is the slower part there, and
-each one in flight is 32 MB more (one benchmark run peaked at 466 MB with two at 1,000,000 rows × 25
-columns; single runs 370-380 MB either way)."""
-READ_AHEAD = 2
+# Parquet pieces are counted IN_FLIGHT at once, READ_AHEAD more coming (drift/parallel.py). CSV pieces
+# (blocks joined to 32 MB) one at a time: the parse is the slower part there, and each one in flight is
+# 32 MB more (one benchmark run peaked at 466 MB with two at 1,000,000 rows x 25 columns; single runs
+# 370-380 MB either way).
 
 
 class _Counter:

@@ -60,6 +60,13 @@ class ColumnPool:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+IN_FLIGHT = 2
+"""Pieces whose columns are counted at once (:class:`InOrder`): the threads start on the next piece while
+the last columns of this one finish, with no barrier per piece."""
+READ_AHEAD = 2
+"""Pieces a reader keeps coming, in its own thread, ahead of the ones being counted."""
+
+
 class InOrder:
     """The columns of pieces counted in a pool's threads, each column's pieces one after the other in the
     order they were added (so float sums add up in the same order whatever the threads do: the same
@@ -73,7 +80,9 @@ class InOrder:
     the first error is raised by :meth:`add` or :meth:`drain`.
     """
 
-    def __init__(self, pool: ColumnPool, count: Callable[[str, Any], None], in_flight: int = 2) -> None:
+    def __init__(
+        self, pool: ColumnPool, count: Callable[[str, Any], None], in_flight: int = IN_FLIGHT
+    ) -> None:
         self.pool, self.count, self.in_flight = pool, count, max(1, in_flight)
         self.turns: dict[str, threading.Condition] = {}
         self.done: dict[str, int] = {}  # pieces counted, per column

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from mlops_glue.adapters.s3 import ObjectStoreError, S3ObjectStore
 from mlops_glue.drift import source as io_
 from mlops_glue.drift.binning import Binner, count_codes
-from mlops_glue.drift.parallel import ColumnPool, InOrder
+from mlops_glue.drift.parallel import READ_AHEAD, ColumnPool, InOrder
 from mlops_glue.texts import validation_text
 
 PROFILE_VERSION: Literal[1] = 1
@@ -45,11 +45,6 @@ SMALL_REFERENCE = 1000
 SAMPLE_SIZE = 50_000
 """Values per column sampled in the first pass to place the bin edges (counts are exact regardless): 50
 per bin, as in the binned-vs-exact tests (tests/drift/test_drift_stats.py)."""
-PASS2_IN_FLIGHT = 2
-"""Second-pass pieces counted at once, and read ahead of them: as the check counts (``counts.IN_FLIGHT``,
-``counts.READ_AHEAD``). With a barrier at the end of each piece and one piece read ahead, the second pass
-took 1.34x the raw read of the file at 1,000 columns."""
-PASS2_READ_AHEAD = 2
 PASS1_ROWS = 200_000
 """Rows of a Parquet reference, in row groups spread over the file, that the first pass reads."""
 SAMPLE_BUDGET = 32 << 20
@@ -716,9 +711,10 @@ class _Build:
     # ------------------------------------------------------------------ pass 2 -> exact counts
 
     def _count(self, pieces: Iterable[io_.Piece]) -> None:
-        """Every piece into the columns' second-pass state, the pieces' columns in threads in order
-        (:class:`~mlops_glue.drift.parallel.InOrder`: no barrier at the end of each piece)."""
-        order = InOrder(self.pool, self._count_one, PASS2_IN_FLIGHT)
+        """Every piece into the columns' second-pass state, the pieces' columns in threads in order, as the
+        check counts (:class:`~mlops_glue.drift.parallel.InOrder`: no barrier at the end of each piece;
+        with one, and one piece read ahead, this pass took 1.34x the raw read at 1,000 columns)."""
+        order = InOrder(self.pool, self._count_one)
         for piece in pieces:
             table = piece.table
             order.add(list(zip(table.schema.names, table.columns, strict=True)))
@@ -802,7 +798,7 @@ class _Build:
         ]
         footer = reader.file.metadata
         with io_.ParquetReader(reader.source, string_cats, reader.budget, footer) as dict_reader:
-            self._count(dict_reader.pieces(dict_reader.row_major(names), progress, ahead=PASS2_READ_AHEAD))
+            self._count(dict_reader.pieces(dict_reader.row_major(names), progress, ahead=READ_AHEAD))
 
     def _misfits(self) -> list[str]:
         """Columns whose kind or edges, settled on part of the file, do not fit the whole of it."""
